@@ -1,0 +1,153 @@
+//! What an adapter gets to build itself: its options table and its secrets.
+//!
+//! Options come from the hub's configuration file (`[channels.<id>]`) with environment
+//! overrides. Secrets never live in the repository: they come from the environment
+//! (`CROSSDOCK_SECRET_<CHANNEL>_<NAME>`, upper-case), from a secrets file outside the
+//! repository, or — in development mode only — from the simulator's published values.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("channel `{channel}`: bad options: {message}")]
+    Options { channel: String, message: String },
+    #[error(
+        "channel `{channel}`: secret `{name}` is not set; set {env} or add it to the secrets file"
+    )]
+    MissingSecret {
+        channel: String,
+        name: String,
+        env: String,
+    },
+    #[error("channel `{channel}`: {message}")]
+    Invalid { channel: String, message: String },
+}
+
+/// Where secrets come from, in order: environment, secrets file, development defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSource {
+    /// `channel -> name -> value`, read from the secrets file.
+    file: Arc<BTreeMap<String, BTreeMap<String, String>>>,
+    development: bool,
+}
+
+impl SecretSource {
+    pub fn new(file: BTreeMap<String, BTreeMap<String, String>>, development: bool) -> Self {
+        Self {
+            file: Arc::new(file),
+            development,
+        }
+    }
+
+    pub fn env_name(channel: &str, name: &str) -> String {
+        format!("CROSSDOCK_SECRET_{}_{}", channel, name).to_ascii_uppercase()
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.development
+    }
+
+    /// Resolves a secret, falling back to `dev_default` only in development mode.
+    pub fn get(
+        &self,
+        channel: &str,
+        name: &str,
+        dev_default: Option<&str>,
+    ) -> Result<SecretString, ConfigError> {
+        let env = Self::env_name(channel, name);
+        if let Ok(value) = std::env::var(&env) {
+            if !value.is_empty() {
+                return Ok(SecretString::from(value));
+            }
+        }
+        if let Some(value) = self.file.get(channel).and_then(|c| c.get(name)) {
+            return Ok(SecretString::from(value.clone()));
+        }
+        match dev_default {
+            Some(value) if self.development => Ok(SecretString::from(value.to_owned())),
+            _ => Err(ConfigError::MissingSecret {
+                channel: channel.to_owned(),
+                name: name.to_owned(),
+                env,
+            }),
+        }
+    }
+}
+
+/// Everything a [`crate::ChannelFactory`] needs to build its channel.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    pub channel: String,
+    /// The `[channels.<id>]` table of the configuration.
+    pub options: serde_json::Value,
+    pub secrets: SecretSource,
+    /// Development defaults of this channel's secrets (its simulator's credentials).
+    pub dev_secrets: &'static [(&'static str, &'static str)],
+    /// A shared HTTP client (connection pool); adapters set per-request timeouts.
+    pub http: reqwest::Client,
+}
+
+impl ChannelSettings {
+    /// Parses the options table into the adapter's typed config (which should use
+    /// `#[serde(deny_unknown_fields)]`).
+    pub fn options<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let value = if self.options.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            self.options.clone()
+        };
+        serde_json::from_value(value).map_err(|e| ConfigError::Options {
+            channel: self.channel.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn secret(&self, name: &str) -> Result<SecretString, ConfigError> {
+        let dev_default = self
+            .dev_secrets
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v);
+        self.secrets.get(&self.channel, name, dev_default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn development_defaults_apply_only_in_development() {
+        let dev = SecretSource::new(BTreeMap::new(), true);
+        let prod = SecretSource::new(BTreeMap::new(), false);
+        let got = dev
+            .get("test_chan_a", "key", Some("dev-value"))
+            .expect("dev default");
+        assert_eq!(got.expose_secret(), "dev-value");
+        let err = prod
+            .get("test_chan_a", "key", Some("dev-value"))
+            .expect_err("no default");
+        assert_eq!(
+            err.to_string(),
+            "channel `test_chan_a`: secret `key` is not set; set CROSSDOCK_SECRET_TEST_CHAN_A_KEY or add it to the secrets file"
+        );
+    }
+
+    #[test]
+    fn the_secrets_file_beats_development_defaults() {
+        let mut file = BTreeMap::new();
+        file.insert(
+            "test_chan_b".to_owned(),
+            BTreeMap::from([("key".to_owned(), "from-file".to_owned())]),
+        );
+        let source = SecretSource::new(file, true);
+        let got = source.get("test_chan_b", "key", Some("dev")).expect("file");
+        assert_eq!(got.expose_secret(), "from-file");
+    }
+}

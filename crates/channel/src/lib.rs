@@ -1,0 +1,217 @@
+//! The channel interface: what an adapter crate implements so the hub can take orders from
+//! a platform and push status back to it, plus the helpers adapters share.
+//!
+//! # Layout
+//!
+//! - [`Channel`]: the trait an adapter implements (verify, parse, reply, fetch, push).
+//! - [`ChannelFactory`]: how the hub builds an adapter from configuration; the hub binary
+//!   keeps the one list of factories.
+//! - [`InboundRequest`], [`Delivery`], [`Inbound`]: a platform's request and what it means.
+//! - [`ChannelError`]: typed failures, split into permanent and retryable.
+//! - [`signature`], [`oauth`], [`http`]: shared building blocks.
+//! - [`sim`]: helpers for the platform simulators each adapter crate ships.
+//!
+//! Architecture invariant: an adapter is a stateless translator. It does no database or
+//! broker I/O; the core owns persistence, idempotency, retries and publishing.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod oauth;
+pub mod signature;
+pub mod sim;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use crossdock_model::{ChannelId, NewOrder, Order, OrderId, Status, StatusAction};
+
+pub use axum::http::{HeaderMap, HeaderValue, StatusCode};
+pub use config::{ChannelSettings, ConfigError, SecretSource};
+pub use error::ChannelError;
+
+/// A platform's HTTP request to `POST /webhooks/{channel}[/{event}]`, exactly as received.
+#[derive(Debug, Clone)]
+pub struct InboundRequest {
+    /// The `{event}` path segment, for platforms with one callback URL per event.
+    pub event: Option<String>,
+    /// The public URL the platform called, without the query (Meituan signs it).
+    pub url: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    /// The exact body bytes; signatures are checked over these, never over a re-encoding.
+    pub body: Bytes,
+    pub received_at: DateTime<Utc>,
+}
+
+impl InboundRequest {
+    /// A header's value as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Where a notify-then-fetch platform keeps the order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FetchRef {
+    pub external_order_id: String,
+    /// The URL the notification pointed at.
+    pub resource: String,
+}
+
+/// What a verified request means for the hub.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A complete order.
+    Order(Box<NewOrder>),
+    /// A notification: the order must be fetched from the platform.
+    Fetch(FetchRef),
+    /// The platform cancelled an order.
+    Cancelled {
+        external_order_id: String,
+        reason: Option<String>,
+    },
+    /// The platform reports progress it owns (a courier picked the order up, delivered it).
+    Progress {
+        external_order_id: String,
+        status: Status,
+    },
+    /// An event the hub takes note of but does not act on.
+    Ignored { event: String },
+}
+
+/// A parsed request: its dedupe key and meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The platform's event or message id. A second request with the same key is a
+    /// replay and changes nothing.
+    pub dedupe_key: String,
+    pub inbound: Inbound,
+}
+
+/// How the hub handled a request, for the adapter to answer in its platform's convention.
+#[derive(Debug)]
+pub enum Outcome<'a> {
+    /// Stored (or already stored: `duplicate`). `order_id` is known for orders and
+    /// order events the hub matched.
+    Accepted {
+        order_id: Option<OrderId>,
+        duplicate: bool,
+    },
+    /// Refused; nothing stored (apart from a quarantine record).
+    Refused(&'a ChannelError),
+}
+
+/// An HTTP answer to a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: Some("application/json"),
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// The common answer to a refused request: the error's status and its message.
+    pub fn refusal(error: &ChannelError) -> Self {
+        Self::json(
+            error.http_status(),
+            &serde_json::json!({ "error": error.kind(), "message": error.to_string() }),
+        )
+    }
+}
+
+/// The result of pushing a status action to a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The platform took it; `detail` summarises its answer for the order's history.
+    Delivered { detail: String },
+    /// The platform has no call for this action (e.g. Uber classic has no "preparing").
+    NotApplicable { why: String },
+}
+
+/// A sustained rate and a burst, for the hub's per-channel limiter on status pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// A channel adapter. One instance serves every order of its channel, concurrently.
+///
+/// Time budget: `verify`, `parse` and `reply` run on the webhook's request path and must
+/// not block; `fetch` and `push` may call the platform and are bounded by the adapter's
+/// HTTP timeouts.
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// The channel id (`uber_eats`), as in `/webhooks/{channel}` and in the configuration.
+    fn id(&self) -> &ChannelId;
+
+    /// Authenticates a request over its exact bytes (signature, token, replay window).
+    /// Errors: [`ChannelError::Unauthorized`] or [`ChannelError::Stale`].
+    fn verify(&self, request: &InboundRequest) -> Result<(), ChannelError>;
+
+    /// Parses a verified request. Errors: [`ChannelError::Malformed`] naming what is
+    /// wrong, or [`ChannelError::Order`] for an order the hub cannot take.
+    fn parse(&self, request: &InboundRequest) -> Result<Delivery, ChannelError>;
+
+    /// The answer the platform expects, in its own convention.
+    fn reply(&self, outcome: Outcome<'_>) -> Reply {
+        match outcome {
+            Outcome::Accepted { .. } => Reply::empty(StatusCode::OK),
+            Outcome::Refused(error) => Reply::refusal(error),
+        }
+    }
+
+    /// Fetches a notified order (notify-then-fetch platforms only).
+    async fn fetch(&self, reference: &FetchRef) -> Result<NewOrder, ChannelError> {
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` pushes whole orders; nothing to fetch for {}",
+            self.id(),
+            reference.external_order_id
+        )))
+    }
+
+    /// Pushes a status action of `order` to the platform. Must be safe to repeat: the hub
+    /// retries on retryable errors and after crashes.
+    async fn push(&self, order: &Order, action: &StatusAction)
+    -> Result<PushOutcome, ChannelError>;
+
+    /// The rate at which the hub may call [`Channel::push`].
+    fn push_rate(&self) -> RateLimit {
+        RateLimit {
+            per_second: 50,
+            burst: 50,
+        }
+    }
+}
+
+/// Builds a channel from its configuration. The hub binary holds the one list of factories.
+pub trait ChannelFactory: Send + Sync + 'static {
+    /// The channel id this factory builds.
+    fn id(&self) -> &'static str;
+
+    /// Secrets the channel needs and their development values, which match the channel's
+    /// simulator and are used only when the hub runs in development mode.
+    fn dev_secrets(&self) -> &'static [(&'static str, &'static str)];
+
+    fn build(&self, settings: &ChannelSettings) -> Result<Arc<dyn Channel>, ConfigError>;
+}

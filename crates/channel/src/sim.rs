@@ -1,0 +1,297 @@
+//! Building blocks for platform simulators.
+//!
+//! Each adapter crate ships a simulator of its platform: an HTTP server that signs and
+//! sends webhooks, serves what the platform serves, records every call the hub makes
+//! ([`CallLog`]) and can be told to misbehave ([`Faults`]). Tests, the demo and the
+//! benchmark all drive the hub through these simulators.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+/// One call the hub made to a simulated platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedCall {
+    /// Order of arrival, from 1.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    /// Request headers, with credentials replaced by `<redacted>`.
+    pub headers: BTreeMap<String, String>,
+    /// The body as JSON where it parses as JSON, otherwise as a string.
+    pub body: serde_json::Value,
+    /// The status the simulator answered.
+    pub answered: u16,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The record of calls a simulator received, readable by tests.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    calls: Arc<Mutex<Vec<RecordedCall>>>,
+    changed: Arc<Notify>,
+}
+
+impl CallLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a call. Credentials in `authorization`-like headers are redacted.
+    pub fn record(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        answered: u16,
+    ) {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                let name = name.as_str().to_ascii_lowercase();
+                let value =
+                    if name == "authorization" || name.contains("secret") || name.contains("token")
+                    {
+                        "<redacted>".to_owned()
+                    } else {
+                        value.to_str().unwrap_or("<binary>").to_owned()
+                    };
+                (name, value)
+            })
+            .collect();
+        let body = serde_json::from_slice(body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
+        });
+        let mut calls = lock(&self.calls);
+        let seq = calls.len() as u64 + 1;
+        calls.push(RecordedCall {
+            seq,
+            at: Utc::now(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers,
+            body,
+            answered,
+        });
+        drop(calls);
+        self.changed.notify_waiters();
+    }
+
+    pub fn all(&self) -> Vec<RecordedCall> {
+        lock(&self.calls).clone()
+    }
+
+    /// Calls whose path contains `fragment`.
+    pub fn matching(&self, fragment: &str) -> Vec<RecordedCall> {
+        lock(&self.calls)
+            .iter()
+            .filter(|c| c.path.contains(fragment))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `done` holds for the record, or `timeout` passes; returns the record
+    /// either way, so the caller can assert on it and print it.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[RecordedCall]) -> bool,
+    ) -> Vec<RecordedCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            {
+                let calls = lock(&self.calls);
+                if done(&calls) {
+                    return calls.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.all();
+            }
+        }
+    }
+}
+
+/// A misbehaviour to apply to the next matching call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Answer with this status instead of the normal answer (e.g. 429, 500).
+    pub status: Option<u16>,
+    /// Send `Retry-After` with this many seconds (with a 429).
+    pub retry_after_s: Option<u64>,
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+}
+
+/// Scripted faults: each call to [`Faults::next`] takes the next one, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    queue: Arc<Mutex<VecDeque<Fault>>>,
+}
+
+impl Faults {
+    /// Applies `fault` to the next `times` calls.
+    pub fn push(&self, fault: Fault, times: usize) {
+        let mut queue = lock(&self.queue);
+        for _ in 0..times {
+            queue.push_back(fault.clone());
+        }
+    }
+
+    pub fn next(&self) -> Option<Fault> {
+        lock(&self.queue).pop_front()
+    }
+
+    pub fn clear(&self) {
+        lock(&self.queue).clear();
+    }
+}
+
+/// A running simulator HTTP server.
+#[derive(Debug)]
+pub struct SimServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Serves `router` on `addr` (port 0 picks a free port) until stopped or dropped.
+    pub async fn serve(router: axum::Router, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "Simulator server stopped with an error.");
+            }
+        });
+        Ok(Self {
+            addr,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// What the hub answered to a webhook the simulator sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Posts a webhook and returns the hub's answer. Transport errors come back as status 0
+/// with the error text, so a simulator's caller can count them as not acknowledged.
+pub async fn post_webhook(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    content_type: &str,
+    body: Vec<u8>,
+) -> WebhookAnswer {
+    let mut request = http
+        .post(url)
+        .header("content-type", content_type)
+        .timeout(Duration::from_secs(30))
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            WebhookAnswer { status, body }
+        }
+        Err(error) => WebhookAnswer {
+            status: 0,
+            body: error.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_call_log_redacts_credentials_and_wakes_waiters() {
+        let log = CallLog::new();
+        let waiter = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                log.wait_until(Duration::from_secs(5), |c| c.len() == 2)
+                    .await
+            })
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer abc".parse().expect("header"));
+        headers.insert("x-request-id", "r1".parse().expect("header"));
+        log.record("POST", "/a", &headers, br#"{"x":1}"#, 200);
+        log.record("POST", "/b", &HeaderMap::new(), b"plain", 500);
+        let calls = waiter.await.expect("join");
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].headers["authorization"], "<redacted>");
+        assert_eq!(calls[0].headers["x-request-id"], "r1");
+        assert_eq!(calls[0].body, serde_json::json!({"x": 1}));
+        assert_eq!(calls[1].body, serde_json::json!("plain"));
+        assert_eq!(calls[1].seq, 2);
+        assert_eq!(log.matching("/b").len(), 1);
+    }
+
+    #[test]
+    fn faults_are_taken_in_order() {
+        let faults = Faults::default();
+        faults.push(
+            Fault {
+                status: Some(429),
+                retry_after_s: Some(1),
+                delay: None,
+            },
+            2,
+        );
+        assert_eq!(faults.next().and_then(|f| f.status), Some(429));
+        assert!(faults.next().is_some());
+        assert!(faults.next().is_none());
+    }
+}
