@@ -1,0 +1,1 @@
+//! Channel own_app: the chain's own app / mini-program, and its simulator.

@@ -1,0 +1,1 @@
+//! Channel uber_eats: Uber Eats Marketplace (notify then fetch), and its simulator.

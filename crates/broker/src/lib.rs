@@ -1,0 +1,1 @@
+//! RabbitMQ layer: topology, confirmed publishing, manual-ack consumers, dead-letter and parking queues, reconnection.

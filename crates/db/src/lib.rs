@@ -1,0 +1,1 @@
+//! PostgreSQL layer: migrations, orders, events, inbox, outbox, quarantine, store registry, status syncs.

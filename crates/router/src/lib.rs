@@ -1,0 +1,1 @@
+//! Store assignment: the in-memory store registry with a spatial index, and the routing decision.

@@ -1,0 +1,1 @@
+//! Status sync: pushes every status change to its channel, in order per order, rate-limited, retried, parked.
