@@ -213,6 +213,74 @@ impl Drop for SimServer {
     }
 }
 
+/// A platform-neutral description of an order for a simulator to place. Each simulator
+/// turns it into its platform's own payload (field names, money units, signature).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SampleOrder {
+    /// The platform's id of the store (the channel store id of the chain's fixtures);
+    /// `None` for address-routed orders.
+    pub store_ref: Option<String>,
+    /// ISO-4217 code.
+    pub currency: String,
+    pub fulfillment: SampleFulfillment,
+    pub customer_name: String,
+    pub customer_phone: Option<String>,
+    pub items: Vec<SampleItem>,
+    pub notes: Option<String>,
+    pub delivery_fee_minor: i64,
+    pub tip_minor: i64,
+    /// Discount in minor units (positive), funded by the platform.
+    pub discount_minor: i64,
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SampleFulfillment {
+    Delivery {
+        lat: f64,
+        lng: f64,
+        address_lines: Vec<String>,
+        city: String,
+        postcode: String,
+        country: String,
+    },
+    Pickup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SampleItem {
+    /// The chain's item code (PLU).
+    pub plu: String,
+    pub name: String,
+    pub quantity: i64,
+    /// One unit, without modifiers, in minor units.
+    pub unit_price_minor: i64,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub modifiers: Vec<SampleItem>,
+}
+
+impl SampleOrder {
+    /// Σ over items of (unit + Σ modifier unit × qty, recursively) × quantity.
+    pub fn subtotal_minor(&self) -> i64 {
+        fn unit(item: &SampleItem) -> i64 {
+            item.unit_price_minor
+                + item
+                    .modifiers
+                    .iter()
+                    .map(|m| unit(m) * m.quantity)
+                    .sum::<i64>()
+        }
+        self.items.iter().map(|i| unit(i) * i.quantity).sum()
+    }
+
+    /// What the customer pays: subtotal − discount + delivery fee + tip (no separate tax).
+    pub fn total_minor(&self) -> i64 {
+        self.subtotal_minor() - self.discount_minor + self.delivery_fee_minor + self.tip_minor
+    }
+}
+
 /// What the hub answered to a webhook the simulator sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookAnswer {
