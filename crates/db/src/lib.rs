@@ -1,1 +1,188 @@
-//! PostgreSQL layer: migrations, orders, events, inbox, outbox, quarantine, store registry, status syncs.
+//! The PostgreSQL layer: migrations, and every read and write the hub makes.
+//!
+//! # Layout
+//!
+//! - [`Db`]: the pool and the migrations.
+//! - [`chain`]: the store registry (stores, channel store ids, store tokens).
+//! - [`ingest`]: recording a platform's request — inbox (dedupe, raw payload), order,
+//!   first events and outbox row, in one transaction.
+//! - [`orders`]: reads, status changes (state machine enforced), routing and store delivery.
+//! - [`outbox`]: claiming committed messages for the relay.
+//! - [`sync`]: the per-order status sync queue.
+//!
+//! Architecture invariant: every state change that must reach the broker is written
+//! together with an outbox row, in the same transaction. This crate does not know the
+//! broker's topology: the hub supplies the messages through [`Routes`].
+
+pub mod chain;
+pub mod ingest;
+pub mod orders;
+pub mod outbox;
+pub mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossdock_model::{OrderId, StoreId};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use tokio_postgres::NoTls;
+
+pub use outbox::{OutboxMessage, OutboxRow};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Advisory-lock key that serializes concurrent migrations of one database.
+const MIGRATION_LOCK: i64 = 0x0C05_5D0C_0001;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL is not valid: {0}")]
+    Url(String),
+    #[error("cannot reach PostgreSQL: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("PostgreSQL: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+}
+
+/// The messages that state changes publish, built by the hub (which knows the topology).
+pub trait Routes: Send + Sync + 'static {
+    /// A new order for the router.
+    fn order_received(&self, order_id: OrderId) -> OutboxMessage;
+    /// A notify-then-fetch notification for the fetcher.
+    fn fetch(&self, channel: &str, body: serde_json::Value) -> OutboxMessage;
+    /// An order (or news of it: `kind`) for its store's queue.
+    fn to_store(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage;
+    /// A nudge for the status sync worker of an order.
+    fn sync(&self, channel: &str, order_id: OrderId) -> OutboxMessage;
+    /// A status push that kept failing, for HQ's parking queue.
+    fn parked(
+        &self,
+        channel: &str,
+        order_id: OrderId,
+        event_id: i64,
+        body: serde_json::Value,
+    ) -> OutboxMessage;
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub url: String,
+    pub pool_size: usize,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    routes: Arc<dyn Routes>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Builds the pool and checks that a connection can be made (fail fast).
+    pub async fn connect(config: &DbConfig, routes: Arc<dyn Routes>) -> Result<Self, DbError> {
+        let pg_config: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .timeouts(Timeouts {
+                wait: Some(Duration::from_secs(10)),
+                create: Some(Duration::from_secs(5)),
+                recycle: Some(Duration::from_secs(5)),
+            })
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Url(e.to_string()))?;
+        let db = Self { pool, routes };
+        db.ping().await?;
+        Ok(db)
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub(crate) fn routes(&self) -> &dyn Routes {
+        self.routes.as_ref()
+    }
+
+    /// One round trip: is the database reachable?
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Applies pending migrations; safe to run from several processes at once.
+    pub async fn migrate(url: &str) -> Result<usize, DbError> {
+        let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let driver = tokio::spawn(connection);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let report = embedded::migrations::runner().run_async(&mut client).await;
+        let _ = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
+        drop(client);
+        let _ = driver.await;
+        let report = report.map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(report.applied_migrations().len())
+    }
+
+    /// Creates database `name` if it does not exist, connecting with `admin_url`.
+    pub async fn create_database(admin_url: &str, name: &str) -> Result<bool, DbError> {
+        let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            let quoted = name.replace('"', "\"\"");
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{quoted}\""))
+                .await?;
+        }
+        drop(client);
+        let _ = driver.await;
+        Ok(!exists)
+    }
+
+    /// Drops database `name` (tests), ending its open connections first.
+    pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), DbError> {
+        let (client, connection) = tokio_postgres::connect(admin_url, NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let quoted = name.replace('"', "\"\"");
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{quoted}\" WITH (FORCE)"
+            ))
+            .await?;
+        drop(client);
+        let _ = driver.await;
+        Ok(())
+    }
+}

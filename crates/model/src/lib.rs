@@ -19,6 +19,7 @@ pub mod ids;
 pub mod money;
 pub mod order;
 pub mod status;
+pub mod store;
 
 pub use event::{EventKind, EventSource, OrderEvent};
 pub use ids::{ChannelId, IdError, OrderId, StoreId};
@@ -29,3 +30,4 @@ pub use order::{
     Totals, mask_phone,
 };
 pub use status::{Status, StatusAction, TransitionError};
+pub use store::{Brand, ChainFile, LatLng, StoreProfile};

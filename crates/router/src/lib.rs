@@ -1,1 +1,310 @@
-//! Store assignment: the in-memory store registry with a spatial index, and the routing decision.
+//! Store assignment.
+//!
+//! # Layout
+//!
+//! - [`Registry`]: every store in memory — profile, delivery zone as a polygon, pause
+//!   state — with an R-tree over the zones' bounding boxes and a map of channel store ids,
+//!   so routing reads no database and costs O(log n) in the number of stores.
+//! - [`route`]: the decision for one order, with every candidate considered and why it
+//!   was chosen or dropped. Pure: the caller records it and acts on it.
+//!
+//! Rules: a channel that names the store gets that store (through the channel's store
+//! mapping); an order routed by address gets the nearest store whose delivery zone
+//! contains the drop-off point; in both cases only stores of the order's brand that are
+//! not paused.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile};
+use geo::{Contains, Distance, Haversine, LineString, Point, Polygon};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+use serde::Serialize;
+
+/// Why a store cannot enter the registry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("store {store}: delivery zone needs at least 4 points forming a closed ring")]
+    BadZone { store: StoreId },
+    #[error("channel {channel} store id {channel_store_id} is mapped to both {first} and {second}")]
+    DuplicateChannelId {
+        channel: String,
+        channel_store_id: String,
+        first: StoreId,
+        second: StoreId,
+    },
+}
+
+struct Entry {
+    profile: StoreProfile,
+    zone: Polygon<f64>,
+    paused_until: Option<DateTime<Utc>>,
+}
+
+/// The stores as the router sees them.
+pub struct Registry {
+    entries: Vec<Entry>,
+    by_id: HashMap<StoreId, usize>,
+    by_channel: HashMap<(String, String), usize>,
+    zones: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("stores", &self.entries.len())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Builds the registry from every store and its pause state.
+    pub fn build(
+        stores: impl IntoIterator<Item = (StoreProfile, Option<DateTime<Utc>>)>,
+    ) -> Result<Self, RegistryError> {
+        let mut entries = Vec::new();
+        let mut by_id = HashMap::new();
+        let mut by_channel: HashMap<(String, String), usize> = HashMap::new();
+        let mut boxes = Vec::new();
+        for (profile, paused_until) in stores {
+            let ring = &profile.delivery_zone;
+            if ring.len() < 4 || ring.first() != ring.last() {
+                return Err(RegistryError::BadZone {
+                    store: profile.id.clone(),
+                });
+            }
+            let zone = Polygon::new(
+                LineString::from(ring.iter().map(|[x, y]| (*x, *y)).collect::<Vec<_>>()),
+                vec![],
+            );
+            let (mut min, mut max) = ([f64::MAX; 2], [f64::MIN; 2]);
+            for [x, y] in ring {
+                min = [min[0].min(*x), min[1].min(*y)];
+                max = [max[0].max(*x), max[1].max(*y)];
+            }
+            let index = entries.len();
+            boxes.push(GeomWithData::new(Rectangle::from_corners(min, max), index));
+            for (channel, channel_store_id) in &profile.channels {
+                let key = (channel.clone(), channel_store_id.clone());
+                if let Some(&first) = by_channel.get(&key) {
+                    let first: &Entry = &entries[first];
+                    return Err(RegistryError::DuplicateChannelId {
+                        channel: key.0,
+                        channel_store_id: key.1,
+                        first: first.profile.id.clone(),
+                        second: profile.id.clone(),
+                    });
+                }
+                by_channel.insert(key, index);
+            }
+            by_id.insert(profile.id.clone(), index);
+            entries.push(Entry {
+                profile,
+                zone,
+                paused_until,
+            });
+        }
+        Ok(Self {
+            entries,
+            by_id,
+            by_channel,
+            zones: RTree::bulk_load(boxes),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn store(&self, id: &StoreId) -> Option<&StoreProfile> {
+        self.by_id.get(id).map(|&i| &self.entries[i].profile)
+    }
+
+    pub fn stores(&self) -> impl Iterator<Item = &StoreProfile> {
+        self.entries.iter().map(|e| &e.profile)
+    }
+
+    /// The store a channel means by its store id.
+    pub fn by_channel(&self, channel: &str, channel_store_id: &str) -> Option<&StoreProfile> {
+        self.by_channel
+            .get(&(channel.to_owned(), channel_store_id.to_owned()))
+            .map(|&i| &self.entries[i].profile)
+    }
+
+    /// Stores whose delivery zone contains the point, nearest first, with distances (m).
+    pub fn covering(&self, lat: f64, lng: f64) -> Vec<(&StoreProfile, f64)> {
+        let point = Point::new(lng, lat);
+        let mut hits: Vec<(&StoreProfile, f64)> = self
+            .zones
+            .locate_in_envelope_intersecting(&AABB::from_point([lng, lat]))
+            .map(|hit| &self.entries[hit.data])
+            .filter(|entry| entry.zone.contains(&point))
+            .map(|entry| {
+                let store = Point::new(entry.profile.location.lng, entry.profile.location.lat);
+                (&entry.profile, Haversine.distance(store, point))
+            })
+            .collect();
+        hits.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        hits
+    }
+
+    fn paused_until(&self, id: &StoreId) -> Option<DateTime<Utc>> {
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.entries[i].paused_until)
+    }
+}
+
+/// One store the router looked at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub store: StoreId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<u32>,
+    /// `chosen`, or why the store was dropped.
+    pub verdict: String,
+}
+
+/// The router's decision and the reasons for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// `by_channel_store` or `by_delivery_zone`.
+    pub rule: &'static str,
+    pub store: Option<StoreId>,
+    /// Why no store was chosen (what the channel is told).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub candidates: Vec<Candidate>,
+}
+
+impl Decision {
+    fn none(rule: &'static str, reason: String, candidates: Vec<Candidate>) -> Self {
+        Self {
+            rule,
+            store: None,
+            reason: Some(reason),
+            candidates,
+        }
+    }
+}
+
+/// Why a store cannot take this order now, if it cannot.
+fn unfit(
+    registry: &Registry,
+    store: &StoreProfile,
+    order: &NewOrder,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(until) = registry.paused_until(&store.id)
+        && until > now
+    {
+        return Some(format!("paused until {}", until.to_rfc3339()));
+    }
+    if let Some(brand) = &order.brand
+        && *brand != store.brand
+    {
+        return Some(format!("does not serve brand {brand}"));
+    }
+    None
+}
+
+/// Decides which store takes `order`.
+pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decision {
+    let channel = order.channel.as_str();
+    if let Some(reference) = &order.channel_store_ref {
+        let rule = "by_channel_store";
+        let Some(store) = registry.by_channel(channel, reference) else {
+            return Decision::none(
+                rule,
+                format!("unknown store: {channel} store id {reference} is not mapped to any store"),
+                vec![],
+            );
+        };
+        return match unfit(registry, store, order, now) {
+            None => Decision {
+                rule,
+                store: Some(store.id.clone()),
+                reason: None,
+                candidates: vec![Candidate {
+                    store: store.id.clone(),
+                    distance_m: None,
+                    verdict: "chosen".into(),
+                }],
+            },
+            Some(why) => Decision::none(
+                rule,
+                format!("store {} cannot take the order: {why}", store.id),
+                vec![Candidate {
+                    store: store.id.clone(),
+                    distance_m: None,
+                    verdict: why,
+                }],
+            ),
+        };
+    }
+    let rule = "by_delivery_zone";
+    let location = match (
+        &order.fulfillment.kind,
+        order
+            .fulfillment
+            .address
+            .as_ref()
+            .and_then(|a| a.coordinates),
+    ) {
+        (FulfillmentKind::Delivery, Some(coordinates)) => coordinates,
+        _ => {
+            return Decision::none(
+                rule,
+                "the order names no store and has no delivery location".into(),
+                vec![],
+            );
+        }
+    };
+    let covering = registry.covering(location.lat, location.lng);
+    if covering.is_empty() {
+        return Decision::none(
+            rule,
+            "delivery address is outside every store's delivery zone".into(),
+            vec![],
+        );
+    }
+    let mut candidates = Vec::with_capacity(covering.len());
+    let mut chosen = None;
+    for (store, distance) in covering {
+        let distance_m = Some(distance.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+        let verdict = if chosen.is_some() {
+            "not needed: a nearer store was chosen".to_owned()
+        } else if let Some(why) = unfit(registry, store, order, now) {
+            why
+        } else {
+            chosen = Some(store.id.clone());
+            "chosen".to_owned()
+        };
+        candidates.push(Candidate {
+            store: store.id.clone(),
+            distance_m,
+            verdict,
+        });
+    }
+    match chosen {
+        Some(store) => Decision {
+            rule,
+            store: Some(store),
+            reason: None,
+            candidates,
+        },
+        None => Decision::none(
+            rule,
+            "no store whose zone covers the address can take the order".into(),
+            candidates,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

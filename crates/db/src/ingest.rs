@@ -1,0 +1,400 @@
+//! Recording what a platform sent: inbox row (raw bytes, dedupe key) plus its effect, in
+//! one transaction, before the hub answers the platform.
+
+use chrono::{DateTime, Utc};
+use crossdock_model::{EventKind, EventSource, Flag, NewOrder, OrderId, Status, StatusAction};
+use deadpool_postgres::Transaction;
+
+use crate::orders::{Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order};
+use crate::{Db, DbError, outbox};
+
+/// A platform's request as received, for the inbox and the quarantine.
+#[derive(Debug, Clone)]
+pub struct RawRecord<'a> {
+    pub channel: &'a str,
+    pub dedupe_key: &'a str,
+    pub received_at: DateTime<Utc>,
+    /// The request headers worth keeping (never credentials).
+    pub headers: serde_json::Value,
+    pub body: &'a [u8],
+}
+
+/// What recording did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New {
+        order_id: Option<OrderId>,
+    },
+    /// A replay of a request already recorded, or a second request for an order already
+    /// stored: nothing changed.
+    Duplicate {
+        order_id: Option<OrderId>,
+    },
+}
+
+impl Recorded {
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Recorded::New { order_id } | Recorded::Duplicate { order_id } => *order_id,
+        }
+    }
+
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Recorded::Duplicate { .. })
+    }
+}
+
+/// Inserts the inbox row; `None` if the key was already recorded (then its order id).
+async fn insert_inbox(
+    tx: &Transaction<'_>,
+    raw: &RawRecord<'_>,
+    kind: &str,
+) -> Result<Option<Option<OrderId>>, tokio_postgres::Error> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO inbox (channel, dedupe_key, received_at, kind, headers, body)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, dedupe_key) DO NOTHING",
+            &[
+                &raw.channel,
+                &raw.dedupe_key,
+                &raw.received_at,
+                &kind,
+                &raw.headers,
+                &raw.body,
+            ],
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let row = tx
+        .query_one(
+            "SELECT order_id FROM inbox WHERE channel = $1 AND dedupe_key = $2",
+            &[&raw.channel, &raw.dedupe_key],
+        )
+        .await?;
+    let order_id: Option<uuid::Uuid> = row.get(0);
+    Ok(Some(order_id.map(OrderId::from_uuid)))
+}
+
+async fn link_inbox(
+    tx: &Transaction<'_>,
+    raw_channel: &str,
+    dedupe_key: &str,
+    order_id: OrderId,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2",
+        &[&raw_channel, &dedupe_key, &order_id.as_uuid()],
+    )
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Records a whole order: inbox, order, its first events and the outbox row for the
+    /// router — or nothing new if the request or the order is already known. An order the
+    /// platform cancelled before the hub saw it is stored cancelled and not routed.
+    pub async fn record_order(
+        &self,
+        raw: &RawRecord<'_>,
+        order: &NewOrder,
+        flags: &[Flag],
+    ) -> Result<Recorded, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(previous) = insert_inbox(&tx, raw, "order").await? {
+            return Ok(Recorded::Duplicate { order_id: previous });
+        }
+        let recorded = self
+            .insert_order(&tx, order, flags, raw.received_at)
+            .await?;
+        if let Some(order_id) = recorded.order_id() {
+            link_inbox(&tx, raw.channel, raw.dedupe_key, order_id).await?;
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Records a fetched order (notify-then-fetch): the notification is already in the
+    /// inbox under `dedupe_key`.
+    pub async fn record_fetched_order(
+        &self,
+        dedupe_key: &str,
+        order: &NewOrder,
+        flags: &[Flag],
+        received_at: DateTime<Utc>,
+    ) -> Result<Recorded, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let recorded = self.insert_order(&tx, order, flags, received_at).await?;
+        if let Some(order_id) = recorded.order_id() {
+            link_inbox(&tx, order.channel.as_str(), dedupe_key, order_id).await?;
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn insert_order(
+        &self,
+        tx: &Transaction<'_>,
+        order: &NewOrder,
+        flags: &[Flag],
+        received_at: DateTime<Utc>,
+    ) -> Result<Recorded, DbError> {
+        let id = OrderId::new();
+        let doc = serde_json::to_value(order).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let flags_json =
+            serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let channel = order.channel.as_str();
+        let inserted = tx
+            .execute(
+                "INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at)
+                 VALUES ($1, $2, $3, 'received', $4, $5, $6, $6)
+                 ON CONFLICT (channel, external_order_id) DO NOTHING",
+                &[&id.as_uuid(), &channel, &order.external_order_id, &doc, &flags_json, &received_at],
+            )
+            .await?;
+        if inserted == 0 {
+            let row = tx
+                .query_one(
+                    "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                    &[&channel, &order.external_order_id],
+                )
+                .await?;
+            return Ok(Recorded::Duplicate {
+                order_id: Some(OrderId::from_uuid(row.get(0))),
+            });
+        }
+        let reason = format!("from {channel}");
+        insert_event(
+            tx,
+            NewEvent {
+                order_id: id,
+                at: received_at,
+                source: EventSource::Channel,
+                kind: EventKind::Received,
+                status: Some(Status::Received),
+                reason: Some(&reason),
+                data: None,
+            },
+        )
+        .await?;
+        for flag in flags {
+            let data = serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string()))?;
+            insert_event(
+                tx,
+                NewEvent {
+                    order_id: id,
+                    at: received_at,
+                    source: EventSource::Hub,
+                    kind: EventKind::Flagged,
+                    status: None,
+                    reason: Some(flag.code()),
+                    data: Some(&data),
+                },
+            )
+            .await?;
+        }
+        let tombstone = tx
+            .query_opt(
+                "DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason",
+                &[&channel, &order.external_order_id],
+            )
+            .await?;
+        if let Some(row) = tombstone {
+            let reason: Option<String> = row.get(0);
+            let locked = lock_order(tx, id)
+                .await?
+                .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
+            let action = StatusAction::Cancel {
+                reason: reason
+                    .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
+            };
+            apply_action(self, tx, locked, &action, &Actor::Channel, None)
+                .await
+                .map_err(into_db_error)?;
+        } else {
+            outbox::insert(tx, &self.routes().order_received(id)).await?;
+        }
+        Ok(Recorded::New { order_id: Some(id) })
+    }
+
+    /// Records a notify-then-fetch notification and queues the fetch.
+    pub async fn record_fetch(
+        &self,
+        raw: &RawRecord<'_>,
+        fetch: serde_json::Value,
+    ) -> Result<Recorded, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(previous) = insert_inbox(&tx, raw, "fetch").await? {
+            return Ok(Recorded::Duplicate { order_id: previous });
+        }
+        outbox::insert(&tx, &self.routes().fetch(raw.channel, fetch)).await?;
+        tx.commit().await?;
+        Ok(Recorded::New { order_id: None })
+    }
+
+    /// Records a platform's cancellation: the order is cancelled and its store told at
+    /// once; an order the hub has not seen gets a tombstone.
+    pub async fn record_cancellation(
+        &self,
+        raw: &RawRecord<'_>,
+        external_order_id: &str,
+        reason: Option<&str>,
+    ) -> Result<Recorded, DbError> {
+        let reason = reason.unwrap_or("cancelled by the platform").to_owned();
+        self.record_channel_action(
+            raw,
+            external_order_id,
+            "cancellation",
+            StatusAction::Cancel {
+                reason: reason.clone(),
+            },
+            Some(reason),
+        )
+        .await
+    }
+
+    /// Records progress the platform owns (courier picked up, delivered). A report that
+    /// would move the order backwards is kept in the inbox and otherwise ignored.
+    pub async fn record_progress(
+        &self,
+        raw: &RawRecord<'_>,
+        external_order_id: &str,
+        status: Status,
+    ) -> Result<Recorded, DbError> {
+        let action = match status {
+            Status::Accepted => StatusAction::Accept { prep_minutes: 0 },
+            Status::Preparing => StatusAction::Preparing,
+            Status::Ready => StatusAction::Ready,
+            Status::PickedUp => StatusAction::PickedUp,
+            Status::Delivered => StatusAction::Delivered,
+            Status::Completed => StatusAction::Complete,
+            Status::Cancelled => StatusAction::Cancel {
+                reason: "cancelled by the platform".into(),
+            },
+            Status::Rejected => StatusAction::Reject {
+                reason: "rejected on the platform".into(),
+            },
+            Status::Failed => StatusAction::Fail {
+                reason: "failed on the platform".into(),
+            },
+            Status::Received => return self.record_ignored(raw, "progress").await,
+        };
+        self.record_channel_action(raw, external_order_id, "progress", action, None)
+            .await
+    }
+
+    async fn record_channel_action(
+        &self,
+        raw: &RawRecord<'_>,
+        external_order_id: &str,
+        kind: &str,
+        action: StatusAction,
+        tombstone_reason: Option<String>,
+    ) -> Result<Recorded, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
+            return Ok(Recorded::Duplicate { order_id: previous });
+        }
+        let row = tx
+            .query_opt(
+                "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                &[&raw.channel, &external_order_id],
+            )
+            .await?;
+        let Some(row) = row else {
+            if let Some(reason) = tombstone_reason {
+                tx.execute(
+                    "INSERT INTO cancellations (channel, external_order_id, at, reason) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[&raw.channel, &external_order_id, &raw.received_at, &reason],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(Recorded::New { order_id: None });
+        };
+        let order_id = OrderId::from_uuid(row.get(0));
+        link_inbox(&tx, raw.channel, raw.dedupe_key, order_id).await?;
+        let order = lock_order(&tx, order_id)
+            .await?
+            .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
+        match apply_action(self, &tx, order, &action, &Actor::Channel, None).await {
+            Ok(_) => {}
+            Err(ChangeError::Transition(refused)) => {
+                tracing::info!(channel = raw.channel, order_id = %order_id, error = %refused, "Platform status report ignored.");
+            }
+            Err(other) => return Err(into_db_error(other)),
+        }
+        tx.commit().await?;
+        Ok(Recorded::New {
+            order_id: Some(order_id),
+        })
+    }
+
+    /// Records a request the hub takes note of but does not act on.
+    pub async fn record_ignored(
+        &self,
+        raw: &RawRecord<'_>,
+        kind: &str,
+    ) -> Result<Recorded, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
+            return Ok(Recorded::Duplicate { order_id: previous });
+        }
+        tx.commit().await?;
+        Ok(Recorded::New { order_id: None })
+    }
+
+    /// Keeps a refused request with the reason, for HQ and for forensics.
+    pub async fn quarantine(
+        &self,
+        channel: &str,
+        received_at: DateTime<Utc>,
+        error_kind: &str,
+        reason: &str,
+        headers: &serde_json::Value,
+        body: &[u8],
+    ) -> Result<i64, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO quarantine (channel, received_at, error_kind, reason, headers, body)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&channel, &received_at, &error_kind, &reason, headers, &body],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Quarantined requests of a channel, newest first: (id, error kind, reason).
+    pub async fn quarantined(
+        &self,
+        channel: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, error_kind, reason FROM quarantine WHERE channel = $1 ORDER BY id DESC LIMIT $2",
+                &[&channel, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+}
+
+fn into_db_error(error: ChangeError) -> DbError {
+    match error {
+        ChangeError::Db(db) => db,
+        other => DbError::Corrupt(other.to_string()),
+    }
+}

@@ -1,0 +1,465 @@
+//! Orders: reads, status changes through the state machine, routing and store delivery.
+
+use chrono::{DateTime, Utc};
+use crossdock_model::{
+    EventKind, EventSource, Flag, NewOrder, Order, OrderEvent, OrderId, Status, StatusAction,
+    StoreId, TransitionError,
+};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::{Db, DbError, outbox};
+
+/// Why a status change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// No such order, or not one the caller may see.
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("order {0} has no store yet; it can be changed once routed")]
+    NotRouted(OrderId),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for ChangeError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ChangeError::Db(DbError::Query(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ChangeError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ChangeError::Db(DbError::Pool(e))
+    }
+}
+
+/// Who asks for a change, and what they may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A store: only its own orders.
+    Store(StoreId),
+    /// HQ: any order.
+    Hq,
+    /// The router: any order.
+    Router,
+    /// The order's own channel (the platform): nothing is synced back to it.
+    Channel,
+}
+
+impl Actor {
+    fn source(&self) -> EventSource {
+        match self {
+            Actor::Store(_) => EventSource::Store,
+            Actor::Hq => EventSource::Hq,
+            Actor::Router => EventSource::Router,
+            Actor::Channel => EventSource::Channel,
+        }
+    }
+}
+
+/// What routing decided for an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignment {
+    /// The order now belongs to this store and went onto its queue.
+    Assigned(StoreId),
+    /// The order already had a store (a redelivery): nothing changed.
+    AlreadyAssigned(StoreId),
+    /// The order was finished before routing (e.g. cancelled): nothing to do.
+    Finished(Status),
+}
+
+pub(crate) const ORDER_COLUMNS: &str = "id, status, store_id, flags, received_at, updated_at, doc";
+
+pub(crate) fn order_from_row(row: &Row) -> Result<Order, DbError> {
+    let status: String = row.get(1);
+    let store: Option<String> = row.get(2);
+    let flags: serde_json::Value = row.get(3);
+    let doc: serde_json::Value = row.get(6);
+    let corrupt = |what: &str, e: String| DbError::Corrupt(format!("order {what}: {e}"));
+    Ok(Order {
+        id: OrderId::from_uuid(row.get(0)),
+        status: Status::parse(&status).ok_or_else(|| corrupt("status", status.clone()))?,
+        store_id: store
+            .map(StoreId::parse)
+            .transpose()
+            .map_err(|e| corrupt("store", e.to_string()))?,
+        flags: serde_json::from_value::<Vec<Flag>>(flags)
+            .map_err(|e| corrupt("flags", e.to_string()))?,
+        received_at: row.get(4),
+        updated_at: row.get(5),
+        order: serde_json::from_value::<NewOrder>(doc)
+            .map_err(|e| corrupt("document", e.to_string()))?,
+    })
+}
+
+fn event_from_row(index: usize, row: &Row) -> Result<OrderEvent, DbError> {
+    let source: String = row.get(1);
+    let kind: String = row.get(2);
+    let status: Option<String> = row.get(3);
+    let data: Option<serde_json::Value> = row.get(5);
+    Ok(OrderEvent {
+        seq: i32::try_from(index + 1).unwrap_or(i32::MAX),
+        at: row.get(0),
+        source: EventSource::parse(&source)
+            .ok_or_else(|| DbError::Corrupt(format!("event source {source}")))?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| DbError::Corrupt(format!("event kind {kind}")))?,
+        status: status.as_deref().and_then(Status::parse),
+        reason: row.get(4),
+        data: data.unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// An event to append to an order's history.
+pub(crate) struct NewEvent<'a> {
+    pub order_id: OrderId,
+    pub at: DateTime<Utc>,
+    pub source: EventSource,
+    pub kind: EventKind,
+    pub status: Option<Status>,
+    pub reason: Option<&'a str>,
+    pub data: Option<&'a serde_json::Value>,
+}
+
+/// Appends an event to an order's history; returns its id.
+pub(crate) async fn insert_event(
+    tx: &Transaction<'_>,
+    event: NewEvent<'_>,
+) -> Result<i64, tokio_postgres::Error> {
+    let NewEvent {
+        order_id,
+        at,
+        source,
+        kind,
+        status,
+        reason,
+        data,
+    } = event;
+    let row = tx
+        .query_one(
+            "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                &order_id.as_uuid(),
+                &at,
+                &source.as_str(),
+                &kind.as_str(),
+                &status.map(|s| s.as_str()),
+                &reason,
+                &data,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Locks and reads an order inside `tx`.
+pub(crate) async fn lock_order(
+    tx: &Transaction<'_>,
+    order_id: OrderId,
+) -> Result<Option<Order>, DbError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE");
+    let row = tx.query_opt(&sql, &[&order_id.as_uuid()]).await?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+/// Applies `action` to a locked order: state machine, status, event, and — unless the
+/// channel itself asked — a pending sync and its nudge. A cancellation by the channel
+/// drops the order's pending syncs and tells its store at once.
+pub(crate) async fn apply_action(
+    db: &Db,
+    tx: &Transaction<'_>,
+    mut order: Order,
+    action: &StatusAction,
+    actor: &Actor,
+    data: Option<&serde_json::Value>,
+) -> Result<Order, ChangeError> {
+    let target = order
+        .status
+        .transition(action.target(), order.order.fulfillment.kind)?;
+    let now = Utc::now();
+    tx.execute(
+        "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1",
+        &[&order.id.as_uuid(), &target.as_str(), &now],
+    )
+    .await?;
+    let event_id = insert_event(
+        tx,
+        NewEvent {
+            order_id: order.id,
+            at: now,
+            source: actor.source(),
+            kind: EventKind::StatusChanged,
+            status: Some(target),
+            reason: action.reason(),
+            data,
+        },
+    )
+    .await?;
+    order.status = target;
+    order.updated_at = now;
+    let channel = order.order.channel.as_str();
+    if *actor == Actor::Channel {
+        if target == Status::Cancelled {
+            tx.execute(
+                "UPDATE status_syncs SET state = 'skipped', last_error = 'order cancelled by the platform',
+                     updated_at = now() WHERE order_id = $1 AND state = 'pending'",
+                &[&order.id.as_uuid()],
+            )
+            .await?;
+        }
+        if let Some(store) = &order.store_id {
+            let kind = format!("order.{}", target.as_str());
+            outbox::insert(tx, &db.routes().to_store(store, order.id, &kind)).await?;
+        }
+    } else {
+        let action_json =
+            serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO status_syncs (order_id, event_id, action, state) VALUES ($1, $2, $3, 'pending')",
+            &[&order.id.as_uuid(), &event_id, &action_json],
+        )
+        .await?;
+        outbox::insert(tx, &db.routes().sync(channel, order.id)).await?;
+    }
+    Ok(order)
+}
+
+impl Db {
+    /// An order, if `scope` (a store) may see it; HQ passes `None`.
+    pub async fn order(
+        &self,
+        id: OrderId,
+        scope: Option<&StoreId>,
+    ) -> Result<Option<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+        let Some(row) = client.query_opt(&sql, &[&id.as_uuid()]).await? else {
+            return Ok(None);
+        };
+        let order = order_from_row(&row)?;
+        match scope {
+            Some(store) if order.store_id.as_ref() != Some(store) => Ok(None),
+            _ => Ok(Some(order)),
+        }
+    }
+
+    /// The order with this channel id, if any.
+    pub async fn order_by_external(
+        &self,
+        channel: &str,
+        external_order_id: &str,
+    ) -> Result<Option<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE channel = $1 AND external_order_id = $2"
+        );
+        let row = client
+            .query_opt(&sql, &[&channel, &external_order_id])
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// An order's full history, oldest first.
+    pub async fn events(&self, id: OrderId) -> Result<Vec<OrderEvent>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT at, source, kind, status, reason, data FROM order_events WHERE order_id = $1 ORDER BY id",
+                &[&id.as_uuid()],
+            )
+            .await?;
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| event_from_row(i, row))
+            .collect()
+    }
+
+    /// Orders, newest first: a store's own (`store`), or all (HQ), optionally by status.
+    pub async fn list_orders(
+        &self,
+        store: Option<&StoreId>,
+        status: Option<Status>,
+        limit: i64,
+    ) -> Result<Vec<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE true");
+        let store_param = store.map(|s| s.as_str().to_owned());
+        let status_param = status.map(|s| s.as_str().to_owned());
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(store) = &store_param {
+            params.push(store);
+            sql.push_str(&format!(" AND store_id = ${}", params.len()));
+        }
+        if let Some(status) = &status_param {
+            params.push(status);
+            sql.push_str(&format!(" AND status = ${}", params.len()));
+        }
+        params.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY received_at DESC, id DESC LIMIT ${}",
+            params.len()
+        ));
+        let rows = client.query(&sql, &params).await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    /// Changes an order's status for `actor`. A store may only change its own orders.
+    pub async fn change_status(
+        &self,
+        id: OrderId,
+        action: &StatusAction,
+        actor: &Actor,
+    ) -> Result<Order, ChangeError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let order = lock_order(&tx, id)
+            .await?
+            .ok_or(ChangeError::NotFound(id))?;
+        if let Actor::Store(store) = actor
+            && order.store_id.as_ref() != Some(store)
+        {
+            return Err(ChangeError::NotFound(id));
+        }
+        let order = apply_action(self, &tx, order, action, actor, None).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// Assigns a routed order to `store` and puts it on the store's queue, once.
+    pub async fn assign_store(
+        &self,
+        id: OrderId,
+        store: &StoreId,
+        decision: &serde_json::Value,
+    ) -> Result<Assignment, ChangeError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let order = lock_order(&tx, id)
+            .await?
+            .ok_or(ChangeError::NotFound(id))?;
+        if let Some(existing) = order.store_id {
+            return Ok(Assignment::AlreadyAssigned(existing));
+        }
+        if order.status.is_final() {
+            return Ok(Assignment::Finished(order.status));
+        }
+        let now = Utc::now();
+        tx.execute(
+            "UPDATE orders SET store_id = $2, updated_at = $3 WHERE id = $1",
+            &[&id.as_uuid(), &store.as_str(), &now],
+        )
+        .await?;
+        let reason = format!("assigned to {store}");
+        insert_event(
+            &tx,
+            NewEvent {
+                order_id: id,
+                at: now,
+                source: EventSource::Router,
+                kind: EventKind::Routed,
+                status: None,
+                reason: Some(&reason),
+                data: Some(decision),
+            },
+        )
+        .await?;
+        outbox::insert(&tx, &self.routes().to_store(store, id, "order.routed")).await?;
+        tx.commit().await?;
+        Ok(Assignment::Assigned(store.clone()))
+    }
+
+    /// Records that no store can take the order and rejects it back to its channel.
+    pub async fn reject_unroutable(
+        &self,
+        id: OrderId,
+        reason: &str,
+        decision: &serde_json::Value,
+    ) -> Result<Assignment, ChangeError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let order = lock_order(&tx, id)
+            .await?
+            .ok_or(ChangeError::NotFound(id))?;
+        if let Some(existing) = order.store_id {
+            return Ok(Assignment::AlreadyAssigned(existing));
+        }
+        if order.status.is_final() {
+            return Ok(Assignment::Finished(order.status));
+        }
+        insert_event(
+            &tx,
+            NewEvent {
+                order_id: id,
+                at: Utc::now(),
+                source: EventSource::Router,
+                kind: EventKind::Routed,
+                status: None,
+                reason: Some(reason),
+                data: Some(decision),
+            },
+        )
+        .await?;
+        let action = StatusAction::Reject {
+            reason: reason.to_owned(),
+        };
+        let order = apply_action(self, &tx, order, &action, &Actor::Router, None).await?;
+        tx.commit().await?;
+        Ok(Assignment::Finished(order.status))
+    }
+
+    /// Records that the store queue handed the order over; `true` the first time only.
+    pub async fn record_store_delivery(
+        &self,
+        id: OrderId,
+        store: &StoreId,
+    ) -> Result<bool, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let now = Utc::now();
+        let row = tx
+            .query_one(
+                "INSERT INTO store_deliveries (order_id, store_id, delivered_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (order_id) DO UPDATE SET handovers = store_deliveries.handovers + 1
+                 RETURNING handovers",
+                &[&id.as_uuid(), &store.as_str(), &now],
+            )
+            .await?;
+        let handovers: i32 = row.get(0);
+        let first = handovers == 1;
+        if first {
+            let reason = format!("on the queue of {store}");
+            insert_event(
+                &tx,
+                NewEvent {
+                    order_id: id,
+                    at: now,
+                    source: EventSource::Hub,
+                    kind: EventKind::DeliveredToStore,
+                    status: None,
+                    reason: Some(&reason),
+                    data: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(first)
+    }
+
+    /// How often the store queue handed an order over (0: never).
+    pub async fn store_handovers(&self, id: OrderId) -> Result<i32, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT handovers FROM store_deliveries WHERE order_id = $1",
+                &[&id.as_uuid()],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)).unwrap_or(0))
+    }
+}

@@ -1,0 +1,268 @@
+//! The status sync queue: every status change the platform must hear of, pushed in order
+//! per order by whichever sync worker holds the order's advisory lock.
+//!
+//! The broker message that nudges a worker carries only the order id; the rows here are
+//! the truth. So a lost, duplicated or reordered nudge cannot push a status twice or out of
+//! order: the worker always takes the oldest pending row of the order, under the lock.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crossdock_model::{EventKind, EventSource, Order, OrderId, StatusAction};
+use deadpool_postgres::Object;
+
+use crate::orders::{NewEvent, ORDER_COLUMNS, insert_event, order_from_row};
+use crate::{Db, DbError, outbox};
+
+/// A status change waiting to be pushed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSync {
+    pub event_id: i64,
+    pub action: StatusAction,
+    /// Failed attempts so far.
+    pub attempts: i32,
+}
+
+/// What pushing one pending sync came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncResult {
+    Delivered {
+        detail: String,
+    },
+    /// Nothing to push (the platform has no such call).
+    Skipped {
+        why: String,
+    },
+    /// Failed, try again at `at`; later statuses of the order wait behind it.
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    /// Failed for good: park it for HQ, with every later status of the order.
+    Park {
+        error: String,
+    },
+}
+
+/// Pushes one status change to the order's channel.
+#[async_trait]
+pub trait SyncPush: Send + Sync {
+    async fn push(&self, order: &Order, sync: &PendingSync) -> SyncResult;
+}
+
+/// What a sync run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncRun {
+    pub pushed: usize,
+    /// A pending sync waits for its retry time.
+    pub waiting: bool,
+}
+
+fn lock_key(order_id: OrderId) -> i64 {
+    let (high, low) = order_id.as_uuid().as_u64_pair();
+    (high ^ low) as i64
+}
+
+impl Db {
+    /// Pushes the order's due pending syncs, oldest first, stopping at the first that
+    /// fails. Serialized per order across processes by a session advisory lock.
+    pub async fn run_syncs(
+        &self,
+        order_id: OrderId,
+        pusher: &dyn SyncPush,
+    ) -> Result<SyncRun, DbError> {
+        let client = self.pool.get().await?;
+        let key = lock_key(order_id);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .await?;
+        let result = self.run_syncs_locked(&client, order_id, pusher).await;
+        let unlocked = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .await;
+        if result.is_err() || unlocked.is_err() {
+            // Closing the session is the sure way to release its lock.
+            drop(Object::take(client));
+        }
+        result
+    }
+
+    async fn run_syncs_locked(
+        &self,
+        client: &Object,
+        order_id: OrderId,
+        pusher: &dyn SyncPush,
+    ) -> Result<SyncRun, DbError> {
+        let mut run = SyncRun::default();
+        loop {
+            let row = client
+                .query_opt(
+                    "SELECT event_id, action, attempts, next_attempt_at,
+                            EXISTS (SELECT 1 FROM status_syncs p WHERE p.order_id = s.order_id AND p.state = 'parked')
+                     FROM status_syncs s WHERE order_id = $1 AND state = 'pending'
+                     ORDER BY event_id LIMIT 1",
+                    &[&order_id.as_uuid()],
+                )
+                .await?;
+            let Some(row) = row else { return Ok(run) };
+            let next_attempt_at: DateTime<Utc> = row.get(3);
+            let behind_parked: bool = row.get(4);
+            let action: serde_json::Value = row.get(1);
+            let pending = PendingSync {
+                event_id: row.get(0),
+                action: serde_json::from_value(action)
+                    .map_err(|e| DbError::Corrupt(format!("sync action: {e}")))?,
+                attempts: row.get(2),
+            };
+            let result = if behind_parked {
+                SyncResult::Park {
+                    error: "waiting behind an earlier parked status of this order".into(),
+                }
+            } else if next_attempt_at > Utc::now() {
+                run.waiting = true;
+                return Ok(run);
+            } else {
+                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+                let order_row = client.query_one(&sql, &[&order_id.as_uuid()]).await?;
+                let order = order_from_row(&order_row)?;
+                pusher.push(&order, &pending).await
+            };
+            let stop = self.record_sync_result(order_id, &pending, &result).await?;
+            if matches!(result, SyncResult::Delivered { .. }) {
+                run.pushed += 1;
+            }
+            if stop {
+                run.waiting = matches!(result, SyncResult::Retry { .. });
+                return Ok(run);
+            }
+        }
+    }
+
+    /// Writes a sync's outcome and its history event; `true` if the run must stop.
+    async fn record_sync_result(
+        &self,
+        order_id: OrderId,
+        pending: &PendingSync,
+        result: &SyncResult,
+    ) -> Result<bool, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let now = Utc::now();
+        let action_json =
+            serde_json::to_value(&pending.action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let (state, kind, reason, attempts, next, stop) = match result {
+            SyncResult::Delivered { detail } => (
+                "delivered",
+                EventKind::SyncDelivered,
+                detail.clone(),
+                pending.attempts,
+                now,
+                false,
+            ),
+            SyncResult::Skipped { why } => (
+                "skipped",
+                EventKind::SyncSkipped,
+                why.clone(),
+                pending.attempts,
+                now,
+                false,
+            ),
+            SyncResult::Retry { error, at } => (
+                "pending",
+                EventKind::SyncFailed,
+                error.clone(),
+                pending.attempts + 1,
+                *at,
+                true,
+            ),
+            SyncResult::Park { error } => (
+                "parked",
+                EventKind::SyncParked,
+                error.clone(),
+                pending.attempts + 1,
+                now,
+                false,
+            ),
+        };
+        tx.execute(
+            "UPDATE status_syncs SET state = $3, attempts = $4, next_attempt_at = $5,
+                 last_error = CASE WHEN $3 IN ('delivered', 'skipped') THEN NULL ELSE $6 END, updated_at = now()
+             WHERE order_id = $1 AND event_id = $2",
+            &[&order_id.as_uuid(), &pending.event_id, &state, &attempts, &next, &reason],
+        )
+        .await?;
+        let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
+        insert_event(
+            &tx,
+            NewEvent {
+                order_id,
+                at: now,
+                source: EventSource::Hub,
+                kind,
+                status: None,
+                reason: Some(&reason),
+                data: Some(&data),
+            },
+        )
+        .await?;
+        if let SyncResult::Park { error } = result {
+            let channel: String = tx
+                .query_one(
+                    "SELECT channel FROM orders WHERE id = $1",
+                    &[&order_id.as_uuid()],
+                )
+                .await?
+                .get(0);
+            let body = serde_json::json!({
+                "order_id": order_id, "event_id": pending.event_id, "channel": channel,
+                "action": action_json, "error": error,
+            });
+            outbox::insert(
+                &tx,
+                &self
+                    .routes()
+                    .parked(&channel, order_id, pending.event_id, body),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(stop)
+    }
+
+    /// Orders with a pending sync that is due (the sweeper's work list).
+    pub async fn due_syncs(&self, limit: i64) -> Result<Vec<(OrderId, String)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT s.order_id, o.channel FROM status_syncs s JOIN orders o ON o.id = s.order_id
+                 WHERE s.state = 'pending' AND s.next_attempt_at <= now() LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (OrderId::from_uuid(r.get(0)), r.get(1)))
+            .collect())
+    }
+
+    /// The sync rows of an order, oldest first: (action, state, attempts, last error).
+    pub async fn syncs(
+        &self,
+        order_id: OrderId,
+    ) -> Result<Vec<(StatusAction, String, i32, Option<String>)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT action, state, attempts, last_error FROM status_syncs WHERE order_id = $1 ORDER BY event_id",
+                &[&order_id.as_uuid()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let action: serde_json::Value = r.get(0);
+                let action =
+                    serde_json::from_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                Ok((action, r.get(1), r.get(2), r.get(3)))
+            })
+            .collect()
+    }
+}
