@@ -59,10 +59,10 @@ impl SecretSource {
         dev_default: Option<&str>,
     ) -> Result<SecretString, ConfigError> {
         let env = Self::env_name(channel, name);
-        if let Ok(value) = std::env::var(&env) {
-            if !value.is_empty() {
-                return Ok(SecretString::from(value));
-            }
+        if let Ok(value) = std::env::var(&env)
+            && !value.is_empty()
+        {
+            return Ok(SecretString::from(value));
         }
         if let Some(value) = self.file.get(channel).and_then(|c| c.get(name)) {
             return Ok(SecretString::from(value.clone()));

@@ -58,10 +58,10 @@ impl ClientCredentials {
     /// A valid bearer token: the cached one, or a new one from the token endpoint.
     pub async fn token(&self) -> Result<SecretString, ChannelError> {
         let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref() {
-            if Instant::now() < current.expires_at {
-                return Ok(current.token.clone());
-            }
+        if let Some(current) = cached.as_ref()
+            && Instant::now() < current.expires_at
+        {
+            return Ok(current.token.clone());
         }
         let form = [
             ("client_id", self.client_id.as_str()),
