@@ -1,1 +1,38 @@
-//! RabbitMQ layer: topology, confirmed publishing, manual-ack consumers, dead-letter and parking queues, reconnection.
+//! RabbitMQ layer: topology, confirmed publishing, manual-ack consumers, dead-letter and
+//! parking queues, reconnection.
+//!
+//! # Layout
+//!
+//! * [`config`](BrokerConfig): where the broker is, the topology's prefix and shape, and
+//!   [`connect`], the one place connections are opened.
+//! * [`topology`](Topology): names of every exchange and queue, the store-to-shard hash
+//!   ([`Topology::shard_of`]), and the idempotent [`Topology::declare`]. All queues are
+//!   quorum queues declared with explicit arguments, so RabbitMQ 3.10 (CI) and 4.x
+//!   (production) behave the same.
+//! * [`publisher`](Publisher): one confirm-mode channel; [`Publisher::publish_batch`]
+//!   pipelines a batch and reports [`PublishOutcome::Confirmed`], `Refused` or `Unknown`
+//!   per message. Used by the outbox relay, which republishes `Unknown` with the same id.
+//! * [`consumer`](consume): a supervised manual-ack consumer that hands [`Incoming`]
+//!   messages to a handler and applies its [`Disposition`].
+//! * [`error`](BrokerError): typed failures; the URL's password never appears in them.
+//!
+//! # Architecture invariants
+//!
+//! * Every await on the broker is bounded by a timeout: a publish can otherwise stall for a
+//!   whole broker outage.
+//! * Publisher and consumers each own their connection and rebuild it themselves after a
+//!   failure; lapin's auto-recovery is not used (see [`publisher`](Publisher) docs).
+//! * This crate knows nothing about orders: it moves bytes with a routing key, a message id
+//!   and a kind.
+
+mod config;
+mod consumer;
+mod error;
+mod publisher;
+mod topology;
+
+pub use config::{BrokerConfig, connect};
+pub use consumer::{Disposition, Incoming, consume};
+pub use error::{BrokerError, redact_url};
+pub use publisher::{OutgoingMessage, PublishOutcome, Publisher};
+pub use topology::Topology;

@@ -60,6 +60,10 @@ pub struct FetchRef {
     pub external_order_id: String,
     /// The URL the notification pointed at.
     pub resource: String,
+    /// The notification says the order is scheduled (some platforms tell only in the
+    /// event type, not in the order).
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 /// What a verified request means for the hub.

@@ -19,8 +19,6 @@ pub enum ChangeError {
     NotFound(OrderId),
     #[error(transparent)]
     Transition(#[from] TransitionError),
-    #[error("order {0} has no store yet; it can be changed once routed")]
-    NotRouted(OrderId),
     #[error(transparent)]
     Db(#[from] DbError),
 }

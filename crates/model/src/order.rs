@@ -340,8 +340,14 @@ pub struct NewOrder {
     /// router picks the store from the delivery address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_store_ref: Option<String>,
+    /// The chain's brand the order is for, where the channel says (the router only sends
+    /// it to stores of that brand).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub brand: Option<String>,
+    /// The platform's own sub-brand or experience (Uber Eats or Postmates, DoorDash or
+    /// Caviar), for display and reports; never used for routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_brand: Option<String>,
     pub placed_at: DateTime<Utc>,
     pub fulfillment: Fulfillment,
     pub customer: Customer,
@@ -486,6 +492,7 @@ mod tests {
             display_code: Some("A1B2C".into()),
             channel_store_ref: Some("s-1".into()),
             brand: None,
+            platform_brand: None,
             placed_at: DateTime::<Utc>::UNIX_EPOCH,
             fulfillment: Fulfillment {
                 kind: FulfillmentKind::Pickup,

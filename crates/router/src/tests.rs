@@ -49,6 +49,7 @@ fn order(channel: &str, store_ref: Option<&str>, point: Option<(f64, f64)>) -> N
         display_code: None,
         channel_store_ref: store_ref.map(str::to_owned),
         brand: Some("pizza".into()),
+        platform_brand: None,
         placed_at: Utc::now(),
         fulfillment: Fulfillment {
             kind: if point.is_some() {

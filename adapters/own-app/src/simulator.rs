@@ -1,0 +1,486 @@
+//! [`OwnAppSim`]: a simulator of the chain's app backend, for tests, the demo and the
+//! benchmark.
+//!
+//! It is a real HTTP server ([`SimServer`]) that plays the app's side of the own_app API:
+//! it places orders by sending signed `order.created` webhooks to the hub, cancels them, and
+//! receives the hub's status callbacks.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /callbacks/status` | the callback URL every placed order names. Verifies the hub's signature and timestamp (401 if wrong), checks the body is an `order.status` callback (400 if not), applies the scripted [`Faults`], answers 200 `{"ok": true}`, and records every call, whatever the answer, in the [`CallLog`] |
+//! | `GET /_sim/calls` | the call log as JSON |
+//! | `POST /_sim/orders` | body: a [`SampleOrder`]; places it and answers `{"external_order_id", "event_id", "hub": {"status", "body"}}` |
+//! | `POST /_sim/cancellations` | body: `{"external_order_id", "reason"?}`; cancels it the same way |
+//!
+//! The `/_sim/` routes are for people running the demo (`curl`); tests use the Rust API.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use crossdock_channel::sim::{
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer,
+    post_webhook,
+};
+use crossdock_model::Status;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::wire::{
+    AppAddress, AppAmounts, AppCustomer, AppDelivery, AppFulfillment, AppItem, AppLocation,
+    AppModifier, AppOrder, AppPayment, ORDER_CANCELLED, ORDER_CREATED, ORDER_STATUS,
+    OrderCancelled, OrderCreated, StatusCallback,
+};
+use crate::{DEFAULT_REPLAY_WINDOW_S, signed_headers, verify_signed};
+
+/// The path of the simulator's status callback endpoint.
+pub const CALLBACK_PATH: &str = "/callbacks/status";
+
+/// The brand the simulator's orders carry (the chain fixture's brand).
+pub const SIM_BRAND: &str = "crossdock-pizza";
+
+/// How to start the simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The hub's own_app webhook, e.g. `http://127.0.0.1:8080/webhooks/own_app`.
+    pub hub_webhook_url: String,
+    /// The secret shared with the hub (`crate::DEV_SIGNING_SECRET` in development).
+    pub signing_secret: String,
+}
+
+/// An order the simulator placed, with what it sent and what the hub answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedOrder {
+    /// The app's order id.
+    pub external_order_id: String,
+    pub event_id: String,
+    /// The `X-Crossdock-Timestamp` it was signed with.
+    pub timestamp: i64,
+    /// The exact bytes sent.
+    pub body: Vec<u8>,
+    pub answer: WebhookAnswer,
+}
+
+/// The running simulator.
+#[derive(Debug)]
+pub struct OwnAppSim {
+    server: SimServer,
+    state: Arc<SimState>,
+}
+
+#[derive(Debug)]
+struct SimState {
+    hub_webhook_url: String,
+    signing_secret: String,
+    /// Set once the server listens (the port is only known then).
+    base_url: OnceLock<String>,
+    calls: CallLog,
+    faults: Faults,
+    http: reqwest::Client,
+}
+
+impl OwnAppSim {
+    /// Starts the server. Errors: the address cannot be bound, or no HTTP client.
+    pub async fn start(config: SimConfig) -> io::Result<Self> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(io::Error::other)?;
+        let state = Arc::new(SimState {
+            hub_webhook_url: config.hub_webhook_url,
+            signing_secret: config.signing_secret,
+            base_url: OnceLock::new(),
+            calls: CallLog::new(),
+            faults: Faults::default(),
+            http,
+        });
+        let router = axum::Router::new()
+            .route(CALLBACK_PATH, post(receive_callback))
+            .route("/_sim/calls", get(list_calls))
+            .route("/_sim/orders", post(place_sample))
+            .route("/_sim/cancellations", post(cancel_order))
+            .with_state(Arc::clone(&state));
+        let server = SimServer::serve(router, config.bind).await?;
+        let _ = state.base_url.set(reachable_url(server.addr));
+        tracing::info!(addr = %server.addr, "Own app simulator listening.");
+        Ok(Self { server, state })
+    }
+
+    /// `http://host:port`; an unspecified bind address (`0.0.0.0`) shows as loopback.
+    pub fn base_url(&self) -> String {
+        self.state.base_url()
+    }
+
+    /// The callback URL placed orders carry.
+    pub fn callback_url(&self) -> String {
+        self.state.callback_url()
+    }
+
+    /// Builds the app's `order.created` for `sample` and sends it, signed now.
+    pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.state.place(sample).await
+    }
+
+    /// Sends a placed order again: the same bytes and headers, including the original
+    /// timestamp. The hub should answer it as a duplicate (or as stale, once the replay window
+    /// has passed).
+    pub async fn resend(&self, placed: &PlacedOrder) -> WebhookAnswer {
+        self.send_signed_at(placed.body.clone(), placed.timestamp)
+            .await
+    }
+
+    /// Sends `body` signed as of `timestamp` (unix seconds).
+    pub async fn send_signed_at(&self, body: Vec<u8>, timestamp: i64) -> WebhookAnswer {
+        self.state.send_signed_at(body, timestamp).await
+    }
+
+    /// Sends `body` with exactly `headers` (plus the JSON content type), unsigned: for forged,
+    /// missing or malformed signatures.
+    pub async fn send_raw(&self, body: Vec<u8>, headers: Vec<(String, String)>) -> WebhookAnswer {
+        post_webhook(
+            &self.state.http,
+            &self.state.hub_webhook_url,
+            &headers,
+            "application/json",
+            body,
+        )
+        .await
+    }
+
+    /// Sends an `order.cancelled` for `external_order_id`, signed now.
+    pub async fn cancel(&self, external_order_id: &str, reason: &str) -> WebhookAnswer {
+        self.state.cancel(external_order_id, Some(reason)).await
+    }
+
+    /// Every status callback the hub made.
+    pub fn calls(&self) -> &CallLog {
+        &self.state.calls
+    }
+
+    /// Misbehaviour for the next status callbacks.
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+fn reachable_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    format!("http://{addr}")
+}
+
+impl SimState {
+    fn base_url(&self) -> String {
+        self.base_url.get().cloned().unwrap_or_default()
+    }
+
+    fn callback_url(&self) -> String {
+        format!("{}{CALLBACK_PATH}", self.base_url())
+    }
+
+    async fn send_signed_at(&self, body: Vec<u8>, timestamp: i64) -> WebhookAnswer {
+        let headers = signed_headers(self.signing_secret.as_bytes(), timestamp, &body);
+        post_webhook(
+            &self.http,
+            &self.hub_webhook_url,
+            &headers,
+            "application/json",
+            body,
+        )
+        .await
+    }
+
+    async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
+        let now = Utc::now();
+        let external_order_id = new_order_id(now);
+        let event_id = new_event_id();
+        let event = OrderCreated {
+            event: ORDER_CREATED.to_owned(),
+            event_id: event_id.clone(),
+            order: app_order(sample, &external_order_id, now, self.callback_url()),
+        };
+        let body = to_body(&event);
+        let timestamp = now.timestamp();
+        let answer = self.send_signed_at(body.clone(), timestamp).await;
+        tracing::debug!(
+            external_order_id = %external_order_id,
+            event_id = %event_id,
+            answered = answer.status,
+            "Simulated app placed an order."
+        );
+        PlacedOrder {
+            external_order_id,
+            event_id,
+            timestamp,
+            body,
+            answer,
+        }
+    }
+
+    async fn cancel(&self, external_order_id: &str, reason: Option<&str>) -> WebhookAnswer {
+        let event = OrderCancelled {
+            event: ORDER_CANCELLED.to_owned(),
+            event_id: new_event_id(),
+            order_id: external_order_id.to_owned(),
+            reason: reason.map(str::to_owned),
+        };
+        self.send_signed_at(to_body(&event), Utc::now().timestamp())
+            .await
+    }
+
+    /// The answer to a status callback: status, extra headers, JSON body.
+    async fn judge_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let refuse = |status: StatusCode, error: &str, message: String| {
+            (
+                status,
+                HeaderMap::new(),
+                serde_json::json!({ "error": error, "message": message }),
+            )
+        };
+        if let Err(error) = verify_signed(
+            self.signing_secret.as_bytes(),
+            headers,
+            body,
+            Utc::now(),
+            DEFAULT_REPLAY_WINDOW_S,
+        ) {
+            return refuse(StatusCode::UNAUTHORIZED, error.kind(), error.to_string());
+        }
+        if let Err(problem) = check_callback(body) {
+            return refuse(StatusCode::BAD_REQUEST, "malformed", problem);
+        }
+        if let Some(fault) = self.faults.next() {
+            if let Some(delay) = fault.delay {
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(status) = fault.status {
+                let mut extra = HeaderMap::new();
+                if let Some(seconds) = fault.retry_after_s {
+                    extra.insert("retry-after", HeaderValue::from(seconds));
+                }
+                return (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    extra,
+                    serde_json::json!({ "error": "simulated_fault", "message": format!("simulated answer {status}") }),
+                );
+            }
+        }
+        (
+            StatusCode::OK,
+            HeaderMap::new(),
+            serde_json::json!({ "ok": true }),
+        )
+    }
+}
+
+/// Whether a verified callback body is a well-formed `order.status`.
+fn check_callback(body: &[u8]) -> Result<(), String> {
+    let callback: StatusCallback = crate::wire::from_json(body).map_err(|e| e.to_string())?;
+    if callback.event != ORDER_STATUS {
+        return Err(format!(
+            "event: `{}` is not `{ORDER_STATUS}`",
+            callback.event
+        ));
+    }
+    if Status::parse(&callback.status).is_none() {
+        return Err(format!("status: `{}` is not a status", callback.status));
+    }
+    if DateTime::parse_from_rfc3339(&callback.at).is_err() {
+        return Err(format!("at: `{}` is not RFC 3339", callback.at));
+    }
+    Ok(())
+}
+
+/// `OA20251123-3F9A1C2B7D40`: the date and 48 random bits.
+fn new_order_id(now: DateTime<Utc>) -> String {
+    let random = Uuid::now_v7().simple().to_string();
+    let tail = random.get(20..).unwrap_or(&random).to_ascii_uppercase();
+    format!("OA{}-{tail}", now.format("%Y%m%d"))
+}
+
+fn new_event_id() -> String {
+    format!("evt_{}", Uuid::now_v7().simple())
+}
+
+fn to_body<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // The wire types are plain strings and numbers; serializing them cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The app's order for `sample`: amounts consistent with the sample's own sums.
+fn app_order(
+    sample: &SampleOrder,
+    external_order_id: &str,
+    now: DateTime<Utc>,
+    callback_url: String,
+) -> AppOrder {
+    let (fulfillment, delivery) = match &sample.fulfillment {
+        SampleFulfillment::Delivery {
+            lat,
+            lng,
+            address_lines,
+            city,
+            postcode,
+            country,
+        } => (
+            AppFulfillment::Delivery,
+            Some(AppDelivery {
+                address: AppAddress {
+                    lines: address_lines.clone(),
+                    city: city.clone(),
+                    postcode: Some(postcode.clone()).filter(|p| !p.is_empty()),
+                    country: country.clone(),
+                },
+                location: AppLocation {
+                    lat: *lat,
+                    lng: *lng,
+                },
+                instructions: None,
+            }),
+        ),
+        SampleFulfillment::Pickup => (AppFulfillment::Pickup, None),
+    };
+    let code: String = external_order_id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let placed_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    AppOrder {
+        id: external_order_id.to_owned(),
+        code,
+        brand: SIM_BRAND.to_owned(),
+        placed_at: placed_at.fixed_offset(),
+        fulfillment,
+        store_id: sample.store_ref.clone(),
+        scheduled_for: sample.scheduled_for.map(|at| at.fixed_offset()),
+        customer: AppCustomer {
+            name: sample.customer_name.clone(),
+            phone: sample.customer_phone.clone(),
+        },
+        delivery,
+        items: sample.items.iter().map(app_item).collect(),
+        currency: sample.currency.clone(),
+        amounts: AppAmounts {
+            subtotal: sample.subtotal_minor(),
+            discount: sample.discount_minor,
+            delivery_fee: sample.delivery_fee_minor,
+            service_fee: 0,
+            tip: sample.tip_minor,
+            tax: 0,
+            tax_included: false,
+            total: sample.total_minor(),
+        },
+        payment: AppPayment::Prepaid,
+        notes: sample.notes.clone(),
+        callback_url,
+    }
+}
+
+fn app_item(item: &SampleItem) -> AppItem {
+    AppItem {
+        sku: item.plu.clone(),
+        name: item.name.clone(),
+        quantity: item.quantity,
+        unit_price: item.unit_price_minor,
+        notes: item.notes.clone(),
+        modifiers: item.modifiers.iter().map(app_modifier).collect(),
+    }
+}
+
+fn app_modifier(item: &SampleItem) -> AppModifier {
+    AppModifier {
+        group: None,
+        name: item.name.clone(),
+        sku: Some(item.plu.clone()),
+        quantity: item.quantity,
+        unit_price: item.unit_price_minor,
+        removed: false,
+        modifiers: item.modifiers.iter().map(app_modifier).collect(),
+    }
+}
+
+async fn receive_callback(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (status, extra, answer) = state.judge_callback(&headers, &body).await;
+    state
+        .calls
+        .record("POST", CALLBACK_PATH, &headers, &body, status.as_u16());
+    if status.is_success() {
+        tracing::debug!(
+            answered = status.as_u16(),
+            "Simulated app took a status callback."
+        );
+    } else {
+        tracing::debug!(answered = status.as_u16(), answer = %answer, "Simulated app refused a status callback.");
+    }
+    (status, extra, Json(answer)).into_response()
+}
+
+async fn list_calls(State(state): State<Arc<SimState>>) -> Response {
+    Json(state.calls.all()).into_response()
+}
+
+fn hub_answer(answer: &WebhookAnswer) -> serde_json::Value {
+    serde_json::json!({ "status": answer.status, "body": answer.body })
+}
+
+async fn place_sample(
+    State(state): State<Arc<SimState>>,
+    Json(sample): Json<SampleOrder>,
+) -> Response {
+    let placed = state.place(&sample).await;
+    Json(serde_json::json!({
+        "external_order_id": placed.external_order_id,
+        "event_id": placed.event_id,
+        "hub": hub_answer(&placed.answer),
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CancelRequest {
+    external_order_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn cancel_order(
+    State(state): State<Arc<SimState>>,
+    Json(request): Json<CancelRequest>,
+) -> Response {
+    let answer = state
+        .cancel(&request.external_order_id, request.reason.as_deref())
+        .await;
+    Json(serde_json::json!({
+        "external_order_id": request.external_order_id,
+        "hub": hub_answer(&answer),
+    }))
+    .into_response()
+}

@@ -1,0 +1,477 @@
+//! Supervised manual-ack consumers.
+//!
+//! [`consume`] runs one consumer of one queue until shutdown: its own connection, the
+//! topology declared, `basic.qos(prefetch)`, `basic.consume` with manual acks, and up to
+//! `concurrency` handler futures at once. Each handler's [`Disposition`] is applied on the
+//! delivery's own channel as soon as the handler returns:
+//!
+//! | disposition | AMQP | effect |
+//! |---|---|---|
+//! | `Ack` | `basic.ack` | done |
+//! | `Requeue` | `basic.reject(requeue=true)` | delivered again; counts toward the queue's delivery limit, so a poison message ends in the dead-letter queue |
+//! | `DeadLetter` | `basic.reject(requeue=false)` | straight to the dead-letter queue |
+//!
+//! A handler that panics counts as `Requeue`. With `concurrency` 1 the next delivery is
+//! taken only after the previous one is settled, so a single-active-consumer queue (a store
+//! shard) is handled strictly in delivery order.
+//!
+//! When the connection or channel fails, or the broker cancels the consumer, the failure is
+//! logged, in-flight handlers get a few seconds to finish (their acks will fail; the broker
+//! redelivers those messages), and the consumer reconnects after an exponential backoff
+//! (100 ms doubling to 5 s, reset once a session has consumed for 5 s). Like the publisher,
+//! it rebuilds its connection itself instead of relying on lapin's auto-recovery.
+//!
+//! Every 5 s a session also checks, on a second channel, that its queue still exists and
+//! has at least one consumer, ours (passive `queue.declare`, bounded by 10 s). RabbitMQ
+//! 3.10 does not send `basic.cancel` when a quorum queue is deleted (seen in the tests
+//! here), so a consumer of a deleted (and maybe re-created) queue would otherwise wait
+//! forever, and a hung connection would go unnoticed until the heartbeat. Either way the
+//! session is rebuilt, which re-declares the topology.
+//!
+//! Delivery is at-least-once: handlers must be idempotent and should answer well within
+//! RabbitMQ's `consumer_timeout` (30 min by default), after which the broker closes the
+//! channel.
+
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures::{FutureExt, StreamExt};
+use lapin::{
+    Acker, Channel, Connection, Consumer,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions,
+        BasicRejectOptions, QueueDeclareOptions,
+    },
+    types::FieldTable,
+};
+use tokio::{sync::watch, task::JoinSet, time::Instant};
+use tracing::{debug, error, info, warn};
+
+use crate::{
+    BrokerConfig, Topology,
+    config::{CONNECT_TIMEOUT, connect_named},
+    error::{BrokerError, redact_url},
+    topology::short,
+};
+
+/// First reconnect delay.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest reconnect delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A session that consumed this long resets the backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(5);
+/// How long in-flight handlers may run on after shutdown or a connection failure.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound for one ack/reject and for the polite cancel/close at the end of a session.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a session checks that its queue still exists and the broker still answers.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long that check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A message handed to a [`consume`] handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    pub routing_key: String,
+    /// The AMQP `message_id` property (the outbox row id), if the publisher set one.
+    pub message_id: Option<String>,
+    /// The AMQP `type` property, if set.
+    pub kind: Option<String>,
+    pub body: Vec<u8>,
+    /// The broker delivered this message before (to us or another consumer) without an ack.
+    pub redelivered: bool,
+}
+
+/// What to do with a message once its handler is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Processed (its effect committed): remove it from the queue.
+    Ack,
+    /// Failed, may succeed later: deliver it again. Counts toward the delivery limit.
+    Requeue,
+    /// Can never succeed: move it to the dead-letter queue now.
+    DeadLetter,
+}
+
+/// Consumes `queue` until `shutdown` turns `true` (or its sender is dropped), reconnecting
+/// after every failure. See the module docs.
+///
+/// `concurrency` is the number of handler futures running at once (0 is taken as 1);
+/// `prefetch` is the broker-side limit of unacked deliveries and should be at least
+/// `concurrency`. Returns `Ok(())` after shutdown, once in-flight handlers have finished or
+/// had 5 s; an error only for a queue name AMQP cannot carry.
+pub async fn consume<H, F>(
+    config: BrokerConfig,
+    queue: String,
+    prefetch: u16,
+    concurrency: usize,
+    mut shutdown: watch::Receiver<bool>,
+    handler: H,
+) -> Result<(), BrokerError>
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
+{
+    short(&queue, "queue name")?;
+    let session = Session {
+        topology: Topology::from_config(&config),
+        config,
+        queue,
+        prefetch,
+        concurrency: concurrency.max(1),
+        handler: Arc::new(handler),
+    };
+    info!(
+        queue = %session.queue,
+        prefetch,
+        concurrency = session.concurrency,
+        url = %redact_url(&session.config.url),
+        "Consumer starting."
+    );
+
+    let mut backoff = Backoff::default();
+    loop {
+        if stop_requested(&shutdown) {
+            break;
+        }
+        match session.run(&mut shutdown).await {
+            SessionEnd::Shutdown => break,
+            SessionEnd::Failed { error, healthy } => {
+                if healthy {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                warn!(
+                    queue = %session.queue,
+                    %error,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "Consumer lost its broker session; reconnecting."
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopped(&mut shutdown) => break,
+                }
+            }
+        }
+    }
+    info!(queue = %session.queue, "Consumer stopped.");
+    Ok(())
+}
+
+/// Exponential backoff: 100 ms doubling up to 5 s.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: INITIAL_BACKOFF,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay to wait now; the following one is twice as long (capped).
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        delay
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = INITIAL_BACKOFF;
+    }
+}
+
+enum SessionEnd {
+    Shutdown,
+    Failed { error: String, healthy: bool },
+}
+
+/// Everything one consumer needs across reconnects.
+struct Session<H> {
+    config: BrokerConfig,
+    topology: Topology,
+    queue: String,
+    prefetch: u16,
+    concurrency: usize,
+    handler: Arc<H>,
+}
+
+impl<H, F> Session<H>
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
+{
+    /// One connection's worth of consuming.
+    async fn run(&self, shutdown: &mut watch::Receiver<bool>) -> SessionEnd {
+        let setup = tokio::select! {
+            setup = self.open() => setup,
+            () = stopped(shutdown) => return SessionEnd::Shutdown,
+        };
+        let (connection, channel, probe, mut consumer) = match setup {
+            Ok(parts) => parts,
+            Err(error) => {
+                return SessionEnd::Failed {
+                    error: error.to_string(),
+                    healthy: false,
+                };
+            }
+        };
+        debug!(queue = %self.queue, consumer_tag = %consumer.tag(), "Consuming.");
+        let started = Instant::now();
+        let mut probe_tick = tokio::time::interval_at(started + PROBE_INTERVAL, PROBE_INTERVAL);
+        probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        let mut in_flight: JoinSet<Result<(), String>> = JoinSet::new();
+        let failure = loop {
+            tokio::select! {
+                biased;
+                () = stopped(shutdown) => break None,
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => match joined {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => break Some(error),
+                    Err(join_error) => break Some(format!("handler task failed: {join_error}")),
+                },
+                next = consumer.next(), if in_flight.len() < self.concurrency => match next {
+                    Some(Ok(delivery)) => {
+                        in_flight.spawn(handle(
+                            Arc::clone(&self.handler),
+                            self.queue.clone(),
+                            delivery,
+                        ));
+                    }
+                    Some(Err(error)) => break Some(format!("consumer failed: {error}")),
+                    None => {
+                        break Some(
+                            "the broker ended the consumer (queue deleted, or the connection \
+                             closed)"
+                                .to_owned(),
+                        );
+                    }
+                },
+                _ = probe_tick.tick() => {
+                    if let Err(error) = self.probe(&probe).await {
+                        break Some(error);
+                    }
+                }
+            }
+        };
+
+        if failure.is_none() {
+            // Stop taking deliveries; prefetched ones are redelivered once the channel closes.
+            let cancel = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default());
+            if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await {
+                debug!(queue = %self.queue, %error, "Consumer cancel failed.");
+            }
+        }
+        drain(&self.queue, &mut in_flight).await;
+        drop(consumer);
+        if failure.is_none() {
+            let close = connection.close(200, "consumer shutting down".into());
+            if let Ok(Err(error)) = tokio::time::timeout(CLOSE_TIMEOUT, close).await {
+                debug!(queue = %self.queue, %error, "Closing the consumer connection failed.");
+            }
+        }
+        match failure {
+            None => SessionEnd::Shutdown,
+            Some(error) => SessionEnd::Failed {
+                error,
+                healthy: started.elapsed() >= HEALTHY_AFTER,
+            },
+        }
+    }
+
+    /// Checks that the queue still exists and the broker answers.
+    async fn probe(&self, probe: &Channel) -> Result<(), String> {
+        let queue = short(&self.queue, "queue name").map_err(|error| error.to_string())?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let check = probe.queue_declare(queue, passive, FieldTable::default());
+        match tokio::time::timeout(PROBE_TIMEOUT, check).await {
+            // Our own consumer counts, so zero means the broker forgot it without telling us.
+            Ok(Ok(declared)) if declared.consumer_count() == 0 => Err(format!(
+                "queue `{}` has no consumers: ours is gone (queue deleted and re-created?)",
+                self.queue
+            )),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("queue check failed: {error}")),
+            Err(_elapsed) => Err(format!(
+                "the broker did not answer a queue check within {PROBE_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    /// Connect, declare, set QoS and start consuming, all bounded.
+    async fn open(&self) -> Result<(Connection, Channel, Channel, Consumer), BrokerError> {
+        let name = format!("crossdock-consumer {}", self.queue);
+        let connection = connect_named(&self.config, &name).await?;
+        let setup = async {
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(BrokerError::Channel)?;
+            self.topology
+                .declare(&channel, self.config.delivery_limit)
+                .await?;
+            channel
+                .basic_qos(self.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(BrokerError::Channel)?;
+            let consumer = channel
+                .basic_consume(
+                    short(&self.queue, "queue name")?,
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| BrokerError::Consume {
+                    queue: self.queue.clone(),
+                    source,
+                })?;
+            let probe = connection
+                .create_channel()
+                .await
+                .map_err(BrokerError::Channel)?;
+            Ok::<_, BrokerError>((channel, probe, consumer))
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+            Ok(Ok((channel, probe, consumer))) => Ok((connection, channel, probe, consumer)),
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => Err(BrokerError::Timeout {
+                url_without_password: redact_url(&self.config.url),
+                step: "declaring the topology and starting the consumer",
+                timeout: CONNECT_TIMEOUT,
+            }),
+        }
+    }
+}
+
+/// Runs the handler for one delivery and settles it on the delivery's channel.
+async fn handle<H, F>(handler: Arc<H>, queue: String, delivery: Delivery) -> Result<(), String>
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
+{
+    let Delivery {
+        delivery_tag,
+        routing_key,
+        redelivered,
+        properties,
+        data,
+        acker,
+        ..
+    } = delivery;
+    let incoming = Incoming {
+        routing_key: routing_key.to_string(),
+        message_id: properties.message_id().as_ref().map(ToString::to_string),
+        kind: properties.kind().as_ref().map(ToString::to_string),
+        body: data,
+        redelivered,
+    };
+    let message_id = incoming.message_id.clone().unwrap_or_default();
+    let disposition = match AssertUnwindSafe(async { (*handler)(incoming).await })
+        .catch_unwind()
+        .await
+    {
+        Ok(disposition) => disposition,
+        Err(_panic) => {
+            error!(%queue, %message_id, "Message handler panicked; the message is requeued.");
+            Disposition::Requeue
+        }
+    };
+    if disposition != Disposition::Ack {
+        debug!(%queue, %message_id, delivery_tag, ?disposition, "Message not acked.");
+    }
+    settle(&acker, disposition).await
+}
+
+async fn settle(acker: &Acker, disposition: Disposition) -> Result<(), String> {
+    let settled = match disposition {
+        Disposition::Ack => {
+            tokio::time::timeout(SETTLE_TIMEOUT, acker.ack(BasicAckOptions::default())).await
+        }
+        Disposition::Requeue => {
+            tokio::time::timeout(
+                SETTLE_TIMEOUT,
+                acker.reject(BasicRejectOptions { requeue: true }),
+            )
+            .await
+        }
+        Disposition::DeadLetter => {
+            tokio::time::timeout(
+                SETTLE_TIMEOUT,
+                acker.reject(BasicRejectOptions { requeue: false }),
+            )
+            .await
+        }
+    };
+    match settled {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(format!(
+            "{disposition:?} not sent: the delivery's channel is closed (the broker redelivers it)"
+        )),
+        Ok(Err(error)) => Err(format!("{disposition:?} failed: {error}")),
+        Err(_elapsed) => Err(format!(
+            "{disposition:?} not sent within {SETTLE_TIMEOUT:?}"
+        )),
+    }
+}
+
+/// Lets in-flight handlers finish for up to [`DRAIN_TIMEOUT`], then aborts the rest.
+async fn drain(queue: &str, in_flight: &mut JoinSet<Result<(), String>>) {
+    if in_flight.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while !in_flight.is_empty() {
+        match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
+            Ok(Some(Ok(Err(error)))) => {
+                debug!(%queue, %error, "In-flight message not settled.");
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_elapsed) => {
+                warn!(
+                    %queue,
+                    handlers = in_flight.len(),
+                    "Handlers still running after the drain timeout; aborting them (their \
+                     messages are redelivered)."
+                );
+                in_flight.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+fn stop_requested(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow() || shutdown.has_changed().is_err()
+}
+
+/// Resolves once shutdown is requested or its sender is gone.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // `wait_for` errs only when the sender is dropped: nobody can ask us to stop any more,
+    // so stop now rather than run unsupervised.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_seconds_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<u128> = (0..8).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,402 @@
+//! Confirmed, pipelined publishing with a three-way outcome per message.
+//!
+//! A [`Publisher`] owns one connection and one confirm-mode channel. [`Publisher::publish_batch`]
+//! publishes every message of a batch (persistent, `mandatory`), then awaits all the
+//! confirms within `confirm_timeout` in total, and reports per message:
+//!
+//! * [`PublishOutcome::Confirmed`]: the broker acked it; it is stored in every queue it
+//!   routes to.
+//! * [`PublishOutcome::Refused`]: the broker nacked it, or returned it because nothing is
+//!   bound to its routing key (lapin hands the `basic.return` over with the ack). Publishing
+//!   it again unchanged will not help.
+//! * [`PublishOutcome::Unknown`]: no answer in time, or the connection or channel failed. The
+//!   message may or may not be stored: publish it again with the same `message_id`
+//!   (consumers are idempotent).
+//!
+//! # Reconnection: manual, not lapin's auto-recovery
+//!
+//! After an `Unknown` the connection is considered broken and dropped; the next call builds
+//! a new one (connect, declare the topology, `confirm.select`), waiting first for an
+//! exponential backoff (100 ms doubling to 5 s, reset by a successful connect). lapin 4.x
+//! can recover connections itself, but on our machines (INFRA.md §3, §5) a recovered
+//! publisher once hung for good after a `kill -9` of the broker, and publishes stalled
+//! without error for the whole outage. A fresh connection per failure is simple to reason
+//! about: no state survives from the broken one, and every pending confirm of the old channel
+//! is reported as `Unknown`. Every await is bounded (connect and setup by 10 s, the batch
+//! by `confirm_timeout`), so a call never hangs during a broker outage.
+//!
+//! Concurrent callers are serialized on the channel by a `tokio::sync::Mutex`: one batch at
+//! a time, which keeps each batch's publish order and lets confirms be matched per message.
+
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+
+use lapin::{
+    BasicProperties, Channel, ChannelStatus, Confirmation, Connection, ConnectionStatus,
+    PublisherConfirm,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+    types::ShortString,
+};
+use tokio::{sync::Mutex, time::Instant};
+use tracing::{debug, info, warn};
+
+use crate::{
+    BrokerConfig, Topology,
+    config::{CONNECT_TIMEOUT, connect_named},
+    consumer::Backoff,
+    error::{BrokerError, redact_url},
+    topology::short,
+};
+
+/// AMQP delivery mode of messages that survive a broker restart.
+const PERSISTENT: u8 = 2;
+
+/// One message for [`Publisher::publish_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// Topic routing key, e.g. `order.received` or a store routing key.
+    pub routing_key: String,
+    /// Stable id (the outbox row's), so a republished message can be deduplicated.
+    pub message_id: String,
+    /// The AMQP `type` property: what the body is.
+    pub kind: String,
+    /// JSON body.
+    pub body: Vec<u8>,
+}
+
+/// What became of one published message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublishOutcome {
+    /// Acked by the broker: durably stored.
+    Confirmed,
+    /// Nacked, returned as unroutable, or not publishable at all (e.g. a routing key over
+    /// 255 bytes). Retrying the same message will fail the same way.
+    Refused { reason: String },
+    /// No answer in time, or the connection failed: the message may or may not be stored.
+    /// Publish it again with the same `message_id`.
+    Unknown { reason: String },
+}
+
+/// A confirmed publisher on its own connection. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BrokerConfig,
+    topology: Topology,
+    /// The link to the broker; `None` after a failure, until the next call rebuilds it.
+    state: Mutex<State>,
+    /// Status handles of the current link, for [`Publisher::is_connected`] without the lock.
+    status: StdMutex<Option<(ConnectionStatus, ChannelStatus)>>,
+}
+
+struct State {
+    link: Option<Link>,
+    backoff: Backoff,
+    /// Earliest time of the next connection attempt.
+    next_attempt: Option<Instant>,
+}
+
+struct Link {
+    // Dropping the connection closes it; the channel goes with it.
+    _connection: Connection,
+    channel: Channel,
+}
+
+impl Publisher {
+    /// Connects, declares the topology and enables publisher confirms. Fails if the broker
+    /// cannot be reached now; later failures are handled by reconnecting.
+    pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
+        let topology = Topology::from_config(config);
+        let link = open_link(config, &topology).await?;
+        let inner = Inner {
+            config: config.clone(),
+            topology,
+            status: StdMutex::new(Some(link.status())),
+            state: Mutex::new(State {
+                link: Some(link),
+                backoff: Backoff::default(),
+                next_attempt: None,
+            }),
+        };
+        info!(
+            url = %redact_url(&config.url),
+            exchange = %inner.topology.exchange(),
+            "Publisher connected."
+        );
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Whether the publisher's connection and channel are up right now.
+    pub fn is_connected(&self) -> bool {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(connection, channel)| connection.connected() && channel.connected())
+    }
+
+    /// Publishes `messages` to the topology's exchange and returns one outcome per message,
+    /// in the same order. Never fails as a whole and never waits longer than the reconnect
+    /// backoff plus the setup timeout (10 s) plus `confirm_timeout`.
+    pub async fn publish_batch(&self, messages: &[OutgoingMessage]) -> Vec<PublishOutcome> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        let mut state = self.inner.state.lock().await;
+
+        let usable = state.link.as_ref().is_some_and(Link::is_usable);
+        if !usable {
+            if state.link.take().is_some() {
+                self.set_status(None);
+            }
+            if let Err(reason) = self.reconnect(&mut state).await {
+                return vec![PublishOutcome::Unknown { reason }; messages.len()];
+            }
+        }
+        let Some(link) = state.link.as_ref() else {
+            let reason = "no broker connection".to_owned();
+            return vec![PublishOutcome::Unknown { reason }; messages.len()];
+        };
+
+        let (outcomes, broken) = self.publish_on(&link.channel, messages).await;
+        if let Some(reason) = broken {
+            warn!(
+                error = %reason,
+                batch = messages.len(),
+                "Publisher connection considered broken; it is rebuilt on the next batch."
+            );
+            state.link = None;
+            self.set_status(None);
+        }
+        outcomes
+    }
+
+    /// Publishes every message, then collects the confirms. Returns the outcomes and, if the
+    /// link must be dropped, why.
+    async fn publish_on(
+        &self,
+        channel: &Channel,
+        messages: &[OutgoingMessage],
+    ) -> (Vec<PublishOutcome>, Option<String>) {
+        let timeout = self.inner.config.confirm_timeout;
+        let deadline = Instant::now() + timeout;
+        let exchange: ShortString = match short(&self.inner.topology.exchange(), "exchange name") {
+            Ok(exchange) => exchange,
+            Err(error) => {
+                let reason = error.to_string();
+                return (
+                    vec![PublishOutcome::Refused { reason }; messages.len()],
+                    None,
+                );
+            }
+        };
+
+        // Phase 1: publish everything. After a failure, the rest is not attempted.
+        let mut pending: Vec<Pending> = Vec::with_capacity(messages.len());
+        let mut broken: Option<String> = None;
+        for message in messages {
+            if let Some(reason) = &broken {
+                pending.push(Pending::Done(PublishOutcome::Unknown {
+                    reason: format!("not published: {reason}"),
+                }));
+                continue;
+            }
+            let (routing_key, properties) = match wire(message) {
+                Ok(parts) => parts,
+                Err(error) => {
+                    pending.push(Pending::Done(PublishOutcome::Refused {
+                        reason: error.to_string(),
+                    }));
+                    continue;
+                }
+            };
+            let publish = channel.basic_publish(
+                exchange.clone(),
+                routing_key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                &message.body,
+                properties,
+            );
+            match tokio::time::timeout_at(deadline, publish).await {
+                Ok(Ok(confirm)) => pending.push(Pending::Confirm(confirm)),
+                Ok(Err(error)) => {
+                    let reason = format!("publish failed: {error}");
+                    pending.push(Pending::Done(PublishOutcome::Unknown {
+                        reason: reason.clone(),
+                    }));
+                    broken = Some(reason);
+                }
+                Err(_elapsed) => {
+                    let reason = format!("publish did not complete within {timeout:?}");
+                    pending.push(Pending::Done(PublishOutcome::Unknown {
+                        reason: reason.clone(),
+                    }));
+                    broken = Some(reason);
+                }
+            }
+        }
+
+        // Phase 2: await the confirms, all against the same deadline. A confirm that already
+        // arrived is still seen after the deadline: `timeout_at` polls the future first.
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for item in pending {
+            let outcome = match item {
+                Pending::Done(outcome) => outcome,
+                Pending::Confirm(confirm) => match tokio::time::timeout_at(deadline, confirm).await
+                {
+                    Ok(Ok(confirmation)) => outcome_of(confirmation),
+                    Ok(Err(error)) => {
+                        let reason = format!("confirm failed: {error}");
+                        broken.get_or_insert_with(|| reason.clone());
+                        PublishOutcome::Unknown { reason }
+                    }
+                    Err(_elapsed) => {
+                        let reason = format!("no confirm within {timeout:?}");
+                        broken.get_or_insert_with(|| reason.clone());
+                        PublishOutcome::Unknown { reason }
+                    }
+                },
+            };
+            outcomes.push(outcome);
+        }
+        (outcomes, broken)
+    }
+
+    /// Builds a new link after the backoff. Returns why it failed, as an `Unknown` reason.
+    async fn reconnect(&self, state: &mut State) -> Result<(), String> {
+        if let Some(at) = state.next_attempt {
+            tokio::time::sleep_until(at).await;
+        }
+        match open_link(&self.inner.config, &self.inner.topology).await {
+            Ok(link) => {
+                info!(url = %redact_url(&self.inner.config.url), "Publisher reconnected.");
+                state.backoff.reset();
+                state.next_attempt = None;
+                self.set_status(Some(link.status()));
+                state.link = Some(link);
+                Ok(())
+            }
+            Err(error) => {
+                let delay = state.backoff.next_delay();
+                state.next_attempt = Some(Instant::now() + delay);
+                warn!(
+                    %error,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "Publisher cannot reconnect to RabbitMQ."
+                );
+                Err(format!("not published, broker unreachable: {error}"))
+            }
+        }
+    }
+
+    fn set_status(&self, status: Option<(ConnectionStatus, ChannelStatus)>) {
+        *self
+            .inner
+            .status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = status;
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("url", &redact_url(&self.inner.config.url))
+            .field("exchange", &self.inner.topology.exchange())
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+enum Pending {
+    Confirm(PublisherConfirm),
+    Done(PublishOutcome),
+}
+
+impl Link {
+    fn is_usable(&self) -> bool {
+        let status = self.channel.status();
+        status.connected() && status.confirm()
+    }
+
+    fn status(&self) -> (ConnectionStatus, ChannelStatus) {
+        (
+            self._connection.status().clone(),
+            self.channel.status().clone(),
+        )
+    }
+}
+
+/// Connects, opens a channel, declares the topology and enables confirms, within
+/// [`CONNECT_TIMEOUT`] for the steps after the connect.
+async fn open_link(config: &BrokerConfig, topology: &Topology) -> Result<Link, BrokerError> {
+    let name = format!("crossdock-publisher {}", config.prefix);
+    let connection = connect_named(config, &name).await?;
+    let setup = async {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BrokerError::Channel)?;
+        topology.declare(&channel, config.delivery_limit).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(BrokerError::Channel)?;
+        Ok::<_, BrokerError>(channel)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
+        Ok(Ok(channel)) => {
+            debug!("Publisher channel in confirm mode.");
+            Ok(Link {
+                _connection: connection,
+                channel,
+            })
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_elapsed) => Err(BrokerError::Timeout {
+            url_without_password: redact_url(&config.url),
+            step: "declaring the topology and enabling confirms",
+            timeout: CONNECT_TIMEOUT,
+        }),
+    }
+}
+
+/// The routing key and properties of a message, or why AMQP cannot carry it.
+fn wire(message: &OutgoingMessage) -> Result<(ShortString, BasicProperties), BrokerError> {
+    let routing_key = short(&message.routing_key, "routing key")?;
+    let properties = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_message_id(short(&message.message_id, "message id")?)
+        .with_type(short(&message.kind, "message type")?)
+        .with_content_type("application/json".into());
+    Ok((routing_key, properties))
+}
+
+fn outcome_of(confirmation: Confirmation) -> PublishOutcome {
+    match confirmation {
+        Confirmation::Ack(None) => PublishOutcome::Confirmed,
+        Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
+            PublishOutcome::Refused {
+                reason: format!(
+                    "returned by the broker: {} {} (no queue is bound to routing key `{}`)",
+                    returned.reply_code, returned.reply_text, returned.delivery.routing_key
+                ),
+            }
+        }
+        Confirmation::Nack(None) => PublishOutcome::Refused {
+            reason: "nacked by the broker (internal error or queue full)".to_owned(),
+        },
+        // Only without confirm mode, which the link always enables; treat as unknown.
+        Confirmation::NotRequested => PublishOutcome::Unknown {
+            reason: "channel was not in confirm mode".to_owned(),
+        },
+    }
+}

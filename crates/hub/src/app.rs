@@ -1,0 +1,273 @@
+//! Building and running a hub: the shared state, and one task per stage of the pipeline.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use crossdock_broker::{Publisher, Topology};
+use crossdock_channel::Channel;
+use crossdock_db::{Db, DbConfig};
+use crossdock_router::Registry;
+use secrecy::SecretString;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::config::Settings;
+use crate::routes::TopologyRoutes;
+use crate::{channels, http, workers};
+
+/// The stages a process runs (`serve --role api,relay,...`; default all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Webhooks, store and HQ API, health.
+    pub api: bool,
+    /// Outbox relay: publishes committed messages.
+    pub relay: bool,
+    /// Router: assigns stores.
+    pub router: bool,
+    /// Store delivery: consumes the store queues.
+    pub store: bool,
+    /// Fetcher for notify-then-fetch channels.
+    pub fetch: bool,
+    /// Status sync to the channels.
+    pub sync: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        api: true,
+        relay: true,
+        router: true,
+        store: true,
+        fetch: true,
+        sync: true,
+    };
+    pub const NAMES: [&'static str; 6] = ["api", "relay", "router", "store", "fetch", "sync"];
+}
+
+impl FromStr for Roles {
+    type Err = String;
+    fn from_str(list: &str) -> Result<Self, Self::Err> {
+        let mut roles = Roles {
+            api: false,
+            relay: false,
+            router: false,
+            store: false,
+            fetch: false,
+            sync: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name {
+                "all" => roles = Roles::ALL,
+                "api" => roles.api = true,
+                "relay" => roles.relay = true,
+                "router" => roles.router = true,
+                "store" => roles.store = true,
+                "fetch" => roles.fetch = true,
+                "sync" => roles.sync = true,
+                other => {
+                    return Err(format!(
+                        "unknown role `{other}`; roles are {}",
+                        Roles::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(roles)
+    }
+}
+
+/// What every stage shares.
+pub struct Shared {
+    pub settings: Settings,
+    pub db: Db,
+    pub topology: Topology,
+    pub channels: HashMap<String, Arc<dyn Channel>>,
+    pub registry: RwLock<Arc<Registry>>,
+    /// Wakes the relay right after a commit that wrote outbox rows.
+    pub relay_wake: Notify,
+    pub admin_token: SecretString,
+    /// Set when this process runs the relay; its connection health feeds `/readyz`.
+    pub publisher: Option<Publisher>,
+}
+
+impl Shared {
+    pub fn registry(&self) -> Arc<Registry> {
+        match self.registry.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the store registry from the database.
+    pub async fn reload_registry(&self) -> anyhow::Result<usize> {
+        let stores = self.db.load_stores().await?;
+        let registry = Registry::build(stores.into_iter().map(|s| (s.profile, s.paused_until)))?;
+        let count = registry.len();
+        match self.registry.write() {
+            Ok(mut guard) => *guard = Arc::new(registry),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(registry),
+        }
+        Ok(count)
+    }
+}
+
+/// A running hub.
+pub struct HubHandle {
+    /// The API's address, when this process runs the API.
+    pub addr: Option<SocketAddr>,
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl HubHandle {
+    /// Stops every stage and waits for them (bounded).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Some stages did not stop within 10 s; aborting them.");
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Runs until one stage ends (which it should not) or ctrl-c / SIGTERM.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("Interrupted; shutting down."),
+            _ = terminate.recv() => tracing::info!("Terminated; shutting down."),
+            ended = self.tasks.join_next() => {
+                if let Some(Err(error)) = ended {
+                    tracing::error!(%error, "A stage crashed; shutting down.");
+                } else {
+                    tracing::error!("A stage ended; shutting down.");
+                }
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Connects to PostgreSQL and RabbitMQ, applies migrations, and starts `roles`.
+pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle> {
+    let secrets = settings.secret_source()?;
+    let admin_token = settings.admin_token(&secrets)?;
+    let http_client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")?;
+    let channel_list = channels::build(&settings, &secrets, &http_client)?;
+    let topology = Topology::from_config(&settings.broker);
+
+    let applied = Db::migrate(&settings.database.url)
+        .await
+        .context("migrating the database")?;
+    if applied > 0 {
+        tracing::info!(applied, "Database migrations applied.");
+    }
+    let db = Db::connect(
+        &DbConfig {
+            url: settings.database.url.clone(),
+            pool_size: settings.database.pool_size,
+        },
+        Arc::new(TopologyRoutes {
+            topology: topology.clone(),
+        }),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
+    let publisher = if roles.relay {
+        Some(
+            Publisher::connect(&settings.broker)
+                .await
+                .context("connecting to RabbitMQ")?,
+        )
+    } else {
+        None
+    };
+
+    let shared = Arc::new(Shared {
+        channels: channel_list
+            .iter()
+            .map(|c| (c.id().as_str().to_owned(), c.clone()))
+            .collect(),
+        settings,
+        db,
+        topology,
+        registry: RwLock::new(Arc::new(Registry::build([])?)),
+        relay_wake: Notify::new(),
+        admin_token,
+        publisher,
+    });
+    let stores = shared
+        .reload_registry()
+        .await
+        .context("loading the store registry")?;
+    tracing::info!(
+        stores,
+        channels = shared.channels.len(),
+        ?roles,
+        "Hub starting."
+    );
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut addr = None;
+    if roles.api {
+        let listener = tokio::net::TcpListener::bind(shared.settings.http.bind)
+            .await
+            .with_context(|| format!("binding {}", shared.settings.http.bind))?;
+        addr = Some(listener.local_addr()?);
+        tasks.spawn(http::serve(shared.clone(), listener, stopped.clone()));
+    }
+    if roles.api || roles.router {
+        tasks.spawn(workers::refresh_registry(shared.clone(), stopped.clone()));
+    }
+    if roles.relay {
+        tasks.spawn(workers::relay::run(shared.clone(), stopped.clone()));
+    }
+    if roles.router {
+        tasks.spawn(workers::router::run(shared.clone(), stopped.clone()));
+    }
+    if roles.store {
+        for queue in shared.topology.store_queues() {
+            tasks.spawn(workers::store::run(shared.clone(), queue, stopped.clone()));
+        }
+    }
+    if roles.fetch {
+        tasks.spawn(workers::fetch::run(shared.clone(), stopped.clone()));
+    }
+    if roles.sync {
+        let pusher = Arc::new(crossdock_sync::ChannelPusher::new(
+            &channel_list,
+            shared.settings.sync.policy(),
+        ));
+        tasks.spawn(workers::sync::run(
+            shared.clone(),
+            pusher.clone(),
+            stopped.clone(),
+        ));
+        tasks.spawn(workers::sync::sweep(
+            shared.clone(),
+            pusher,
+            stopped.clone(),
+        ));
+    }
+    Ok(HubHandle {
+        addr,
+        shared,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,349 @@
+//! `/api/v1`: stores (their own token) list, read and work their orders; HQ (the admin
+//! token) reads any order with its full history.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /orders?status=&limit=` | store, HQ | the store's orders (HQ: all; `store=` filters), newest first |
+//! | `GET /orders/{id}` | store, HQ | one order; HQ also gets `events` |
+//! | `GET /orders/{id}/events` | HQ | the order's history |
+//! | `POST /orders/{id}/accept` `{"prep_minutes": n}` | store, HQ | accept |
+//! | `POST /orders/{id}/reject` `{"reason": "..."}` | store, HQ | reject |
+//! | `POST /orders/{id}/preparing`, `/ready`, `/picked-up`, `/delivered`, `/complete` | store, HQ | progress |
+//! | `POST /orders/{id}/cancel` `{"reason": "..."}` | store, HQ | cancel after accepting |
+//! | `GET /stores` | HQ | the store registry |
+//! | `GET /stores/me` | store | the calling store |
+//! | `GET /quarantine?channel=` | HQ | refused requests of a channel |
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crossdock_db::orders::{Actor, ChangeError};
+use crossdock_model::{Order, OrderEvent, OrderId, Status, StatusAction, StoreId};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use crate::app::Shared;
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/orders", get(list_orders))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/events", get(get_events))
+        .route("/orders/{id}/{action}", post(act))
+        .route("/stores", get(list_stores))
+        .route("/stores/me", get(my_store))
+        .route("/quarantine", get(list_quarantine))
+}
+
+/// SHA-256 of a store token, as the registry stores it.
+pub fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Hq,
+    Store(StoreId),
+}
+
+impl Caller {
+    fn scope(&self) -> Option<&StoreId> {
+        match self {
+            Caller::Hq => None,
+            Caller::Store(store) => Some(store),
+        }
+    }
+
+    fn require_hq(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Hq => Ok(()),
+            Caller::Store(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this endpoint needs the admin token",
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Shared>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        let header = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let admin = shared.admin_token.expose_secret().as_bytes();
+        if crossdock_channel::signature::constant_time_eq(token.as_bytes(), admin) {
+            return Ok(Caller::Hq);
+        }
+        match shared.db.store_for_token(&hash_token(token)).await {
+            Ok(Some(store)) => Ok(Caller::Store(store)),
+            Ok(None) => Err(unauthorized("unknown token")),
+            Err(error) => Err(ApiError::internal(error)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    store: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct OrderView {
+    #[serde(flatten)]
+    order: Order,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<Vec<OrderEvent>>,
+}
+
+fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(id)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_order_id", e.to_string()))
+}
+
+fn not_found(id: OrderId) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("order {id} not found"),
+    )
+}
+
+async fn list_orders(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_status",
+                    format!("unknown status `{s}`"),
+                )
+            })
+        })
+        .transpose()?;
+    let store_filter = match (&caller, query.store) {
+        (Caller::Store(store), _) => Some(store.clone()),
+        (Caller::Hq, Some(store)) => Some(
+            StoreId::parse(store)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_store", e.to_string()))?,
+        ),
+        (Caller::Hq, None) => None,
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let orders = shared
+        .db
+        .list_orders(store_filter.as_ref(), status, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "orders": orders })))
+}
+
+async fn get_order(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let id = parse_order_id(&id)?;
+    let order = shared
+        .db
+        .order(id, caller.scope())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found(id))?;
+    let events = match caller {
+        Caller::Hq => Some(shared.db.events(id).await.map_err(ApiError::internal)?),
+        Caller::Store(_) => None,
+    };
+    Ok(Json(OrderView { order, events }))
+}
+
+async fn get_events(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_hq()?;
+    let id = parse_order_id(&id)?;
+    shared
+        .db
+        .order(id, None)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found(id))?;
+    let events = shared.db.events(id).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "order_id": id, "events": events })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    prep_minutes: Option<u32>,
+    reason: Option<String>,
+}
+
+fn action_from(name: &str, body: ActionBody) -> Result<StatusAction, ApiError> {
+    let need_reason = |body: ActionBody| {
+        body.reason.filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "reason_required",
+                format!("`{name}` needs a JSON body with a non-empty \"reason\""),
+            )
+        })
+    };
+    Ok(match name {
+        "accept" => {
+            let prep_minutes = body.prep_minutes.unwrap_or(15);
+            if !(1..=240).contains(&prep_minutes) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_prep_minutes",
+                    "prep_minutes must be between 1 and 240",
+                ));
+            }
+            StatusAction::Accept { prep_minutes }
+        }
+        "reject" => StatusAction::Reject {
+            reason: need_reason(body)?,
+        },
+        "cancel" => StatusAction::Cancel {
+            reason: need_reason(body)?,
+        },
+        "preparing" => StatusAction::Preparing,
+        "ready" => StatusAction::Ready,
+        "picked-up" => StatusAction::PickedUp,
+        "delivered" => StatusAction::Delivered,
+        "complete" => StatusAction::Complete,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                format!(
+                    "unknown action `{other}`; actions are accept, reject, preparing, ready, picked-up, delivered, complete, cancel"
+                ),
+            ));
+        }
+    })
+}
+
+async fn act(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Order>, ApiError> {
+    let id = parse_order_id(&id)?;
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.to_string()))?
+    };
+    let action = action_from(&action, body)?;
+    let actor = match &caller {
+        Caller::Hq => Actor::Hq,
+        Caller::Store(store) => Actor::Store(store.clone()),
+    };
+    match shared.db.change_status(id, &action, &actor).await {
+        Ok(order) => {
+            tracing::info!(order_id = %id, status = %order.status, by = ?caller, "Order status changed.");
+            shared.relay_wake.notify_one();
+            Ok(Json(order))
+        }
+        Err(ChangeError::NotFound(id)) => Err(not_found(id)),
+        Err(ChangeError::Transition(refused)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            refused.to_string(),
+        )),
+        Err(ChangeError::Db(error)) => Err(ApiError::internal(error)),
+    }
+}
+
+async fn list_stores(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_hq()?;
+    let registry = shared.registry();
+    let stores: Vec<_> = registry.stores().collect();
+    Ok(Json(json!({ "stores": stores })))
+}
+
+async fn my_store(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Caller::Store(store) = caller else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_a_store",
+            "the admin token belongs to no store",
+        ));
+    };
+    let registry = shared.registry();
+    let profile = registry.store(&store).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "store not in the registry",
+        )
+    })?;
+    Ok(Json(json!({ "store": profile })))
+}
+
+#[derive(Debug, Deserialize)]
+struct QuarantineQuery {
+    channel: String,
+    limit: Option<i64>,
+}
+
+async fn list_quarantine(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Query(query): Query<QuarantineQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_hq()?;
+    let rows = shared
+        .db
+        .quarantined(&query.channel, query.limit.unwrap_or(50).clamp(1, 500))
+        .await
+        .map_err(ApiError::internal)?;
+    let records: Vec<_> = rows
+        .into_iter()
+        .map(|(id, kind, reason)| json!({ "id": id, "error": kind, "reason": reason }))
+        .collect();
+    Ok(Json(
+        json!({ "channel": query.channel, "records": records }),
+    ))
+}

@@ -1,0 +1,209 @@
+//! `POST /webhooks/{channel}[/{event}]`: verify, parse, record (one transaction), then
+//! answer the platform in its own convention — 2xx only after the commit.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use crossdock_channel::{Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply};
+use crossdock_db::ingest::{RawRecord, Recorded};
+use serde_json::json;
+
+use crate::app::Shared;
+
+pub async fn receive(
+    State(shared): State<Arc<Shared>>,
+    Path(channel): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&shared, &channel, None, &uri, headers, body).await
+}
+
+pub async fn receive_event(
+    State(shared): State<Arc<Shared>>,
+    Path((channel, event)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&shared, &channel, Some(event), &uri, headers, body).await
+}
+
+/// Request headers worth keeping with the raw payload (never credentials).
+fn kept_headers(headers: &HeaderMap) -> serde_json::Value {
+    let kept: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "authorization" | "cookie" | "proxy-authorization"
+            )
+        })
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                json!(value.to_str().unwrap_or("<binary>")),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(kept)
+}
+
+fn to_response(reply: Reply) -> Response {
+    let mut response = (reply.status, reply.body).into_response();
+    if let Some(content_type) = reply.content_type
+        && let Ok(value) = content_type.parse()
+    {
+        response.headers_mut().insert("content-type", value);
+    }
+    response
+}
+
+async fn handle(
+    shared: &Shared,
+    channel_id: &str,
+    event: Option<String>,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(channel) = shared.channels.get(channel_id) else {
+        let message = format!("no channel `{channel_id}` on this hub");
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": "unknown_channel", "message": message })),
+        )
+            .into_response();
+    };
+    let request = InboundRequest {
+        event,
+        url: format!(
+            "{}{}",
+            shared.settings.http.public_url.trim_end_matches('/'),
+            uri.path()
+        ),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        received_at: Utc::now(),
+    };
+    let delivery = match channel
+        .verify(&request)
+        .and_then(|()| channel.parse(&request))
+    {
+        Ok(delivery) => delivery,
+        Err(error) => return refuse(shared, channel.as_ref(), &request, error).await,
+    };
+    match record(shared, channel_id, &request, delivery).await {
+        Ok(Ok(recorded)) => {
+            if !recorded.is_duplicate() {
+                shared.relay_wake.notify_one();
+            }
+            tracing::info!(
+                channel = channel_id,
+                order_id = ?recorded.order_id(),
+                duplicate = recorded.is_duplicate(),
+                "Webhook accepted."
+            );
+            let outcome = Outcome::Accepted {
+                order_id: recorded.order_id(),
+                duplicate: recorded.is_duplicate(),
+            };
+            to_response(channel.reply(outcome))
+        }
+        Ok(Err(error)) => refuse(shared, channel.as_ref(), &request, error).await,
+        Err(error) => {
+            // Nothing was committed: answer non-2xx so the platform retries.
+            tracing::error!(channel = channel_id, %error, "Webhook could not be recorded.");
+            let body = json!({ "error": "unavailable", "message": "the order could not be stored; retry" });
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// Records a parsed delivery. The outer error is the database's; the inner one refuses the
+/// request (an order the hub cannot take).
+async fn record(
+    shared: &Shared,
+    channel: &str,
+    request: &InboundRequest,
+    delivery: Delivery,
+) -> Result<Result<Recorded, ChannelError>, crossdock_db::DbError> {
+    let raw = RawRecord {
+        channel,
+        dedupe_key: &delivery.dedupe_key,
+        received_at: request.received_at,
+        headers: kept_headers(&request.headers),
+        body: &request.body,
+    };
+    let db = &shared.db;
+    let recorded = match delivery.inbound {
+        Inbound::Order(order) => {
+            let flags = match order.check() {
+                Ok(flags) => flags,
+                Err(error) => return Ok(Err(ChannelError::Order(error))),
+            };
+            if order.channel.as_str() != channel {
+                return Ok(Err(ChannelError::Malformed(format!(
+                    "adapter produced an order of channel {} on the {channel} webhook",
+                    order.channel
+                ))));
+            }
+            db.record_order(&raw, &order, &flags).await?
+        }
+        Inbound::Fetch(reference) => {
+            let mut body = serde_json::to_value(&reference).unwrap_or_default();
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("channel".into(), json!(channel));
+                fields.insert("dedupe_key".into(), json!(delivery.dedupe_key));
+                fields.insert("received_at".into(), json!(request.received_at));
+            }
+            db.record_fetch(&raw, body).await?
+        }
+        Inbound::Cancelled {
+            external_order_id,
+            reason,
+        } => {
+            db.record_cancellation(&raw, &external_order_id, reason.as_deref())
+                .await?
+        }
+        Inbound::Progress {
+            external_order_id,
+            status,
+        } => db.record_progress(&raw, &external_order_id, status).await?,
+        Inbound::Ignored { event } => db.record_ignored(&raw, &format!("ignored:{event}")).await?,
+    };
+    Ok(Ok(recorded))
+}
+
+/// Quarantines a refused request and answers in the channel's convention.
+async fn refuse(
+    shared: &Shared,
+    channel: &dyn Channel,
+    request: &InboundRequest,
+    error: ChannelError,
+) -> Response {
+    let channel_id = channel.id().as_str();
+    tracing::warn!(channel = channel_id, error_kind = error.kind(), error = %error, "Webhook refused.");
+    let headers = kept_headers(&request.headers);
+    if let Err(db_error) = shared
+        .db
+        .quarantine(
+            channel_id,
+            request.received_at,
+            error.kind(),
+            &error.to_string(),
+            &headers,
+            &request.body,
+        )
+        .await
+    {
+        tracing::error!(channel = channel_id, error = %db_error, "Refused webhook could not be quarantined.");
+    }
+    to_response(channel.reply(Outcome::Refused(&error)))
+}

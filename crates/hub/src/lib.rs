@@ -1,0 +1,25 @@
+//! The Crossdock hub: the `crossdock` binary's library.
+//!
+//! # Layout
+//!
+//! - [`config`]: settings from `config/crossdock.toml` plus environment overrides.
+//! - [`channels`]: the one list of channel adapters.
+//! - [`app`]: building the shared state and starting the stages a process runs.
+//! - [`http`]: webhooks, the store and HQ API, health.
+//! - [`workers`]: relay, router, store delivery, fetch, sync.
+//! - [`routes`]: the broker messages state changes publish.
+//! - [`chain`]: loading the chain file and issuing store tokens.
+//! - [`demo`]: the simulators, the sample chain and a stream of demo orders.
+
+pub mod app;
+pub mod chain;
+pub mod channels;
+pub mod config;
+pub mod demo;
+pub mod failpoint;
+pub mod http;
+pub mod routes;
+pub mod workers;
+
+pub use app::{HubHandle, Roles, start};
+pub use config::Settings;

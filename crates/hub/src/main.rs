@@ -1,0 +1,111 @@
+//! `crossdock`: run the hub, migrate the database, load the chain, issue store tokens, run
+//! the demo.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use crossdock_hub::{Roles, Settings, chain, demo};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "crossdock", version, about = "Crossdock order hub")]
+struct Cli {
+    /// Configuration file (default: config/crossdock.toml).
+    #[arg(long, global = true, env = "CROSSDOCK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    json_logs: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (all stages, or those named by --role).
+    Serve {
+        /// Comma-separated stages: api, relay, router, store, fetch, sync (default: all).
+        #[arg(long, default_value = "all")]
+        role: Roles,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Load (insert or update) the stores of a chain file.
+    LoadChain {
+        #[arg(default_value = "fixtures/chain/chain.json")]
+        file: PathBuf,
+    },
+    /// Issue a new API token for a store (replaces its previous token).
+    IssueToken {
+        #[arg(long)]
+        store: String,
+    },
+    /// Run the hub with the platform simulators, the sample chain and demo orders.
+    Demo(demo::DemoArgs),
+}
+
+fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,amq_protocol=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logs(cli.json_logs);
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { role } => {
+            let hub = crossdock_hub::start(settings, role).await?;
+            if let Some(addr) = hub.addr {
+                tracing::info!(%addr, "Listening.");
+            }
+            hub.run_until_stopped().await
+        }
+        Command::Migrate => {
+            let applied = crossdock_db::Db::migrate(&settings.database.url)
+                .await
+                .context("migrating")?;
+            println!("migrations applied: {applied}");
+            Ok(())
+        }
+        Command::LoadChain { file } => {
+            let db = connect(&settings).await?;
+            let chain = chain::read(&file)?;
+            let count = chain::load(&db, &chain).await?;
+            println!("stores loaded: {count}");
+            Ok(())
+        }
+        Command::IssueToken { store } => {
+            let db = connect(&settings).await?;
+            let store = crossdock_model::StoreId::parse(store)?;
+            println!("{}", chain::issue_token(&db, &store).await?);
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(settings, args).await,
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<crossdock_db::Db> {
+    crossdock_db::Db::migrate(&settings.database.url)
+        .await
+        .context("migrating")?;
+    let routes = Arc::new(crossdock_hub::routes::TopologyRoutes {
+        topology: crossdock_broker::Topology::from_config(&settings.broker),
+    });
+    let config = crossdock_db::DbConfig {
+        url: settings.database.url.clone(),
+        pool_size: 2,
+    };
+    Ok(crossdock_db::Db::connect(&config, routes).await?)
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real hub against real PostgreSQL and RabbitMQ, driven through the
+//! platform simulators. Each test gets its own database and its own broker prefix, so the
+//! tests run in parallel. `TEST_LOG=1` shows the hub's logs.
+
+mod helpers;
+mod ingest;
+mod own_app;
+mod restart;
+mod uber_eats;

@@ -1,0 +1,222 @@
+//! Channel own_app end to end: pickup by named store, delivery by zone, out-of-zone
+//! rejection, status callbacks in order with their fields.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup};
+
+/// Independent oracle: is (lng, lat) inside the ring (ray casting)?
+fn inside(ring: &[[f64; 2]], lng: f64, lat: f64) -> bool {
+    let mut inside = false;
+    let mut j = ring.len() - 1;
+    for i in 0..ring.len() {
+        let ([xi, yi], [xj, yj]) = (ring[i], ring[j]);
+        if (yi > lat) != (yj > lat) && lng < (xj - xi) * (lat - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Independent oracle: great-circle distance in metres.
+fn haversine(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * a.sqrt().asin()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pickup_order_reaches_its_store_and_every_status_goes_back_to_the_app() {
+    let hub = TestHub::start().await;
+    let mut pos = PosQueue::bind(&hub.infra.settings, "LDN-002").await;
+
+    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let answer: serde_json::Value = serde_json::from_str(&placed.answer.body).expect("JSON answer");
+    assert_eq!(answer["status"], "received");
+    assert_eq!(answer["duplicate"], false);
+
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    assert_eq!(answer["order_id"], order_id.as_str());
+    assert_eq!(view["store_id"], "LDN-002");
+    assert_eq!(view["status"], "received");
+    assert_eq!(view["totals"]["currency"], "GBP");
+    assert_eq!(view["lines"][0]["plu"], "PZ-MARG-L");
+    assert_eq!(view["lines"][0]["modifiers"][0]["name"], "Extra cheese");
+    assert_eq!(view["flags"], json!([]), "consistent money raises no flag");
+    hub.delivered_to_store(&order_id).await;
+    let (kind, message) = pos
+        .next(WAIT)
+        .await
+        .expect("the store's queue carries the order");
+    assert_eq!(kind, "order.routed");
+    assert_eq!(message["order_id"], order_id.as_str());
+
+    // The store sees it; another store does not.
+    let token = hub.token("LDN-002").to_owned();
+    let (status, list) = hub.get(&token, "/orders").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["orders"].as_array().map(Vec::len), Some(1));
+    let (status, _) = hub
+        .get(hub.token("LDN-001"), &format!("/orders/{order_id}"))
+        .await;
+    assert_eq!(status, 404, "a store never reads another store's order");
+    let (status, list) = hub.get(hub.token("LDN-001"), "/orders").await;
+    assert_eq!(
+        (status, list["orders"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+
+    for (action, body) in [
+        ("accept", json!({"prep_minutes": 12})),
+        ("ready", json!({})),
+        ("complete", json!({})),
+    ] {
+        let (status, order) = hub
+            .post(&token, &format!("/orders/{order_id}/{action}"), body)
+            .await;
+        assert_eq!(status, 200, "{action}: {order}");
+    }
+    let calls = hub
+        .app
+        .calls()
+        .wait_until(WAIT, |calls| calls.len() >= 3)
+        .await;
+    let statuses: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| c.body["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["accepted", "ready", "completed"], "{calls:#?}");
+    assert_eq!(calls[0].body["prep_minutes"], 12);
+    assert_eq!(calls[0].body["order_id"], placed.external_order_id.as_str());
+    assert_eq!(calls[0].body["hub_order_id"], order_id.as_str());
+    assert!(
+        calls.iter().all(|c| c.answered == 200),
+        "the app verified every signed callback"
+    );
+
+    let (_, view) = hub
+        .get(&hub.admin_token, &format!("/orders/{order_id}"))
+        .await;
+    assert_eq!(view["status"], "completed");
+    let kinds: Vec<&str> = view["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for expected in [
+        "received",
+        "routed",
+        "delivered_to_store",
+        "status_changed",
+        "sync_delivered",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "history lacks {expected}: {kinds:?}"
+        );
+    }
+    assert!(
+        pos.next(Duration::from_millis(300)).await.is_none(),
+        "delivered to the store exactly once"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_goes_to_the_nearest_store_whose_zone_contains_the_point() {
+    let hub = TestHub::start().await;
+    let stores = chain().stores;
+    let a = stores
+        .iter()
+        .find(|s| s.id.as_str() == "NYC-001")
+        .expect("NYC-001");
+    let b = stores
+        .iter()
+        .find(|s| s.id.as_str() == "NYC-002")
+        .expect("NYC-002");
+    // A point between two stores, closer to B, inside several zones.
+    let (lat, lng) = (
+        a.location.lat * 0.4 + b.location.lat * 0.6,
+        a.location.lng * 0.4 + b.location.lng * 0.6,
+    );
+    let mut covering: Vec<(f64, &str)> = stores
+        .iter()
+        .filter(|s| inside(&s.delivery_zone, lng, lat))
+        .map(|s| {
+            (
+                haversine(lat, lng, s.location.lat, s.location.lng),
+                s.id.as_str(),
+            )
+        })
+        .collect();
+    covering.sort_by(|x, y| x.0.total_cmp(&y.0));
+    assert!(
+        covering.len() >= 2,
+        "the test point should lie in overlapping zones: {covering:?}"
+    );
+    let expected = covering[0].1;
+
+    let placed = hub.app.place_order(&sample_delivery(lat, lng, "USD")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    assert_eq!(view["store_id"], expected);
+    let routed = view["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["kind"] == "routed"))
+        .expect("a routing event")
+        .clone();
+    assert_eq!(routed["data"]["rule"], "by_delivery_zone");
+    let considered: Vec<&str> = routed["data"]["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .filter_map(|c| c["store"].as_str())
+        .collect();
+    let oracle: Vec<&str> = covering.iter().map(|c| c.1).collect();
+    assert_eq!(
+        considered, oracle,
+        "every covering store considered, nearest first"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_outside_every_zone_is_rejected_back_to_the_app_with_the_reason() {
+    let hub = TestHub::start().await;
+    // Open water off Sandy Hook: no store delivers there.
+    let placed = hub
+        .app
+        .place_order(&sample_delivery(40.30, -73.70, "USD"))
+        .await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let calls = hub
+        .app
+        .calls()
+        .wait_until(WAIT, |calls| !calls.is_empty())
+        .await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].body["status"], "rejected");
+    assert_eq!(calls[0].body["order_id"], placed.external_order_id.as_str());
+    let reason = calls[0].body["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("outside every store's delivery zone"),
+        "{reason}"
+    );
+    let order = hub
+        .db()
+        .order_by_external("own_app", &placed.external_order_id)
+        .await
+        .expect("db")
+        .expect("stored");
+    assert_eq!(order.status.as_str(), "rejected");
+    assert_eq!(order.store_id, None);
+    hub.stop().await;
+}

@@ -1,0 +1,264 @@
+//! Channel uber_eats end to end: signed notification, fetch with a cached OAuth token,
+//! the mapped store, status pushes on both API generations, duplicates, cancellation.
+
+use std::time::Duration;
+
+use crossdock_adapter_uber_eats::Generation;
+use serde_json::json;
+
+use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_pickup};
+
+fn uber_store_id(store: &str) -> String {
+    chain()
+        .stores
+        .into_iter()
+        .find(|s| s.id.as_str() == store)
+        .expect("store")
+        .channels["uber_eats"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_api_order_is_fetched_routed_to_the_mapped_store_and_synced_back() {
+    let hub = TestHub::start_with(Generation::V1).await;
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id("NYC-002"), "USD"))
+        .await;
+    assert_eq!(placed.answer.status, 200, "{}", placed.answer.body);
+    assert_eq!(placed.answer.body, "", "Uber expects an empty 200");
+
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    assert_eq!(view["store_id"], "NYC-002");
+    assert_eq!(view["channel_store_ref"], uber_store_id("NYC-002").as_str());
+    assert_eq!(view["totals"]["currency"], "USD");
+    hub.delivered_to_store(&order_id).await;
+
+    let token = hub.token("NYC-002").to_owned();
+    for (action, body) in [
+        ("accept", json!({"prep_minutes": 20})),
+        ("ready", json!({})),
+        ("complete", json!({})),
+    ] {
+        let (status, order) = hub
+            .post(&token, &format!("/orders/{order_id}/{action}"), body)
+            .await;
+        assert_eq!(status, 200, "{action}: {order}");
+    }
+    let id = &placed.external_order_id;
+    let calls = hub
+        .uber
+        .calls()
+        .wait_until(WAIT, |calls| calls.len() >= 2)
+        .await;
+    let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/v1/delivery/order/{id}/accept"),
+            format!("/v1/delivery/order/{id}/ready")
+        ]
+    );
+    assert!(
+        calls[0].body["ready_for_pickup_time"].is_string(),
+        "{:?}",
+        calls[0].body
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.headers.contains_key("authorization"))
+    );
+    // `complete` has no Uber call: recorded as skipped, not pushed.
+    let db = hub.db();
+    let oid = crossdock_model::OrderId::parse(&order_id).expect("id");
+    let syncs = crate::helpers::wait_for("all syncs settled", WAIT, || async move {
+        let syncs = db.syncs(oid).await.ok()?;
+        (syncs.len() == 3 && syncs.iter().all(|s| s.1 != "pending")).then_some(syncs)
+    })
+    .await;
+    let states: Vec<&str> = syncs.iter().map(|s| s.1.as_str()).collect();
+    assert_eq!(states, ["delivered", "delivered", "skipped"]);
+    assert_eq!(
+        hub.uber.token_requests(),
+        1,
+        "one OAuth token, cached across fetch and pushes"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_order_accept_carries_the_fields_uber_expects() {
+    let hub = TestHub::start().await;
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id("NYC-001"), "USD"))
+        .await;
+    assert_eq!(placed.answer.status, 200, "{}", placed.answer.body);
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    assert_eq!(view["store_id"], "NYC-001");
+    assert_eq!(
+        view["customer"]["name"]
+            .as_str()
+            .map(|n| n.starts_with("Ada")),
+        Some(true)
+    );
+    assert!(view["display_code"].as_str().is_some_and(|c| c.len() == 5));
+
+    let token = hub.token("NYC-001").to_owned();
+    let (status, _) = hub
+        .post(
+            &token,
+            &format!("/orders/{order_id}/accept"),
+            json!({"prep_minutes": 15}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let calls = hub
+        .uber
+        .calls()
+        .wait_until(WAIT, |calls| !calls.is_empty())
+        .await;
+    assert_eq!(
+        calls[0].path,
+        format!(
+            "/v1/eats/orders/{}/accept_pos_order",
+            placed.external_order_id
+        )
+    );
+    assert_eq!(calls[0].body["external_reference_id"], order_id.as_str());
+    assert!(calls[0].body["reason"].is_string());
+    assert!(
+        calls[0].body["pickup_time"]
+            .as_i64()
+            .is_some_and(|t| t > chrono::Utc::now().timestamp())
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_twice_and_concurrently_makes_one_order_one_delivery_one_sync() {
+    let hub = TestHub::start().await;
+    let mut pos = PosQueue::bind(&hub.infra.settings, "NYC-003").await;
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id("NYC-003"), "USD"))
+        .await;
+    assert_eq!(placed.answer.status, 200);
+    let again = hub
+        .uber
+        .resend_webhook(&placed.event_id)
+        .await
+        .expect("resend");
+    assert_eq!(again.status, 200, "a replay is acknowledged");
+    let resends: Vec<_> = (0..8)
+        .map(|_| hub.uber.resend_webhook(&placed.event_id))
+        .collect();
+    for answer in futures::future::join_all(resends).await {
+        assert_eq!(answer.expect("resend").status, 200);
+    }
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    hub.delivered_to_store(&order_id).await;
+    let (status, all) = hub.get(&hub.admin_token, "/orders?limit=100").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["orders"].as_array().map(Vec::len), Some(1), "one order");
+    assert!(pos.next(WAIT).await.is_some());
+    assert!(
+        pos.next(Duration::from_millis(500)).await.is_none(),
+        "one store delivery"
+    );
+
+    let token = hub.token("NYC-003").to_owned();
+    let (status, _) = hub
+        .post(
+            &token,
+            &format!("/orders/{order_id}/accept"),
+            json!({"prep_minutes": 10}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = hub
+        .post(
+            &token,
+            &format!("/orders/{order_id}/accept"),
+            json!({"prep_minutes": 10}),
+        )
+        .await;
+    assert_eq!(status, 409, "a second accept is refused");
+    hub.uber
+        .calls()
+        .wait_until(WAIT, |calls| !calls.is_empty())
+        .await;
+    // Another replay after the accept changes nothing either.
+    assert_eq!(
+        hub.uber
+            .resend_webhook(&placed.event_id)
+            .await
+            .map(|a| a.status),
+        Some(200)
+    );
+    hub.settled(&order_id).await;
+    assert_eq!(
+        hub.uber.calls().matching("accept_pos_order").len(),
+        1,
+        "one sync per status"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_from_uber_reaches_the_store_at_once_and_stops_status_pushes() {
+    let hub = TestHub::start().await;
+    let mut pos = PosQueue::bind(&hub.infra.settings, "NYC-001").await;
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id("NYC-001"), "USD"))
+        .await;
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        pos.next(WAIT).await.map(|m| m.0),
+        Some("order.routed".into())
+    );
+
+    let answer = hub.uber.cancel_order(&placed.external_order_id).await;
+    assert_eq!(answer.status, 200);
+    let (kind, message) = pos.next(WAIT).await.expect("the store is told");
+    assert_eq!(kind, "order.cancelled");
+    assert_eq!(message["order_id"], order_id.as_str());
+    let (_, view) = hub
+        .get(&hub.admin_token, &format!("/orders/{order_id}"))
+        .await;
+    assert_eq!(view["status"], "cancelled");
+    let (status, body) = hub
+        .post(
+            hub.token("NYC-001"),
+            &format!("/orders/{order_id}/accept"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("finished")),
+        "{body}"
+    );
+    hub.settled(&order_id).await;
+    assert!(
+        hub.uber.calls().all().is_empty(),
+        "nothing pushed for a cancelled order"
+    );
+    hub.stop().await;
+}
