@@ -75,6 +75,7 @@ pub struct Infra {
     pub settings: Settings,
     pub db_name: String,
     pub db: Db,
+    cleaned: bool,
 }
 
 impl Infra {
@@ -119,21 +120,46 @@ impl Infra {
             settings,
             db_name,
             db,
+            cleaned: false,
         }
     }
 
     /// Deletes the test's queues and database.
-    pub async fn cleanup(&self) {
-        if let Ok(connection) = crossdock_broker::connect(&self.settings.broker).await {
-            if let Ok(channel) = connection.create_channel().await {
-                let _ = Topology::from_config(&self.settings.broker)
-                    .delete(&channel)
-                    .await;
-            }
-            let _ = connection.close(200, "test done".into()).await;
-        }
-        let _ = Db::drop_database(&admin_database_url(), &self.db_name).await;
+    pub async fn cleanup(mut self) {
+        self.cleaned = true;
+        remove(&self.settings, &self.db_name).await;
     }
+}
+
+/// A test that panicked still removes its queues and database.
+impl Drop for Infra {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let (settings, db_name) = (self.settings.clone(), self.db_name.clone());
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(remove(&settings, &db_name));
+            }
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn remove(settings: &Settings, db_name: &str) {
+    if let Ok(connection) = crossdock_broker::connect(&settings.broker).await {
+        if let Ok(channel) = connection.create_channel().await {
+            let _ = Topology::from_config(&settings.broker)
+                .delete(&channel)
+                .await;
+        }
+        let _ = connection.close(200, "test done".into()).await;
+    }
+    let _ = Db::drop_database(&admin_database_url(), db_name).await;
 }
 
 /// A running hub with both simulators.
@@ -283,6 +309,8 @@ impl TestHub {
         if let Some(hub) = self.hub.take() {
             hub.shutdown().await;
         }
+        self.uber.stop().await;
+        self.app.stop().await;
         self.infra.cleanup().await;
     }
 }
