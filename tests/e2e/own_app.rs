@@ -220,3 +220,91 @@ async fn delivery_outside_every_zone_is_rejected_back_to_the_app_with_the_reason
     assert_eq!(order.store_id, None);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_pushes_are_retried_on_5xx_and_parked_when_the_platform_refuses() {
+    use crossdock_channel::sim::Fault;
+
+    let hub = TestHub::start().await;
+    let token = hub.token("NYC-001").to_owned();
+    let db = hub.db();
+
+    // Two 503s, then the app answers: the accept arrives after two retries.
+    let first = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
+    let view = hub.routed_order("own_app", &first.external_order_id).await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    hub.app.faults().push(
+        Fault {
+            status: Some(503),
+            retry_after_s: None,
+            delay: None,
+        },
+        2,
+    );
+    let (status, _) = hub
+        .post(
+            &token,
+            &format!("/orders/{order_id}/accept"),
+            json!({"prep_minutes": 9}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let calls = hub
+        .app
+        .calls()
+        .wait_until(WAIT, |calls| calls.iter().any(|c| c.answered == 200))
+        .await;
+    let answers: Vec<u16> = calls.iter().map(|c| c.answered).collect();
+    assert_eq!(answers, [503, 503, 200]);
+    hub.settled(&order_id).await;
+    let id = crossdock_model::OrderId::parse(&order_id).expect("id");
+    let syncs = db.syncs(id).await.expect("syncs");
+    assert_eq!(
+        (syncs[0].1.as_str(), syncs[0].2),
+        ("delivered", 2),
+        "delivered after two failed attempts"
+    );
+
+    // A 400 is permanent: the accept is parked, and the later `ready` parks behind it.
+    let second = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
+    let view = hub.routed_order("own_app", &second.external_order_id).await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    hub.app.faults().push(
+        Fault {
+            status: Some(400),
+            retry_after_s: None,
+            delay: None,
+        },
+        1,
+    );
+    for action in ["accept", "ready"] {
+        let (status, _) = hub
+            .post(&token, &format!("/orders/{order_id}/{action}"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{action}");
+    }
+    hub.settled(&order_id).await;
+    let id = crossdock_model::OrderId::parse(&order_id).expect("id");
+    let syncs = db.syncs(id).await.expect("syncs");
+    let states: Vec<&str> = syncs.iter().map(|s| s.1.as_str()).collect();
+    assert_eq!(states, ["parked", "parked"], "{syncs:?}");
+    assert!(
+        syncs[0]
+            .3
+            .as_deref()
+            .is_some_and(|e| e.contains("refused by the platform")),
+        "{syncs:?}"
+    );
+    let pushed_for_second = hub
+        .app
+        .calls()
+        .all()
+        .iter()
+        .filter(|c| c.body["order_id"] == second.external_order_id.as_str())
+        .count();
+    assert_eq!(
+        pushed_for_second, 1,
+        "the refused accept was tried once; `ready` never went out of order"
+    );
+    hub.stop().await;
+}

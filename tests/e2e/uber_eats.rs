@@ -38,6 +38,10 @@ async fn new_api_order_is_fetched_routed_to_the_mapped_store_and_synced_back() {
     hub.delivered_to_store(&order_id).await;
 
     let token = hub.token("NYC-002").to_owned();
+    let (status, seen) = hub.get(&token, &format!("/orders/{order_id}")).await;
+    assert_eq!(status, 200, "the store sees its order: {seen}");
+    assert_eq!(seen["external_order_id"], placed.external_order_id.as_str());
+    assert!(seen.get("events").is_none(), "the history is HQ's");
     for (action, body) in [
         ("accept", json!({"prep_minutes": 20})),
         ("ready", json!({})),

@@ -70,12 +70,14 @@ impl Db {
         order_id: OrderId,
         pusher: &dyn SyncPush,
     ) -> Result<SyncRun, DbError> {
-        let client = self.pool.get().await?;
+        // One connection for the whole run: the lock lives on its session, and recording
+        // each result on it means a run never waits for a second pooled connection.
+        let mut client = self.pool.get().await?;
         let key = lock_key(order_id);
         client
             .execute("SELECT pg_advisory_lock($1)", &[&key])
             .await?;
-        let result = self.run_syncs_locked(&client, order_id, pusher).await;
+        let result = self.run_syncs_locked(&mut client, order_id, pusher).await;
         let unlocked = client
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
             .await;
@@ -88,7 +90,7 @@ impl Db {
 
     async fn run_syncs_locked(
         &self,
-        client: &Object,
+        client: &mut Object,
         order_id: OrderId,
         pusher: &dyn SyncPush,
     ) -> Result<SyncRun, DbError> {
@@ -126,7 +128,9 @@ impl Db {
                 let order = order_from_row(&order_row)?;
                 pusher.push(&order, &pending).await
             };
-            let stop = self.record_sync_result(order_id, &pending, &result).await?;
+            let stop = self
+                .record_sync_result(client, order_id, &pending, &result)
+                .await?;
             if matches!(result, SyncResult::Delivered { .. }) {
                 run.pushed += 1;
             }
@@ -140,11 +144,11 @@ impl Db {
     /// Writes a sync's outcome and its history event; `true` if the run must stop.
     async fn record_sync_result(
         &self,
+        client: &mut Object,
         order_id: OrderId,
         pending: &PendingSync,
         result: &SyncResult,
     ) -> Result<bool, DbError> {
-        let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let now = Utc::now();
         let action_json =
