@@ -227,6 +227,22 @@ pub(crate) async fn apply_action(
     Ok(order)
 }
 
+/// Locks an order that still awaits routing; `Err` with what routing already came to when
+/// it has a store (a redelivery) or is finished.
+async fn lock_unrouted(
+    tx: &Transaction<'_>,
+    id: OrderId,
+) -> Result<Result<Order, Assignment>, ChangeError> {
+    let order = lock_order(tx, id).await?.ok_or(ChangeError::NotFound(id))?;
+    if let Some(existing) = order.store_id {
+        return Ok(Err(Assignment::AlreadyAssigned(existing)));
+    }
+    if order.status.is_final() {
+        return Ok(Err(Assignment::Finished(order.status)));
+    }
+    Ok(Ok(order))
+}
+
 impl Db {
     /// An order, if `scope` (a store) may see it; HQ passes `None`.
     pub async fn order(
@@ -337,14 +353,8 @@ impl Db {
     ) -> Result<Assignment, ChangeError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let order = lock_order(&tx, id)
-            .await?
-            .ok_or(ChangeError::NotFound(id))?;
-        if let Some(existing) = order.store_id {
-            return Ok(Assignment::AlreadyAssigned(existing));
-        }
-        if order.status.is_final() {
-            return Ok(Assignment::Finished(order.status));
+        if let Err(done) = lock_unrouted(&tx, id).await? {
+            return Ok(done);
         }
         let now = Utc::now();
         tx.execute(
@@ -380,15 +390,10 @@ impl Db {
     ) -> Result<Assignment, ChangeError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let order = lock_order(&tx, id)
-            .await?
-            .ok_or(ChangeError::NotFound(id))?;
-        if let Some(existing) = order.store_id {
-            return Ok(Assignment::AlreadyAssigned(existing));
-        }
-        if order.status.is_final() {
-            return Ok(Assignment::Finished(order.status));
-        }
+        let order = match lock_unrouted(&tx, id).await? {
+            Ok(order) => order,
+            Err(done) => return Ok(done),
+        };
         insert_event(
             &tx,
             NewEvent {
