@@ -103,7 +103,8 @@
 //!  "status": "accepted", "prep_minutes": 15, "at": "2025-11-23T22:05:20Z"}
 //! ```
 //!
-//! `status` is one of `accepted`, `rejected`, `preparing`, `ready`, `picked_up`, `delivered`,
+//! `at` is when the status changed in the hub (a retried callback keeps it). `status` is one
+//! of `accepted`, `rejected`, `preparing`, `ready`, `picked_up`, `delivered`,
 //! `completed`, `cancelled`, `failed`. `prep_minutes` comes with `accepted`; `reason` comes
 //! with `rejected`, `cancelled` and `failed`. The app answers any 2xx. On 429 (with
 //! `Retry-After` seconds), 5xx or a timeout (10 s) the hub retries with backoff; other 4xx
@@ -166,7 +167,7 @@ use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, ConfigError, Delivery, HeaderMap,
     Inbound, InboundRequest, Outcome, PushOutcome, Reply, StatusCode, http,
 };
-use crossdock_model::{ChannelId, NewOrder, Order, StatusAction, mask_phone};
+use crossdock_model::{ChannelId, NewOrder, Order, StatusChange, mask_phone};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -431,11 +432,12 @@ impl Channel for OwnApp {
     async fn push(
         &self,
         order: &Order,
-        action: &StatusAction,
+        change: &StatusChange,
     ) -> Result<PushOutcome, ChannelError> {
         let url = convert::callback_url(order)?;
+        // `at` in the body is when the status changed; the signature's timestamp is now.
         let now = Utc::now();
-        let callback = convert::status_callback(order, action, now);
+        let callback = convert::status_callback(order, &change.action, change.at);
         let body = serde_json::to_vec(&callback).map_err(|error| {
             ChannelError::Malformed(format!("status callback does not serialize: {error}"))
         })?;

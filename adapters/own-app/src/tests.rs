@@ -19,6 +19,7 @@ use crossdock_channel::{
 };
 use crossdock_model::{
     Currency, FulfillmentKind, Money, Order, OrderError, OrderId, Status, StatusAction,
+    StatusChange,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -656,8 +657,13 @@ async fn pushes_are_signed_callbacks_with_the_documented_body() {
     let channel = channel();
     let order = stored_with_callback(&url);
     let before = Utc::now().timestamp();
+    // The store accepted ten minutes ago; the push comes now (a retry, say).
+    let changed_at = Utc::now() - chrono::TimeDelta::minutes(10);
     let outcome = channel
-        .push(&order, &StatusAction::Accept { prep_minutes: 15 })
+        .push(
+            &order,
+            &change_at(StatusAction::Accept { prep_minutes: 15 }, changed_at),
+        )
         .await
         .unwrap();
     assert!(
@@ -672,7 +678,11 @@ async fn pushes_are_signed_callbacks_with_the_documented_body() {
     let mut value: Value = serde_json::from_slice(&body).unwrap();
     let at = value.as_object_mut().unwrap().remove("at").unwrap();
     let at = DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap();
-    assert_eq!(at.timestamp(), timestamp);
+    assert_eq!(
+        at.timestamp(),
+        changed_at.timestamp(),
+        "`at` is when the status changed"
+    );
     assert_eq!(
         value,
         json!({
@@ -687,9 +697,9 @@ async fn pushes_are_signed_callbacks_with_the_documented_body() {
     channel
         .push(
             &order,
-            &StatusAction::Reject {
+            &change(StatusAction::Reject {
                 reason: "Oven down".into(),
-            },
+            }),
         )
         .await
         .unwrap();
@@ -723,7 +733,7 @@ async fn every_action_is_pushed() {
         },
     ];
     for action in &actions {
-        let outcome = channel.push(&order, action).await.unwrap();
+        let outcome = channel.push(&order, &change(action.clone())).await.unwrap();
         assert!(
             matches!(outcome, PushOutcome::Delivered { .. }),
             "{action:?}"
@@ -759,12 +769,12 @@ async fn push_errors_say_whether_to_retry() {
         .unwrap()
         .extend([(503, None), (429, Some("7")), (400, None)]);
     let error = channel
-        .push(&order, &StatusAction::Ready)
+        .push(&order, &change(StatusAction::Ready))
         .await
         .unwrap_err();
     assert!(error.is_retryable(), "{error:?}");
     let error = channel
-        .push(&order, &StatusAction::Ready)
+        .push(&order, &change(StatusAction::Ready))
         .await
         .unwrap_err();
     assert_eq!(
@@ -774,7 +784,7 @@ async fn push_errors_say_whether_to_retry() {
         }
     );
     let error = channel
-        .push(&order, &StatusAction::Ready)
+        .push(&order, &change(StatusAction::Ready))
         .await
         .unwrap_err();
     assert!(!error.is_retryable(), "{error:?}");
@@ -787,7 +797,7 @@ async fn push_errors_say_whether_to_retry() {
     };
     let order = stored_with_callback(&format!("http://{closed}/cb"));
     let error = channel
-        .push(&order, &StatusAction::Ready)
+        .push(&order, &change(StatusAction::Ready))
         .await
         .unwrap_err();
     assert!(matches!(error, ChannelError::Transport(_)), "{error:?}");
@@ -796,7 +806,7 @@ async fn push_errors_say_whether_to_retry() {
     let mut order = stored_with_callback(&url);
     order.order.channel_data = Value::Null;
     let error = channel
-        .push(&order, &StatusAction::Ready)
+        .push(&order, &change(StatusAction::Ready))
         .await
         .unwrap_err();
     assert!(
@@ -877,4 +887,18 @@ fn production_needs_a_real_secret() {
         ),
         Err(ConfigError::Invalid { .. })
     ));
+}
+
+/// A status change made at `at`.
+fn change_at(action: StatusAction, at: DateTime<Utc>) -> StatusChange {
+    StatusChange {
+        action,
+        from: Status::Received,
+        at,
+    }
+}
+
+/// A status change made now.
+fn change(action: StatusAction) -> StatusChange {
+    change_at(action, Utc::now())
 }

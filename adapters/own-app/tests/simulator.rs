@@ -18,7 +18,7 @@ use crossdock_adapter_own_app::{
 };
 use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, Outcome, PushOutcome};
-use crossdock_model::{NewOrder, Order, OrderId, Status, StatusAction};
+use crossdock_model::{NewOrder, Order, OrderId, Status, StatusAction, StatusChange};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -226,11 +226,14 @@ async fn placed_orders_reach_the_hub_once_and_status_comes_back_signed() {
     let channel = adapter();
     let stored = stored(order);
     let accepted = channel
-        .push(&stored, &StatusAction::Accept { prep_minutes: 18 })
+        .push(&stored, &change(StatusAction::Accept { prep_minutes: 18 }))
         .await
         .unwrap();
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
-    channel.push(&stored, &StatusAction::Ready).await.unwrap();
+    channel
+        .push(&stored, &change(StatusAction::Ready))
+        .await
+        .unwrap();
 
     let calls = sim.calls().all();
     assert_eq!(calls.len(), 2, "{calls:#?}");
@@ -375,12 +378,12 @@ async fn the_simulator_refuses_wrongly_signed_callbacks_and_plays_faults() {
         1,
     );
     let error = channel
-        .push(&stored, &StatusAction::Preparing)
+        .push(&stored, &change(StatusAction::Preparing))
         .await
         .unwrap_err();
     assert!(error.is_retryable(), "{error:?}");
     let error = channel
-        .push(&stored, &StatusAction::Preparing)
+        .push(&stored, &change(StatusAction::Preparing))
         .await
         .unwrap_err();
     assert_eq!(
@@ -390,7 +393,7 @@ async fn the_simulator_refuses_wrongly_signed_callbacks_and_plays_faults() {
         }
     );
     channel
-        .push(&stored, &StatusAction::Preparing)
+        .push(&stored, &change(StatusAction::Preparing))
         .await
         .unwrap();
     let answered: Vec<u16> = sim.calls().all().iter().map(|c| c.answered).collect();
@@ -442,4 +445,13 @@ async fn humans_can_place_orders_over_http() {
         placed.answer.body
     );
     sim.stop().await;
+}
+
+/// A status change made now.
+fn change(action: StatusAction) -> StatusChange {
+    StatusChange {
+        action,
+        from: Status::Received,
+        at: Utc::now(),
+    }
 }

@@ -65,7 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, TimeDelta};
 use crossdock_channel::oauth::ClientCredentials;
 use crossdock_channel::signature::verify_hmac_sha256_hex;
 use crossdock_channel::{
@@ -73,7 +73,8 @@ use crossdock_channel::{
     Inbound, InboundRequest, Outcome, PushOutcome, RateLimit, Reply, StatusCode, http,
 };
 use crossdock_model::{
-    ChannelId, DeliveredBy, FulfillmentKind, NewOrder, Order, Status, StatusAction, mask_phone,
+    ChannelId, DeliveredBy, FulfillmentKind, NewOrder, Order, Status, StatusAction, StatusChange,
+    mask_phone,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -378,11 +379,10 @@ fn to_value<T: Serialize>(body: &T) -> serde_json::Value {
 
 /// Maps a status action of an order onto Uber's call. Pure, for tests: `now` fixes the
 /// pickup time of an accept.
-pub(crate) fn plan(
-    order: &Order,
-    action: &StatusAction,
-    now: DateTime<Utc>,
-) -> Result<Plan, ChannelError> {
+pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, ChannelError> {
+    let action = &change.action;
+    // Times Uber gets (pickup, ready) count from the change, not from when the push runs.
+    let now = change.at;
     let generation = generation_of(&order.order)?;
     let id = order.order.external_order_id.as_str();
     if !is_safe_id(id) {
@@ -394,7 +394,7 @@ pub(crate) fn plan(
         && order.order.fulfillment.delivered_by == Some(DeliveredBy::Store);
     // `Fail` is a deny while the order was never accepted, a cancel afterwards.
     let accepted = matches!(
-        order.status,
+        change.from,
         Status::Accepted | Status::Preparing | Status::Ready | Status::PickedUp
     );
     let call = |path: String, body: serde_json::Value| Ok(Plan::Call { path, body });
@@ -661,9 +661,10 @@ impl Channel for UberEats {
     async fn push(
         &self,
         order: &Order,
-        action: &StatusAction,
+        change: &StatusChange,
     ) -> Result<PushOutcome, ChannelError> {
-        let (path, body) = match plan(order, action, Utc::now())? {
+        let action = &change.action;
+        let (path, body) = match plan(order, change)? {
             Plan::Call { path, body } => (path, body),
             Plan::NotApplicable(why) => return Ok(PushOutcome::NotApplicable { why }),
         };

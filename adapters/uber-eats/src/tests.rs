@@ -689,8 +689,7 @@ fn classic_actions_map_onto_the_classic_endpoints() {
     let id = "8c2f7d1e-4b9a-4e3c-a6f1-2d5e9b07c4a3";
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Accept { prep_minutes: 20 },
-        now(),
+        &change(&order, &StatusAction::Accept { prep_minutes: 20 }),
     ));
     assert_eq!(path, format!("/v1/eats/orders/{id}/accept_pos_order"));
     assert_eq!(
@@ -703,10 +702,12 @@ fn classic_actions_map_onto_the_classic_endpoints() {
     );
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Reject {
-            reason: "Store is closed for a private event".to_owned(),
-        },
-        now(),
+        &change(
+            &order,
+            &StatusAction::Reject {
+                reason: "Store is closed for a private event".to_owned(),
+            },
+        ),
     ));
     assert_eq!(path, format!("/v1/eats/orders/{id}/deny_pos_order"));
     assert_eq!(
@@ -715,10 +716,12 @@ fn classic_actions_map_onto_the_classic_endpoints() {
     );
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Cancel {
-            reason: "We ran out of dough".to_owned(),
-        },
-        now(),
+        &change(
+            &order,
+            &StatusAction::Cancel {
+                reason: "We ran out of dough".to_owned(),
+            },
+        ),
     ));
     assert_eq!(path, format!("/v1/eats/orders/{id}/cancel"));
     assert_eq!(
@@ -733,7 +736,10 @@ fn classic_actions_map_onto_the_classic_endpoints() {
         StatusAction::Delivered,
     ] {
         assert!(
-            matches!(plan(&order, &action, now()), Ok(Plan::NotApplicable(_))),
+            matches!(
+                plan(&order, &change(&order, &action)),
+                Ok(Plan::NotApplicable(_))
+            ),
             "{action:?} has no classic call for an Uber-courier order"
         );
     }
@@ -742,7 +748,7 @@ fn classic_actions_map_onto_the_classic_endpoints() {
         reason: "no store can take it".to_owned(),
     };
     assert!(
-        call(plan(&order, &fail, now()))
+        call(plan(&order, &change(&order, &fail)))
             .0
             .ends_with("/deny_pos_order")
     );
@@ -750,7 +756,11 @@ fn classic_actions_map_onto_the_classic_endpoints() {
         status: Status::Preparing,
         ..order.clone()
     };
-    assert!(call(plan(&accepted, &fail, now())).0.ends_with("/cancel"));
+    assert!(
+        call(plan(&accepted, &change(&accepted, &fail)))
+            .0
+            .ends_with("/cancel")
+    );
 }
 
 #[test]
@@ -761,10 +771,10 @@ fn classic_merchant_delivery_progress_is_pushed() {
         Status::Ready,
     );
     order.order.fulfillment.delivered_by = Some(DeliveredBy::Store);
-    let (path, body) = call(plan(&order, &StatusAction::PickedUp, now()));
+    let (path, body) = call(plan(&order, &change(&order, &StatusAction::PickedUp)));
     assert!(path.ends_with("/restaurantdelivery/status"));
     assert_eq!(body, serde_json::json!({"status": "started"}));
-    let (_, body) = call(plan(&order, &StatusAction::Delivered, now()));
+    let (_, body) = call(plan(&order, &change(&order, &StatusAction::Delivered)));
     assert_eq!(body, serde_json::json!({"status": "delivered"}));
 }
 
@@ -778,8 +788,7 @@ fn v1_actions_map_onto_the_new_endpoints() {
     let base = "/v1/delivery/order/5e8a2c41-9f3b-4d7e-b1a6-0c4d8e2f7b96";
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Accept { prep_minutes: 15 },
-        now(),
+        &change(&order, &StatusAction::Accept { prep_minutes: 15 }),
     ));
     assert_eq!(path, format!("{base}/accept"));
     assert_eq!(
@@ -788,27 +797,31 @@ fn v1_actions_map_onto_the_new_endpoints() {
     );
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Reject {
-            reason: "Too busy right now".to_owned(),
-        },
-        now(),
+        &change(
+            &order,
+            &StatusAction::Reject {
+                reason: "Too busy right now".to_owned(),
+            },
+        ),
     ));
     assert_eq!(path, format!("{base}/deny"));
     assert_eq!(
         body,
         serde_json::json!({"deny_reason": {"type": "CAPACITY", "info": "Too busy right now"}})
     );
-    let (path, body) = call(plan(&order, &StatusAction::Ready, now()));
+    let (path, body) = call(plan(&order, &change(&order, &StatusAction::Ready)));
     assert_eq!(
         (path, body),
         (format!("{base}/ready"), serde_json::json!({}))
     );
     let (path, body) = call(plan(
         &order,
-        &StatusAction::Cancel {
-            reason: "customer called".to_owned(),
-        },
-        now(),
+        &change(
+            &order,
+            &StatusAction::Cancel {
+                reason: "customer called".to_owned(),
+            },
+        ),
     ));
     assert_eq!(path, format!("{base}/cancel"));
     assert_eq!(
@@ -822,7 +835,7 @@ fn v1_actions_map_onto_the_new_endpoints() {
         StatusAction::Complete,
     ] {
         assert!(matches!(
-            plan(&order, &action, now()),
+            plan(&order, &change(&order, &action)),
             Ok(Plan::NotApplicable(_))
         ));
     }
@@ -837,13 +850,13 @@ fn a_push_refuses_an_unknown_generation_or_an_unsafe_id() {
     );
     order.order.channel_data = serde_json::json!({"api": "v9"});
     assert!(matches!(
-        plan(&order, &StatusAction::Ready, now()),
+        plan(&order, &change(&order, &StatusAction::Ready)),
         Err(ChannelError::Malformed(_))
     ));
     order.order.channel_data = serde_json::Value::Null;
     order.order.external_order_id = "../../admin".to_owned();
     assert!(matches!(
-        plan(&order, &StatusAction::Ready, now()),
+        plan(&order, &change(&order, &StatusAction::Ready)),
         Err(ChannelError::Malformed(_))
     ));
 }
@@ -912,4 +925,45 @@ fn the_factory_builds_from_defaults_and_refuses_unknown_options() {
     assert_eq!(config.base_url, "https://api.uber.com");
     assert_eq!(config.token_url, "https://auth.uber.com/oauth/v2/token");
     assert_eq!(config.scope, "eats.order eats.store.orders.read");
+}
+
+/// `action` done now on `order` as it stands.
+fn change(order: &Order, action: &StatusAction) -> StatusChange {
+    StatusChange {
+        action: action.clone(),
+        from: order.status,
+        at: now(),
+    }
+}
+
+#[test]
+fn a_late_push_maps_by_the_change_not_by_the_order_as_it_is_now() {
+    // The store accepted at `now()`, then the order failed; the accept is pushed late
+    // (after retries), when the order already reads `failed`.
+    let mut order = stored(
+        "order-classic-delivery.json",
+        Generation::Classic,
+        Status::Failed,
+    );
+    order.updated_at = now() + TimeDelta::minutes(30);
+    let accept = StatusChange {
+        action: StatusAction::Accept { prep_minutes: 20 },
+        from: Status::Received,
+        at: now(),
+    };
+    let (_, body) = call(plan(&order, &accept));
+    assert_eq!(
+        body["pickup_time"],
+        now().timestamp() + 20 * 60,
+        "counted from the accept"
+    );
+    // The failure came after acceptance: Uber gets a cancel, not a deny.
+    let fail = StatusChange {
+        action: StatusAction::Fail {
+            reason: "oven broke".to_owned(),
+        },
+        from: Status::Accepted,
+        at: now(),
+    };
+    assert!(call(plan(&order, &fail)).0.ends_with("/cancel"));
 }

@@ -19,7 +19,8 @@ use crossdock_adapter_uber_eats::{
 use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer};
 use crossdock_channel::{Channel, ChannelError, FetchRef, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
-    DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, Timing,
+    DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
+    Timing,
 };
 use secrecy::SecretString;
 use tokio::sync::mpsc;
@@ -238,18 +239,24 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
     let stored = stored(order, Status::Received);
     let accepted = setup
         .adapter
-        .push(&stored, &StatusAction::Accept { prep_minutes: 20 })
+        .push(
+            &stored,
+            &change(&stored, &StatusAction::Accept { prep_minutes: 20 }),
+        )
         .await
         .expect("accept");
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
     let ready = setup
         .adapter
-        .push(&stored, &StatusAction::Ready)
+        .push(&stored, &change(&stored, &StatusAction::Ready))
         .await
         .expect("ready");
     assert!(matches!(ready, PushOutcome::Delivered { .. }));
     assert!(matches!(
-        setup.adapter.push(&stored, &StatusAction::Preparing).await,
+        setup
+            .adapter
+            .push(&stored, &change(&stored, &StatusAction::Preparing))
+            .await,
         Ok(PushOutcome::NotApplicable { .. })
     ));
 
@@ -298,7 +305,10 @@ async fn a_revoked_token_is_refreshed_once_and_the_call_retried() {
     let stored = stored(order, Status::Received);
     setup
         .adapter
-        .push(&stored, &StatusAction::Accept { prep_minutes: 10 })
+        .push(
+            &stored,
+            &change(&stored, &StatusAction::Accept { prep_minutes: 10 }),
+        )
         .await
         .expect("accept after 401");
     assert_eq!(setup.sim.token_requests(), 3);
@@ -355,20 +365,30 @@ async fn classic_order_accept_cancel_and_terminal_cancel() {
     let stored = stored(order, Status::Received);
     setup
         .adapter
-        .push(&stored, &StatusAction::Accept { prep_minutes: 15 })
+        .push(
+            &stored,
+            &change(&stored, &StatusAction::Accept { prep_minutes: 15 }),
+        )
         .await
         .expect("accept");
     assert!(matches!(
-        setup.adapter.push(&stored, &StatusAction::Ready).await,
+        setup
+            .adapter
+            .push(&stored, &change(&stored, &StatusAction::Ready))
+            .await,
         Ok(PushOutcome::NotApplicable { .. })
     ));
     let cancel = StatusAction::Cancel {
         reason: "Kitchen closed early".to_owned(),
     };
-    setup.adapter.push(&stored, &cancel).await.expect("cancel");
+    setup
+        .adapter
+        .push(&stored, &change(&stored, &cancel))
+        .await
+        .expect("cancel");
     let error = setup
         .adapter
-        .push(&stored, &cancel)
+        .push(&stored, &change(&stored, &cancel))
         .await
         .expect_err("already terminal");
     assert!(
@@ -414,17 +434,20 @@ async fn restaurant_delivery_exposes_the_address_and_takes_progress() {
     let stored = stored(order, Status::Ready);
     setup
         .adapter
-        .push(&stored, &StatusAction::Accept { prep_minutes: 10 })
+        .push(
+            &stored,
+            &change(&stored, &StatusAction::Accept { prep_minutes: 10 }),
+        )
         .await
         .expect("accept");
     setup
         .adapter
-        .push(&stored, &StatusAction::PickedUp)
+        .push(&stored, &change(&stored, &StatusAction::PickedUp))
         .await
         .expect("picked up");
     setup
         .adapter
-        .push(&stored, &StatusAction::Delivered)
+        .push(&stored, &change(&stored, &StatusAction::Delivered))
         .await
         .expect("delivered");
     let progress = setup.sim.calls().matching("/restaurantdelivery/status");
@@ -456,7 +479,11 @@ async fn injected_faults_become_typed_retryable_errors() {
         },
         1,
     );
-    let error = setup.adapter.push(&stored, &accept).await.expect_err("429");
+    let error = setup
+        .adapter
+        .push(&stored, &change(&stored, &accept))
+        .await
+        .expect_err("429");
     assert_eq!(
         error,
         ChannelError::RateLimited {
@@ -472,13 +499,17 @@ async fn injected_faults_become_typed_retryable_errors() {
         },
         1,
     );
-    let error = setup.adapter.push(&stored, &accept).await.expect_err("503");
+    let error = setup
+        .adapter
+        .push(&stored, &change(&stored, &accept))
+        .await
+        .expect_err("503");
     assert!(matches!(error, ChannelError::Platform { status: 503, .. }));
     assert!(error.is_retryable());
 
     setup
         .adapter
-        .push(&stored, &accept)
+        .push(&stored, &change(&stored, &accept))
         .await
         .expect("then it works");
     let answered: Vec<u16> = setup.sim.calls().all().iter().map(|c| c.answered).collect();
@@ -511,8 +542,9 @@ async fn a_slow_platform_hits_the_request_timeout() {
         },
         1,
     );
+    let order = stored(order, Status::Received);
     let error = adapter
-        .push(&stored(order, Status::Received), &StatusAction::Ready)
+        .push(&order, &change(&order, &StatusAction::Ready))
         .await
         .expect_err("timeout");
     assert!(matches!(error, ChannelError::Transport(_)), "{error:?}");
@@ -627,10 +659,13 @@ async fn the_control_endpoints_place_orders_and_list_calls() {
         answer["external_order_id"],
         reference.external_order_id.as_str()
     );
-    let order = setup.adapter.fetch(&reference).await.expect("fetch");
+    let order = stored(
+        setup.adapter.fetch(&reference).await.expect("fetch"),
+        Status::Received,
+    );
     setup
         .adapter
-        .push(&stored(order, Status::Received), &StatusAction::Ready)
+        .push(&order, &change(&order, &StatusAction::Ready))
         .await
         .expect("ready");
     let calls: serde_json::Value = http
@@ -667,4 +702,13 @@ async fn the_control_endpoints_place_orders_and_list_calls() {
         .expect("get");
     assert_eq!(unauthenticated.status().as_u16(), 401);
     setup.sim.stop().await;
+}
+
+/// `action` done now on `order` as it stands.
+fn change(order: &Order, action: &StatusAction) -> StatusChange {
+    StatusChange {
+        action: action.clone(),
+        from: order.status,
+        at: chrono::Utc::now(),
+    }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossdock_model::{ChannelId, NewOrder, Order, OrderId, Status, StatusAction};
+use crossdock_model::{ChannelId, NewOrder, Order, OrderId, Status, StatusChange};
 
 pub use axum::http::{HeaderMap, HeaderValue, StatusCode};
 pub use config::{ChannelSettings, ConfigError, SecretSource};
@@ -194,9 +194,11 @@ pub trait Channel: Send + Sync + 'static {
         )))
     }
 
-    /// Pushes a status action of `order` to the platform. Must be safe to repeat: the hub
-    /// retries on retryable errors and after crashes.
-    async fn push(&self, order: &Order, action: &StatusAction)
+    /// Pushes one status change of `order` to the platform. `order` is the order as it is
+    /// now; `change` says what happened, from which status and when (a push can come later
+    /// than the change: retries, replays). Must be safe to repeat: the hub retries on
+    /// retryable errors and after crashes.
+    async fn push(&self, order: &Order, change: &StatusChange)
     -> Result<PushOutcome, ChannelError>;
 
     /// The rate at which the hub may call [`Channel::push`].

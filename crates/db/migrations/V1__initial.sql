@@ -102,6 +102,8 @@ CREATE TABLE status_syncs (
     order_id        uuid NOT NULL REFERENCES orders (id),
     event_id        bigint NOT NULL REFERENCES order_events (id),
     action          jsonb NOT NULL,
+    from_status     text NOT NULL,
+    changed_at      timestamptz NOT NULL,
     state           text NOT NULL CHECK (state IN ('pending', 'delivered', 'skipped', 'parked')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),

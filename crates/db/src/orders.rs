@@ -176,9 +176,8 @@ pub(crate) async fn apply_action(
     actor: &Actor,
     data: Option<&serde_json::Value>,
 ) -> Result<Order, ChangeError> {
-    let target = order
-        .status
-        .transition(action.target(), order.order.fulfillment.kind)?;
+    let from = order.status;
+    let target = from.transition(action.target(), order.order.fulfillment.kind)?;
     let now = Utc::now();
     tx.execute(
         "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1",
@@ -218,8 +217,15 @@ pub(crate) async fn apply_action(
         let action_json =
             serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
         tx.execute(
-            "INSERT INTO status_syncs (order_id, event_id, action, state) VALUES ($1, $2, $3, 'pending')",
-            &[&order.id.as_uuid(), &event_id, &action_json],
+            "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state)
+             VALUES ($1, $2, $3, $4, $5, 'pending')",
+            &[
+                &order.id.as_uuid(),
+                &event_id,
+                &action_json,
+                &from.as_str(),
+                &now,
+            ],
         )
         .await?;
         outbox::insert(tx, &db.routes().sync(channel, order.id)).await?;

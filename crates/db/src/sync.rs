@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crossdock_model::{EventKind, EventSource, Order, OrderId, StatusAction};
+use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StatusChange};
 use deadpool_postgres::Object;
 
 use crate::orders::{NewEvent, ORDER_COLUMNS, insert_event, order_from_row};
@@ -17,7 +17,7 @@ use crate::{Db, DbError, outbox};
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingSync {
     pub event_id: i64,
-    pub action: StatusAction,
+    pub change: StatusChange,
     /// Failed attempts so far.
     pub attempts: i32,
 }
@@ -99,6 +99,7 @@ impl Db {
             let row = client
                 .query_opt(
                     "SELECT event_id, action, attempts, next_attempt_at,
+                            from_status, changed_at,
                             EXISTS (SELECT 1 FROM status_syncs p WHERE p.order_id = s.order_id AND p.state = 'parked')
                      FROM status_syncs s WHERE order_id = $1 AND state = 'pending'
                      ORDER BY event_id LIMIT 1",
@@ -107,12 +108,18 @@ impl Db {
                 .await?;
             let Some(row) = row else { return Ok(run) };
             let next_attempt_at: DateTime<Utc> = row.get(3);
-            let behind_parked: bool = row.get(4);
+            let behind_parked: bool = row.get(6);
             let action: serde_json::Value = row.get(1);
+            let from: String = row.get(4);
             let pending = PendingSync {
                 event_id: row.get(0),
-                action: serde_json::from_value(action)
-                    .map_err(|e| DbError::Corrupt(format!("sync action: {e}")))?,
+                change: StatusChange {
+                    action: serde_json::from_value(action)
+                        .map_err(|e| DbError::Corrupt(format!("sync action: {e}")))?,
+                    from: Status::parse(&from)
+                        .ok_or_else(|| DbError::Corrupt(format!("sync from status {from}")))?,
+                    at: row.get(5),
+                },
                 attempts: row.get(2),
             };
             let result = if behind_parked {
@@ -151,8 +158,8 @@ impl Db {
     ) -> Result<bool, DbError> {
         let tx = client.transaction().await?;
         let now = Utc::now();
-        let action_json =
-            serde_json::to_value(&pending.action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let action_json = serde_json::to_value(&pending.change.action)
+            .map_err(|e| DbError::Corrupt(e.to_string()))?;
         let (state, kind, reason, attempts, next, stop) = match result {
             SyncResult::Delivered { detail } => (
                 "delivered",

@@ -29,5 +29,5 @@ pub use order::{
     FulfillmentKind, FundedBy, Line, Modifier, NewOrder, Order, OrderError, Payment, Timing,
     Totals, mask_phone,
 };
-pub use status::{Status, StatusAction, TransitionError};
+pub use status::{Status, StatusAction, StatusChange, TransitionError};
 pub use store::{Brand, ChainFile, LatLng, StoreProfile};

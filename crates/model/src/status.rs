@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::order::FulfillmentKind;
@@ -214,6 +215,18 @@ impl StatusAction {
             _ => None,
         }
     }
+}
+
+/// One status change of an order, as its channel must hear of it: what was done, from
+/// which status, and when. Pushes can happen later than the change (retries, a parked sync
+/// replayed), so adapters take times and context from here, not from the clock or the
+/// order's current status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub action: StatusAction,
+    /// The order's status before the change.
+    pub from: Status,
+    pub at: DateTime<Utc>,
 }
 
 #[cfg(test)]

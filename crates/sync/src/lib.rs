@@ -109,7 +109,7 @@ impl SyncPush for ChannelPusher {
         };
         limiter.until_ready().await;
         let outcome =
-            tokio::time::timeout(self.policy.push_timeout, channel.push(order, &sync.action)).await;
+            tokio::time::timeout(self.policy.push_timeout, channel.push(order, &sync.change)).await;
         let result = match outcome {
             Ok(Ok(PushOutcome::Delivered { detail })) => SyncResult::Delivered { detail },
             Ok(Ok(PushOutcome::NotApplicable { why })) => SyncResult::Skipped { why },
@@ -124,7 +124,7 @@ impl SyncPush for ChannelPusher {
         };
         match &result {
             SyncResult::Delivered { .. } | SyncResult::Skipped { .. } => {
-                tracing::debug!(channel = channel_id, order_id = %order.id, action = ?sync.action.target(), "Status synced.");
+                tracing::debug!(channel = channel_id, order_id = %order.id, action = %sync.change.action.target(), "Status synced.");
             }
             SyncResult::Retry { error, .. } => {
                 tracing::warn!(channel = channel_id, order_id = %order.id, %error, "Status sync failed; will retry.");
