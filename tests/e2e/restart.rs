@@ -1,11 +1,12 @@
 //! Crash safety: the hub process is killed with SIGKILL after an order was committed and
 //! acknowledged but before it was published; after a restart the order reaches its store
-//! exactly once.
+//! exactly once. The same run's logs (both processes) are checked for phone numbers and
+//! secrets: there must be none.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig};
@@ -23,9 +24,18 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Every line a hub process logged.
+type Log = Arc<Mutex<Vec<String>>>;
+
 /// Starts `crossdock serve` on `port`; `failpoint` is set in its environment if given.
-/// Returns the child and a flag that turns true once the failpoint is reached.
-fn spawn_hub(infra: &Infra, port: u16, failpoint: Option<&str>) -> (Child, Arc<AtomicBool>) {
+/// Returns the child and a flag that turns true once the failpoint is reached; appends the
+/// process's log lines to `log`.
+fn spawn_hub(
+    infra: &Infra,
+    port: u16,
+    failpoint: Option<&str>,
+    log: &Log,
+) -> (Child, Arc<AtomicBool>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crossdock"));
     command
         .arg("--config")
@@ -51,6 +61,7 @@ fn spawn_hub(infra: &Infra, port: u16, failpoint: Option<&str>) -> (Child, Arc<A
     let reached = Arc::new(AtomicBool::new(false));
     let stderr = child.stderr.take().expect("stderr");
     let flag = reached.clone();
+    let log = log.clone();
     let echo = std::env::var("TEST_LOG").is_ok();
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
@@ -61,6 +72,7 @@ fn spawn_hub(infra: &Infra, port: u16, failpoint: Option<&str>) -> (Child, Arc<A
             if echo {
                 eprintln!("[hub:{port}] {line}");
             }
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
         }
     });
     (child, reached)
@@ -86,7 +98,8 @@ async fn wait_healthy(port: u16) {
 async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once_after_restart() {
     let infra = Infra::new().await;
     let port = free_port();
-    let (mut first, reached) = spawn_hub(&infra, port, Some("relay_before_publish"));
+    let log = Log::default();
+    let (mut first, reached) = spawn_hub(&infra, port, Some("relay_before_publish"), &log);
     wait_healthy(port).await;
     let mut pos = PosQueue::bind(&infra.settings, "NYC-001").await;
     let app = OwnAppSim::start(SimConfig {
@@ -125,7 +138,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         "the message waits in the outbox"
     );
 
-    let (mut second, _) = spawn_hub(&infra, port, None);
+    let (mut second, _) = spawn_hub(&infra, port, None, &log);
     wait_healthy(port).await;
     let id = order.id;
     wait_for(
@@ -154,7 +167,59 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
     })
     .await;
 
+    // Status changes reach the logs too: work the order, then read everything logged.
+    let token = crossdock_hub::chain::issue_token(
+        db,
+        &crossdock_model::StoreId::parse("NYC-001").expect("store id"),
+    )
+    .await
+    .expect("token");
+    let http = reqwest::Client::new();
+    let accept = http
+        .post(format!(
+            "http://127.0.0.1:{port}/api/v1/orders/{}/accept",
+            order.id
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"prep_minutes": 10}))
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accept.status(), 200);
+    app.calls()
+        .wait_until(WAIT, |calls| !calls.is_empty())
+        .await;
     let _ = second.kill().await;
+    let lines = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(
+        lines.iter().any(|l| l.contains("Webhook accepted")),
+        "the hub's logs were captured"
+    );
+    let phone = sample_pickup("NYC-001", "USD")
+        .customer_phone
+        .expect("the sample has a phone");
+    let masked = crossdock_model::mask_phone(&phone);
+    assert!(
+        lines.iter().any(|l| l.contains(&masked)),
+        "the phone is logged, masked as {masked}"
+    );
+    let phone_digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let secrets = [
+        crossdock_adapter_own_app::DEV_SIGNING_SECRET,
+        crossdock_hub::config::DEV_ADMIN_TOKEN,
+        token.as_str(),
+        "guest:guest",
+    ];
+    for line in &lines {
+        let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+        assert!(
+            !digits.contains(&phone_digits),
+            "a full phone number in the logs: {line}"
+        );
+        for secret in secrets {
+            assert!(!line.contains(secret), "a secret in the logs: {line}");
+        }
+    }
     app.stop().await;
     infra.cleanup().await;
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use crossdock_channel::{Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply};
 use crossdock_db::ingest::{RawRecord, Recorded};
+use crossdock_model::mask_phone;
 use serde_json::json;
 
 use crate::app::Shared;
@@ -154,7 +155,21 @@ async fn record(
                     order.channel
                 ))));
             }
-            db.record_order(&raw, &order, &flags).await?
+            let recorded = db.record_order(&raw, &order, &flags).await?;
+            if !recorded.is_duplicate() {
+                tracing::info!(
+                    channel,
+                    order_id = ?recorded.order_id(),
+                    external_order_id = %order.external_order_id,
+                    store_ref = ?order.channel_store_ref,
+                    lines = order.lines.len(),
+                    total = %order.totals.total,
+                    customer_phone = ?order.customer.phone.as_deref().map(mask_phone),
+                    flags = flags.len(),
+                    "Order received."
+                );
+            }
+            recorded
         }
         Inbound::Fetch(reference) => {
             let mut body = serde_json::to_value(&reference).unwrap_or_default();
