@@ -266,3 +266,54 @@ async fn a_cancellation_from_uber_reaches_the_store_at_once_and_stops_status_pus
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notified_order_the_hub_cannot_take_is_denied_on_uber_at_once() {
+    let hub = TestHub::start().await;
+    let mut impossible = sample_pickup(&uber_store_id("NYC-001"), "USD");
+    impossible.items[1].quantity = 0;
+    let placed = hub.uber.place_order(&impossible).await;
+    assert_eq!(
+        placed.answer.status, 200,
+        "the notification itself is fine: {}",
+        placed.answer.body
+    );
+
+    let calls = hub
+        .uber
+        .calls()
+        .wait_until(WAIT, |calls| !calls.is_empty())
+        .await;
+    assert_eq!(
+        calls[0].path,
+        format!(
+            "/v1/eats/orders/{}/deny_pos_order",
+            placed.external_order_id
+        )
+    );
+    let explanation = calls[0].body["reason"]["explanation"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        explanation.contains("quantity 0"),
+        "the reason says what is wrong: {explanation}"
+    );
+    assert_eq!(
+        hub.uber.order_state(&placed.external_order_id).as_deref(),
+        Some("DENIED")
+    );
+    let (_, quarantine) = hub
+        .get(&hub.admin_token, "/quarantine?channel=uber_eats")
+        .await;
+    assert_eq!(
+        quarantine["records"][0]["error"], "unacceptable_order",
+        "{quarantine}"
+    );
+    let (_, all) = hub.get(&hub.admin_token, "/orders").await;
+    assert_eq!(
+        all["orders"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored as an order"
+    );
+    hub.stop().await;
+}

@@ -209,6 +209,23 @@ impl UberEats {
 
     /// Sends a request built with a bearer token; on a 401 drops the token and tries
     /// once more with a fresh one.
+    /// `POST {base_url}{path}` with a JSON body and the bearer token.
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, ChannelError> {
+        let url = format!("{}{}", self.base_url, path);
+        self.authorized(|token| {
+            self.http
+                .post(&url)
+                .bearer_auth(token)
+                .json(body)
+                .timeout(self.timeout)
+        })
+        .await
+    }
+
     async fn authorized(
         &self,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
@@ -377,6 +394,30 @@ fn to_value<T: Serialize>(body: &T) -> serde_json::Value {
     serde_json::to_value(body).unwrap_or(serde_json::Value::Null)
 }
 
+/// The deny call for order `id` on API `generation`: path and body.
+fn deny_call(generation: Generation, id: &str, reason: &str) -> (String, serde_json::Value) {
+    match generation {
+        Generation::Classic => (
+            format!("/v1/eats/orders/{id}/deny_pos_order"),
+            to_value(&wire::DenyPosOrder {
+                reason: wire::DenyReason {
+                    explanation: reason.to_owned(),
+                    code: deny_code(reason).to_owned(),
+                },
+            }),
+        ),
+        Generation::V1 => (
+            format!("/v1/delivery/order/{id}/deny"),
+            to_value(&wire::V1Deny {
+                deny_reason: wire::V1DenyReason {
+                    reason_type: deny_code(reason).to_owned(),
+                    info: Some(reason.to_owned()),
+                },
+            }),
+        ),
+    }
+}
+
 /// Maps a status action of an order onto Uber's call. Pure, for tests: `now` fixes the
 /// pickup time of an accept.
 pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, ChannelError> {
@@ -404,15 +445,8 @@ pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, Channel
         Generation::Classic => {
             let base = format!("/v1/eats/orders/{id}");
             let deny = |reason: &str| {
-                call(
-                    format!("{base}/deny_pos_order"),
-                    to_value(&wire::DenyPosOrder {
-                        reason: wire::DenyReason {
-                            explanation: reason.to_owned(),
-                            code: deny_code(reason).to_owned(),
-                        },
-                    }),
-                )
+                let (path, body) = deny_call(Generation::Classic, id, reason);
+                call(path, body)
             };
             let cancel = |reason: &str| {
                 call(
@@ -467,15 +501,8 @@ pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, Channel
         Generation::V1 => {
             let base = format!("/v1/delivery/order/{id}");
             let deny = |reason: &str| {
-                call(
-                    format!("{base}/deny"),
-                    to_value(&wire::V1Deny {
-                        deny_reason: wire::V1DenyReason {
-                            reason_type: deny_code(reason).to_owned(),
-                            info: Some(reason.to_owned()),
-                        },
-                    }),
-                )
+                let (path, body) = deny_call(Generation::V1, id, reason);
+                call(path, body)
             };
             let cancel = |reason: &str| {
                 call(
@@ -658,6 +685,29 @@ impl Channel for UberEats {
         Ok(order)
     }
 
+    /// Denies the order on Uber (`deny_pos_order`, or `/deny` on the new API): an order the
+    /// hub cannot take is refused at once rather than left to Uber's 11.5-minute timeout.
+    async fn refuse_notified(
+        &self,
+        reference: &FetchRef,
+        reason: &str,
+    ) -> Result<PushOutcome, ChannelError> {
+        let target = resolve(reference)?;
+        let (path, body) = deny_call(target.generation, &target.order_id, reason);
+        let response = self.post_json(&path, &body).await?;
+        let status = response.status().as_u16();
+        tracing::info!(
+            channel = CHANNEL_ID,
+            external_order_id = %target.order_id,
+            path = %path,
+            status,
+            "Unreadable order denied on Uber."
+        );
+        Ok(PushOutcome::Delivered {
+            detail: format!("POST {path} answered {status}"),
+        })
+    }
+
     async fn push(
         &self,
         order: &Order,
@@ -668,16 +718,7 @@ impl Channel for UberEats {
             Plan::Call { path, body } => (path, body),
             Plan::NotApplicable(why) => return Ok(PushOutcome::NotApplicable { why }),
         };
-        let url = format!("{}{}", self.base_url, path);
-        let result = self
-            .authorized(|token| {
-                self.http
-                    .post(&url)
-                    .bearer_auth(token)
-                    .json(&body)
-                    .timeout(self.timeout)
-            })
-            .await;
+        let result = self.post_json(&path, &body).await;
         match result {
             Ok(response) => {
                 let status = response.status().as_u16();

@@ -194,6 +194,22 @@ pub trait Channel: Send + Sync + 'static {
         )))
     }
 
+    /// Tells the platform that the hub cannot take an order it was notified of but could
+    /// not fetch or read (notify-then-fetch platforms), so that the platform does not wait
+    /// for its acceptance deadline. `reason` is for people. Must be safe to repeat.
+    async fn refuse_notified(
+        &self,
+        reference: &FetchRef,
+        reason: &str,
+    ) -> Result<PushOutcome, ChannelError> {
+        let _ = reason;
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` has no way to refuse notified order {}",
+            self.id(),
+            reference.external_order_id
+        )))
+    }
+
     /// Pushes one status change of `order` to the platform. `order` is the order as it is
     /// now; `change` says what happened, from which status and when (a push can come later
     /// than the change: retries, replays). Must be safe to repeat: the hub retries on

@@ -92,14 +92,15 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     }
 }
 
+/// An order the hub cannot take: quarantine what was learned, and refuse it on the
+/// platform at once (rather than let it wait for the platform's acceptance deadline).
+/// Dead-lettered for HQ if the platform cannot be told.
 async fn quarantine(shared: &Shared, message: &FetchMessage, error: &ChannelError) -> Disposition {
-    tracing::error!(channel = %message.channel, external_order_id = %message.reference.external_order_id, %error, "Fetched order refused; quarantined.");
+    let external_order_id = &message.reference.external_order_id;
+    tracing::error!(channel = %message.channel, %external_order_id, %error, "Notified order cannot be taken; quarantined.");
     let headers = serde_json::json!({ "resource": message.reference.resource });
-    let reason = format!(
-        "fetching order {}: {error}",
-        message.reference.external_order_id
-    );
-    match shared
+    let reason = format!("fetching order {external_order_id}: {error}");
+    let kept = shared
         .db
         .quarantine(
             &message.channel,
@@ -109,9 +110,29 @@ async fn quarantine(shared: &Shared, message: &FetchMessage, error: &ChannelErro
             &headers,
             &[],
         )
-        .await
-    {
-        Ok(_) => Disposition::DeadLetter,
-        Err(_) => requeue_after_pause().await,
+        .await;
+    if kept.is_err() {
+        return requeue_after_pause().await;
+    }
+    let Some(channel) = shared.channels.get(&message.channel) else {
+        return Disposition::DeadLetter;
+    };
+    let told = format!("the order cannot be processed: {error}");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match channel.refuse_notified(&message.reference, &told).await {
+            Ok(_) => return Disposition::Ack,
+            Err(refusal) if refusal.is_retryable() && attempt < ATTEMPTS => {
+                let wait = refusal
+                    .retry_after()
+                    .unwrap_or(Duration::from_millis(250 * 2_u64.pow(attempt)));
+                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
+            }
+            Err(refusal) => {
+                tracing::error!(channel = %message.channel, %external_order_id, error = %refusal, "The platform could not be told; dead-lettering for HQ.");
+                return Disposition::DeadLetter;
+            }
+        }
     }
 }
