@@ -328,7 +328,6 @@ impl OwnApp {
     fn parse_created(&self, event_id: String, body: &[u8]) -> Result<Delivery, ChannelError> {
         let created: OrderCreated = wire::from_json(body).map_err(malformed)?;
         let order: NewOrder = convert::new_order(&self.id, created.order)?;
-        let flags = order.check()?;
         let phone = order.customer.phone.as_deref().map(mask_phone);
         tracing::debug!(
             channel = CHANNEL_ID,
@@ -339,7 +338,6 @@ impl OwnApp {
             lines = order.lines.len(),
             total = %order.totals.total,
             customer_phone = phone.as_deref().unwrap_or("-"),
-            flags = ?flags.iter().map(|f| f.code()).collect::<Vec<_>>(),
             "Order parsed."
         );
         Ok(Delivery {

@@ -178,18 +178,6 @@ fn item_notes(special_instructions: Option<&String>, allergy: Option<&Allergy>) 
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn check_quantity(line: usize, name: &str, quantity: i64) -> Result<()> {
-    if quantity < 1 {
-        return Err(OrderError::BadQuantity {
-            line,
-            name: name.to_owned(),
-            quantity,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 /// Fulfilment kind and deliverer from Uber's order type (classic `type`, new
 /// `fulfillment_type`). Both generations' spellings are accepted.
 fn fulfillment_kind(value: &str, field: &str) -> Result<(FulfillmentKind, Option<DeliveredBy>)> {
@@ -338,7 +326,6 @@ fn classic_address(delivery: &ClassicEaterDelivery) -> Address {
 
 fn classic_line(number: usize, item: &ClassicItem) -> Result<Line> {
     let field = format!("cart.items[{}]", number - 1);
-    check_quantity(number, &item.title, item.quantity)?;
     Ok(Line {
         channel_item_id: text(item.instance_id.as_ref()).unwrap_or_else(|| item.id.clone()),
         plu: text(item.external_data.as_ref()),
@@ -577,13 +564,7 @@ pub(crate) fn v1(
     for (c, cart) in order.carts.iter().enumerate() {
         for (i, item) in cart.items.iter().enumerate() {
             let field = format!("order.carts[{c}].items[{i}]");
-            lines.push(v1_line(
-                lines.len() + 1,
-                item,
-                &field,
-                &prices,
-                order_currency,
-            )?);
+            lines.push(v1_line(item, &field, &prices, order_currency)?);
         }
     }
     let notes: Vec<String> = order
@@ -650,13 +631,11 @@ fn v1_address(delivery: &crate::wire::V1Delivery) -> Address {
 /// have entries of their own); the line total is its breakdown `total` plus the totals of
 /// all its modifiers, at any depth. A line without a breakdown entry is malformed.
 fn v1_line(
-    number: usize,
     item: &V1Item,
     field: &str,
     prices: &HashMap<&str, &V1PriceBreakdown>,
     order_currency: Currency,
 ) -> Result<Line> {
-    check_quantity(number, &item.title, item.quantity.amount)?;
     let price = prices.get(item.cart_item_id.as_str()).ok_or_else(|| {
         ConvertError::field(
             "order.payment.payment_detail.item_charges.price_breakdown",

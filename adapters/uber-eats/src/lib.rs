@@ -672,7 +672,6 @@ impl Channel for UberEats {
                 order.external_order_id, target.order_id
             )));
         }
-        order.check().map_err(ChannelError::Order)?;
         tracing::info!(
             channel = CHANNEL_ID,
             external_order_id = %order.external_order_id,

@@ -526,6 +526,13 @@ fn classic_from(bytes: &[u8]) -> Result<NewOrder, ChannelError> {
     Ok(convert::classic(&channel(), &wire, false)?)
 }
 
+/// What the hub does with a fetched order: the adapter converts, the model checks.
+fn checked(order: Result<NewOrder, ChannelError>) -> Result<NewOrder, ChannelError> {
+    let order = order?;
+    order.check()?;
+    Ok(order)
+}
+
 fn v1_from(bytes: &[u8]) -> Result<NewOrder, ChannelError> {
     let wire: V1OrderResponse =
         serde_json::from_slice(bytes).map_err(|e| ChannelError::Malformed(e.to_string()))?;
@@ -561,7 +568,7 @@ fn impossible_orders_are_typed_errors_not_panics() {
         v["cart"]["items"][1]["quantity"] = serde_json::json!(0);
     });
     assert_eq!(
-        classic_from(&zero_quantity),
+        checked(classic_from(&zero_quantity)),
         Err(ChannelError::Order(OrderError::BadQuantity {
             line: 2,
             name: "Coca-Cola 330ml".to_owned(),
@@ -572,7 +579,7 @@ fn impossible_orders_are_typed_errors_not_panics() {
         v["order"]["carts"][0]["items"][0]["quantity"]["amount"] = serde_json::json!(-1);
     });
     assert!(matches!(
-        v1_from(&negative_v1),
+        checked(v1_from(&negative_v1)),
         Err(ChannelError::Order(OrderError::BadQuantity {
             quantity: -1,
             ..

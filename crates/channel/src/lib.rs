@@ -174,7 +174,9 @@ pub trait Channel: Send + Sync + 'static {
     fn verify(&self, request: &InboundRequest) -> Result<(), ChannelError>;
 
     /// Parses a verified request. Errors: [`ChannelError::Malformed`] naming what is
-    /// wrong, or [`ChannelError::Order`] for an order the hub cannot take.
+    /// wrong, or [`ChannelError::Order`] where the conversion itself fails (money that is
+    /// not a whole minor unit). The hub runs `NewOrder::check` on every order it gets from
+    /// `parse` or `fetch`; adapters leave that to it.
     fn parse(&self, request: &InboundRequest) -> Result<Delivery, ChannelError>;
 
     /// The answer the platform expects, in its own convention.
