@@ -47,10 +47,6 @@ impl SecretSource {
         format!("CROSSDOCK_SECRET_{}_{}", channel, name).to_ascii_uppercase()
     }
 
-    pub fn is_development(&self) -> bool {
-        self.development
-    }
-
     /// Resolves a secret, falling back to `dev_default` only in development mode.
     pub fn get(
         &self,

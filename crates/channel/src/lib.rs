@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossdock_model::{ChannelId, NewOrder, Order, OrderId, Status, StatusChange};
+use crossdock_model::{ChannelId, NewOrder, Order, OrderId, StatusAction, StatusChange};
 
 pub use axum::http::{HeaderMap, HeaderValue, StatusCode};
 pub use config::{ChannelSettings, ConfigError, SecretSource};
@@ -78,10 +78,11 @@ pub enum Inbound {
         external_order_id: String,
         reason: Option<String>,
     },
-    /// The platform reports progress it owns (a courier picked the order up, delivered it).
+    /// The platform reports progress it owns (a courier picked the order up, delivered it),
+    /// as the action it amounts to.
     Progress {
         external_order_id: String,
-        status: Status,
+        action: StatusAction,
     },
     /// An event the hub takes note of but does not act on.
     Ignored { event: String },

@@ -211,7 +211,7 @@ impl Db {
                 reason: reason
                     .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
             };
-            apply_action(self, tx, locked, &action, &Actor::Channel, None)
+            apply_action(self, tx, locked, &action, &Actor::Channel)
                 .await
                 .map_err(into_db_error)?;
         } else {
@@ -263,26 +263,8 @@ impl Db {
         &self,
         raw: &RawRecord<'_>,
         external_order_id: &str,
-        status: Status,
+        action: StatusAction,
     ) -> Result<Recorded, DbError> {
-        let action = match status {
-            Status::Accepted => StatusAction::Accept { prep_minutes: 0 },
-            Status::Preparing => StatusAction::Preparing,
-            Status::Ready => StatusAction::Ready,
-            Status::PickedUp => StatusAction::PickedUp,
-            Status::Delivered => StatusAction::Delivered,
-            Status::Completed => StatusAction::Complete,
-            Status::Cancelled => StatusAction::Cancel {
-                reason: "cancelled by the platform".into(),
-            },
-            Status::Rejected => StatusAction::Reject {
-                reason: "rejected on the platform".into(),
-            },
-            Status::Failed => StatusAction::Fail {
-                reason: "failed on the platform".into(),
-            },
-            Status::Received => return self.record_ignored(raw, "progress").await,
-        };
         self.record_channel_action(raw, external_order_id, "progress", action, None)
             .await
     }
@@ -323,7 +305,7 @@ impl Db {
         let order = lock_order(&tx, order_id)
             .await?
             .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
-        match apply_action(self, &tx, order, &action, &Actor::Channel, None).await {
+        match apply_action(self, &tx, order, &action, &Actor::Channel).await {
             Ok(_) => {}
             Err(ChangeError::Transition(refused)) => {
                 tracing::info!(channel = raw.channel, order_id = %order_id, error = %refused, "Platform status report ignored.");

@@ -174,7 +174,6 @@ pub(crate) async fn apply_action(
     mut order: Order,
     action: &StatusAction,
     actor: &Actor,
-    data: Option<&serde_json::Value>,
 ) -> Result<Order, ChangeError> {
     let from = order.status;
     let target = from.transition(action.target(), order.order.fulfillment.kind)?;
@@ -193,7 +192,7 @@ pub(crate) async fn apply_action(
             kind: EventKind::StatusChanged,
             status: Some(target),
             reason: action.reason(),
-            data,
+            data: None,
         },
     )
     .await?;
@@ -345,7 +344,7 @@ impl Db {
         {
             return Err(ChangeError::NotFound(id));
         }
-        let order = apply_action(self, &tx, order, action, actor, None).await?;
+        let order = apply_action(self, &tx, order, action, actor).await?;
         tx.commit().await?;
         Ok(order)
     }
@@ -416,7 +415,7 @@ impl Db {
         let action = StatusAction::Reject {
             reason: reason.to_owned(),
         };
-        let order = apply_action(self, &tx, order, &action, &Actor::Router, None).await?;
+        let order = apply_action(self, &tx, order, &action, &Actor::Router).await?;
         tx.commit().await?;
         Ok(Assignment::Finished(order.status))
     }

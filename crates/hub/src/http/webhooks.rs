@@ -189,8 +189,8 @@ async fn record(
         }
         Inbound::Progress {
             external_order_id,
-            status,
-        } => db.record_progress(&raw, &external_order_id, status).await?,
+            action,
+        } => db.record_progress(&raw, &external_order_id, action).await?,
         Inbound::Ignored { event } => db.record_ignored(&raw, &format!("ignored:{event}")).await?,
     };
     Ok(Ok(recorded))
