@@ -59,7 +59,17 @@ impl Actor {
     }
 }
 
-/// What routing decided for an order.
+/// Where the router sends an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    To(StoreId),
+    /// No store can take it; `reason` goes back to the channel.
+    Nowhere {
+        reason: String,
+    },
+}
+
+/// What routing came to for an order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Assignment {
     /// The order now belongs to this store and went onto its queue.
@@ -349,75 +359,55 @@ impl Db {
         Ok(order)
     }
 
-    /// Assigns a routed order to `store` and puts it on the store's queue, once.
-    pub async fn assign_store(
-        &self,
-        id: OrderId,
-        store: &StoreId,
-        decision: &serde_json::Value,
-    ) -> Result<Assignment, ChangeError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        if let Err(done) = lock_unrouted(&tx, id).await? {
-            return Ok(done);
-        }
-        let now = Utc::now();
-        tx.execute(
-            "UPDATE orders SET store_id = $2, updated_at = $3 WHERE id = $1",
-            &[&id.as_uuid(), &store.as_str(), &now],
-        )
-        .await?;
-        let reason = format!("assigned to {store}");
-        insert_event(
-            &tx,
-            NewEvent {
-                order_id: id,
-                at: now,
-                source: EventSource::Router,
-                kind: EventKind::Routed,
-                status: None,
-                reason: Some(&reason),
-                data: Some(decision),
-            },
-        )
-        .await?;
-        outbox::insert(&tx, &self.routes().to_store(store, id, "order.routed")).await?;
-        tx.commit().await?;
-        Ok(Assignment::Assigned(store.clone()))
-    }
-
-    /// Records that no store can take the order and rejects it back to its channel.
-    pub async fn reject_unroutable(
-        &self,
-        id: OrderId,
-        reason: &str,
-        decision: &serde_json::Value,
-    ) -> Result<Assignment, ChangeError> {
+    /// Routes an order once: locks it, lets `decide` choose (under the lock, so the order is
+    /// read once and two routers cannot both route it), and records the decision — the
+    /// store and its queue message, or the rejection back to the channel. An order that
+    /// already has a store or is finished is left as it is.
+    pub async fn route_order<F>(&self, id: OrderId, decide: F) -> Result<Assignment, ChangeError>
+    where
+        F: FnOnce(&Order) -> (Routing, serde_json::Value),
+    {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let order = match lock_unrouted(&tx, id).await? {
             Ok(order) => order,
             Err(done) => return Ok(done),
         };
-        insert_event(
-            &tx,
-            NewEvent {
-                order_id: id,
-                at: Utc::now(),
-                source: EventSource::Router,
-                kind: EventKind::Routed,
-                status: None,
-                reason: Some(reason),
-                data: Some(decision),
-            },
-        )
-        .await?;
-        let action = StatusAction::Reject {
-            reason: reason.to_owned(),
+        let (routing, decision) = decide(&order);
+        let now = Utc::now();
+        let reason = match &routing {
+            Routing::To(store) => format!("assigned to {store}"),
+            Routing::Nowhere { reason } => reason.clone(),
         };
-        let order = apply_action(self, &tx, order, &action, &Actor::Router).await?;
+        let routed = NewEvent {
+            order_id: id,
+            at: now,
+            source: EventSource::Router,
+            kind: EventKind::Routed,
+            status: None,
+            reason: Some(&reason),
+            data: Some(&decision),
+        };
+        let assignment = match routing {
+            Routing::To(store) => {
+                tx.execute(
+                    "UPDATE orders SET store_id = $2, updated_at = $3 WHERE id = $1",
+                    &[&id.as_uuid(), &store.as_str(), &now],
+                )
+                .await?;
+                insert_event(&tx, routed).await?;
+                outbox::insert(&tx, &self.routes().to_store(&store, id, "order.routed")).await?;
+                Assignment::Assigned(store)
+            }
+            Routing::Nowhere { reason } => {
+                insert_event(&tx, routed).await?;
+                let action = StatusAction::Reject { reason };
+                let order = apply_action(self, &tx, order, &action, &Actor::Router).await?;
+                Assignment::Finished(order.status)
+            }
+        };
         tx.commit().await?;
-        Ok(Assignment::Finished(order.status))
+        Ok(assignment)
     }
 
     /// Records that the store queue handed the order over; `true` the first time only.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use crossdock_broker::{Disposition, Incoming};
-use crossdock_db::orders::Assignment;
+use crossdock_db::orders::{Assignment, ChangeError, Routing};
 use tokio::sync::watch;
 
 use super::{OrderMessage, parse, requeue_after_pause};
@@ -30,56 +30,46 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         Ok(message) => message,
         Err(disposition) => return disposition,
     };
-    let order = match shared.db.order(message.order_id, None).await {
-        Ok(Some(order)) => order,
-        Ok(None) => {
-            tracing::error!(order_id = %message.order_id, "Routed message names an unknown order.");
-            return Disposition::DeadLetter;
-        }
-        Err(error) => {
-            tracing::warn!(order_id = %message.order_id, %error, "Cannot read order; requeueing.");
-            return requeue_after_pause().await;
-        }
-    };
-    if order.store_id.is_some() || order.status.is_final() {
-        return Disposition::Ack; // a redelivery of work already done
-    }
-    let decision = crossdock_router::route(&shared.registry(), &order.order, Utc::now());
-    let decision_json = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
-    let result = match &decision.store {
-        Some(store) => {
-            shared
-                .db
-                .assign_store(order.id, store, &decision_json)
-                .await
-        }
-        None => {
-            let reason = decision
-                .reason
-                .clone()
-                .unwrap_or_else(|| "no store can take the order".into());
-            shared
-                .db
-                .reject_unroutable(order.id, &reason, &decision_json)
-                .await
-        }
-    };
+    let registry = shared.registry();
+    let now = Utc::now();
+    let mut rule = "";
+    let result = shared
+        .db
+        .route_order(message.order_id, |order| {
+            let decision = crossdock_router::route(&registry, &order.order, now);
+            rule = decision.rule;
+            let recorded = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
+            let routing = match decision.store {
+                Some(store) => Routing::To(store),
+                None => Routing::Nowhere {
+                    reason: decision
+                        .reason
+                        .unwrap_or_else(|| "no store can take the order".into()),
+                },
+            };
+            (routing, recorded)
+        })
+        .await;
+    let order_id = message.order_id;
     match result {
-        Ok(assignment) => {
-            match &assignment {
-                Assignment::Assigned(store) => {
-                    tracing::info!(order_id = %order.id, channel = %order.order.channel, store = %store, rule = decision.rule, "Order routed.")
-                }
-                Assignment::Finished(status) => {
-                    tracing::info!(order_id = %order.id, channel = %order.order.channel, %status, reason = ?decision.reason, "Order not routed.")
-                }
-                Assignment::AlreadyAssigned(_) => {}
-            }
+        Ok(Assignment::Assigned(store)) => {
+            tracing::info!(%order_id, %store, rule, "Order routed.");
             shared.relay_wake.notify_one();
             Disposition::Ack
         }
+        Ok(Assignment::Finished(status)) => {
+            tracing::info!(%order_id, %status, rule, "Order not routed.");
+            shared.relay_wake.notify_one();
+            Disposition::Ack
+        }
+        // A redelivery of work already done.
+        Ok(Assignment::AlreadyAssigned(_)) => Disposition::Ack,
+        Err(ChangeError::NotFound(_)) => {
+            tracing::error!(%order_id, "Routing message names an unknown order.");
+            Disposition::DeadLetter
+        }
         Err(error) => {
-            tracing::warn!(order_id = %order.id, %error, "Routing could not be recorded; requeueing.");
+            tracing::warn!(%order_id, %error, "Routing could not be recorded; requeueing.");
             requeue_after_pause().await
         }
     }
