@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::Duration;
 
 use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig as AppSimConfig};
@@ -13,8 +13,7 @@ use crossdock_adapter_uber_eats::Generation;
 use crossdock_adapter_uber_eats::simulator::{SimConfig as UberSimConfig, UberEatsSim};
 use crossdock_broker::Topology;
 use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
-use crossdock_db::{Db, DbConfig};
-use crossdock_hub::routes::TopologyRoutes;
+use crossdock_db::Db;
 use crossdock_hub::{HubHandle, Roles, Settings};
 use crossdock_model::{ChainFile, StoreId};
 use futures::StreamExt;
@@ -100,19 +99,9 @@ impl Infra {
         settings.sync.first_backoff_ms = 100;
         settings.sync.max_backoff_ms = 1000;
         settings.sync.max_attempts = 4;
-        Db::migrate(&settings.database.url).await.expect("migrate");
-        let routes = Arc::new(TopologyRoutes {
-            topology: Topology::from_config(&settings.broker),
-        });
-        let db = Db::connect(
-            &DbConfig {
-                url: settings.database.url.clone(),
-                pool_size: 4,
-            },
-            routes,
-        )
-        .await
-        .expect("connect test database");
+        let db = crossdock_hub::app::connect_db(&settings, 4)
+            .await
+            .expect("migrate and connect the test database");
         crossdock_hub::chain::load(&db, &chain())
             .await
             .expect("load chain");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup};
+use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup, wait_for};
 
 /// Independent oracle: is (lng, lat) inside the ring (ray casting)?
 fn inside(ring: &[[f64; 2]], lng: f64, lat: f64) -> bool {
@@ -306,5 +306,44 @@ async fn status_pushes_are_retried_on_5xx_and_parked_when_the_platform_refuses()
         pushed_for_second, 1,
         "the refused accept was tried once; `ready` never went out of order"
     );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_added_while_the_hub_runs_takes_orders_without_a_restart() {
+    let hub = TestHub::start().await;
+    let db = hub.db();
+    let before = db.registry_version().await.expect("version");
+    let existing = crossdock_model::StoreId::parse("NYC-003").expect("id");
+    crossdock_hub::chain::issue_token(db, &existing)
+        .await
+        .expect("token");
+    assert_eq!(
+        db.registry_version().await.expect("version"),
+        before,
+        "a token is not a registry change"
+    );
+
+    let mut store = chain()
+        .stores
+        .into_iter()
+        .find(|s| s.id == existing)
+        .expect("NYC-003");
+    store.id = crossdock_model::StoreId::parse("NYC-099").expect("id");
+    store.name = "Crossdock Pizza Pop-up".into();
+    store.channels = [("own_app".to_owned(), "NYC-099".to_owned())].into();
+    db.upsert_store(&store).await.expect("store added");
+    assert!(db.registry_version().await.expect("version") > before);
+    let shared = &hub.hub.as_ref().expect("hub").shared;
+    wait_for("the hub to rebuild its registry", WAIT, || {
+        let known = shared.registry().store(&store.id).is_some();
+        async move { known.then_some(()) }
+    })
+    .await;
+
+    let placed = hub.app.place_order(&sample_pickup("NYC-099", "USD")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    assert_eq!(view["store_id"], "NYC-099");
     hub.stop().await;
 }

@@ -25,6 +25,28 @@ CREATE TABLE channel_stores (
     PRIMARY KEY (channel, channel_store_id)
 );
 
+-- Bumped by every change to the registry (stores' profiles, pauses, channel ids), so that
+-- hubs rebuild their in-memory registry only when it changed. Token changes do not count.
+CREATE TABLE registry_version (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   bigint NOT NULL
+);
+INSERT INTO registry_version (version) VALUES (0);
+
+CREATE FUNCTION bump_registry_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE registry_version SET version = version + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER stores_changed
+    AFTER INSERT OR DELETE OR UPDATE OF name, brand, city, timezone, currency, lat, lng, profile, paused_until
+    ON stores FOR EACH STATEMENT EXECUTE FUNCTION bump_registry_version();
+CREATE TRIGGER channel_stores_changed
+    AFTER INSERT OR DELETE OR UPDATE ON channel_stores
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_registry_version();
+
 -- Orders: one row per (channel, channel order id), ever.
 CREATE TABLE orders (
     id                uuid PRIMARY KEY,

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub struct Shared {
     pub topology: Topology,
     pub channels: HashMap<String, Arc<dyn Channel>>,
     pub registry: RwLock<Arc<Registry>>,
+    /// The database's registry version the in-memory registry was built from.
+    registry_version: AtomicI64,
     /// Wakes the relay right after a commit that wrote outbox rows.
     pub relay_wake: Notify,
     pub admin_token: SecretString,
@@ -102,8 +105,13 @@ impl Shared {
         }
     }
 
-    /// Reloads the store registry from the database.
-    pub async fn reload_registry(&self) -> anyhow::Result<usize> {
+    /// Rebuilds the in-memory store registry if the database's has changed since it was
+    /// last built; returns the number of stores when it did.
+    pub async fn refresh_registry(&self) -> anyhow::Result<Option<usize>> {
+        let version = self.db.registry_version().await?;
+        if version == self.registry_version.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let stores = self.db.load_stores().await?;
         let registry = Registry::build(stores.into_iter().map(|s| (s.profile, s.paused_until)))?;
         let count = registry.len();
@@ -111,7 +119,9 @@ impl Shared {
             Ok(mut guard) => *guard = Arc::new(registry),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(registry),
         }
-        Ok(count)
+        // Stores read after the version: a change in between only causes one more rebuild.
+        self.registry_version.store(version, Ordering::Release);
+        Ok(Some(count))
     }
 }
 
@@ -158,6 +168,27 @@ impl HubHandle {
     }
 }
 
+/// Applies pending migrations and opens a pool of `pool_size` connections, its outbox
+/// messages laid onto the configured broker topology.
+pub async fn connect_db(settings: &Settings, pool_size: usize) -> anyhow::Result<Db> {
+    let applied = Db::migrate(&settings.database.url)
+        .await
+        .context("migrating the database")?;
+    if applied > 0 {
+        tracing::info!(applied, "Database migrations applied.");
+    }
+    let routes = TopologyRoutes {
+        topology: Topology::from_config(&settings.broker),
+    };
+    let config = DbConfig {
+        url: settings.database.url.clone(),
+        pool_size,
+    };
+    Db::connect(&config, Arc::new(routes))
+        .await
+        .context("connecting to PostgreSQL")
+}
+
 /// Connects to PostgreSQL and RabbitMQ, applies migrations, and starts `roles`.
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle> {
     let secrets = settings.secret_source()?;
@@ -170,23 +201,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     let channel_list = channels::build(&settings, &secrets, &http_client)?;
     let topology = Topology::from_config(&settings.broker);
 
-    let applied = Db::migrate(&settings.database.url)
-        .await
-        .context("migrating the database")?;
-    if applied > 0 {
-        tracing::info!(applied, "Database migrations applied.");
-    }
-    let db = Db::connect(
-        &DbConfig {
-            url: settings.database.url.clone(),
-            pool_size: settings.database.pool_size,
-        },
-        Arc::new(TopologyRoutes {
-            topology: topology.clone(),
-        }),
-    )
-    .await
-    .context("connecting to PostgreSQL")?;
+    let db = connect_db(&settings, settings.database.pool_size).await?;
     let publisher = if roles.relay {
         Some(
             Publisher::connect(&settings.broker)
@@ -206,14 +221,16 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         db,
         topology,
         registry: RwLock::new(Arc::new(Registry::build([])?)),
+        registry_version: AtomicI64::new(i64::MIN),
         relay_wake: Notify::new(),
         admin_token,
         publisher,
     });
     let stores = shared
-        .reload_registry()
+        .refresh_registry()
         .await
-        .context("loading the store registry")?;
+        .context("loading the store registry")?
+        .unwrap_or_default();
     tracing::info!(
         stores,
         channels = shared.channels.len(),

@@ -115,7 +115,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     })?;
 
     let loaded = crate::chain::load(&hub.shared.db, &chain).await?;
-    hub.shared.reload_registry().await?;
+    hub.shared.refresh_registry().await?;
     let token = crate::chain::issue_token(&hub.shared.db, &store).await?;
     let admin = secrecy::ExposeSecret::expose_secret(&hub.shared.admin_token).to_owned();
     print_guide(&base, &store, &token, &admin, loaded, &uber, &app, &args);

@@ -2,7 +2,6 @@
 //! the demo.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -97,15 +96,5 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<crossdock_db::Db> {
-    crossdock_db::Db::migrate(&settings.database.url)
-        .await
-        .context("migrating")?;
-    let routes = Arc::new(crossdock_hub::routes::TopologyRoutes {
-        topology: crossdock_broker::Topology::from_config(&settings.broker),
-    });
-    let config = crossdock_db::DbConfig {
-        url: settings.database.url.clone(),
-        pool_size: 2,
-    };
-    Ok(crossdock_db::Db::connect(&config, routes).await?)
+    crossdock_hub::app::connect_db(settings, 2).await
 }

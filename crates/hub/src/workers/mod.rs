@@ -17,7 +17,8 @@ use tokio::sync::watch;
 
 use crate::app::Shared;
 
-/// Reloads the in-memory store registry periodically.
+/// Rebuilds the in-memory store registry whenever the database's changes (checked every
+/// `router.refresh_ms`).
 pub async fn refresh_registry(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_millis(shared.settings.router.refresh_ms.max(100));
     loop {
@@ -28,7 +29,7 @@ pub async fn refresh_registry(shared: Arc<Shared>, mut stop: watch::Receiver<boo
         if *stop.borrow() {
             return;
         }
-        if let Err(error) = shared.reload_registry().await {
+        if let Err(error) = shared.refresh_registry().await {
             tracing::warn!(error = %format!("{error:#}"), "Store registry reload failed; keeping the previous one.");
         }
     }
