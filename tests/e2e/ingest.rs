@@ -145,32 +145,39 @@ async fn illegal_status_changes_are_refused_with_a_clear_error() {
     hub.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_whose_money_does_not_add_up_is_kept_but_flagged() {
-    let hub = TestHub::start().await;
-    // Build the app's JSON by hand with a total one cent short.
+/// Sends an own-app pickup order at NYC-001, built by hand, for a Margherita at 18.99 USD
+/// with the given `total`; returns the hub's answer.
+async fn send_app_order(
+    hub: &TestHub,
+    id: &str,
+    total: i64,
+) -> crossdock_channel::sim::WebhookAnswer {
     let order = json!({
         "event": "order.created",
-        "event_id": "ev-money",
+        "event_id": format!("ev-{id}"),
         "order": {
-            "id": "APP-MONEY-1", "code": "M1", "brand": "crossdock-pizza",
+            "id": id, "code": "M1", "brand": "crossdock-pizza",
             "placed_at": chrono::Utc::now().to_rfc3339(),
             "fulfillment": "pickup", "store_id": "NYC-001",
             "customer": {"name": "Grace H"},
             "items": [{"sku": "PZ-MARG-L", "name": "Margherita (Large)", "quantity": 1, "unit_price": 1899, "modifiers": []}],
             "currency": "USD",
-            "amounts": {"subtotal": 1899, "discount": 0, "delivery_fee": 0, "service_fee": 0, "tip": 0, "tax": 0, "total": 1898},
+            "amounts": {"subtotal": 1899, "discount": 0, "delivery_fee": 0, "service_fee": 0, "tip": 0, "tax": 0, "total": total},
             "payment": "prepaid",
             "callback_url": hub.app.callback_url(),
         }
     });
-    let answer = hub
-        .app
-        .send_signed_at(
-            serde_json::to_vec(&order).expect("json"),
-            chrono::Utc::now().timestamp(),
-        )
-        .await;
+    let body = serde_json::to_vec(&order).expect("json");
+    hub.app
+        .send_signed_at(body, chrono::Utc::now().timestamp())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_whose_money_does_not_add_up_is_kept_but_flagged() {
+    let hub = TestHub::start().await;
+    // A total one cent short.
+    let answer = send_app_order(&hub, "APP-MONEY-1", 1898).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let view = hub.routed_order("own_app", "APP-MONEY-1").await;
     assert_eq!(
@@ -185,5 +192,47 @@ async fn an_order_whose_money_does_not_add_up_is_kept_but_flagged() {
         .iter()
         .any(|e| e["kind"] == "flagged");
     assert!(flagged, "the flag is in the order's history");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_that_arrives_before_its_order_keeps_the_order_from_any_store() {
+    let hub = TestHub::start().await;
+    let cancelled = hub
+        .app
+        .cancel("APP-EARLY-1", "customer changed their mind")
+        .await;
+    assert_eq!(cancelled.status, 202, "{}", cancelled.body);
+    let answer = send_app_order(&hub, "APP-EARLY-1", 1899).await;
+    assert_eq!(
+        answer.status, 202,
+        "the late order is acknowledged: {}",
+        answer.body
+    );
+
+    let order = hub
+        .db()
+        .order_by_external("own_app", "APP-EARLY-1")
+        .await
+        .expect("db")
+        .expect("the order is kept, for the record");
+    assert_eq!(order.status.as_str(), "cancelled");
+    assert_eq!(order.store_id, None, "never routed");
+    let (_, view) = hub
+        .get(&hub.admin_token, &format!("/orders/{}", order.id))
+        .await;
+    let cancel = view["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["status"] == "cancelled"))
+        .expect("the cancellation is in the history")
+        .clone();
+    assert_eq!(cancel["source"], "channel");
+    assert_eq!(cancel["reason"], "customer changed their mind");
+    hub.settled(&order.id.to_string()).await;
+    assert_eq!(hub.db().store_handovers(order.id).await.expect("db"), 0);
+    assert!(
+        hub.app.calls().all().is_empty(),
+        "nothing is pushed back for the platform's own cancellation"
+    );
     hub.stop().await;
 }
