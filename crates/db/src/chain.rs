@@ -56,7 +56,10 @@ impl Db {
     /// The registry's version: it changes whenever a store or a channel store id does.
     pub async fn registry_version(&self) -> Result<i64, DbError> {
         let client = self.pool.get().await?;
-        Ok(client.query_one("SELECT version FROM registry_version", &[]).await?.get(0))
+        Ok(client
+            .query_one("SELECT version FROM registry_version", &[])
+            .await?
+            .get(0))
     }
 
     /// Every store, for the in-memory registry.

@@ -231,7 +231,11 @@ impl Db {
         if let Some(previous) = insert_inbox(&tx, raw, "fetch").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
-        outbox::insert(&tx, &self.routes().fetch(raw.channel, fetch)).await?;
+        outbox::insert(
+            &tx,
+            &self.routes().fetch(raw.channel, raw.dedupe_key, fetch),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Recorded::New { order_id: None })
     }

@@ -54,8 +54,8 @@ pub enum DbError {
 pub trait Routes: Send + Sync + 'static {
     /// A new order for the router.
     fn order_received(&self, order_id: OrderId) -> OutboxMessage;
-    /// A notify-then-fetch notification for the fetcher.
-    fn fetch(&self, channel: &str, body: serde_json::Value) -> OutboxMessage;
+    /// A notify-then-fetch notification for the fetcher, under its dedupe key.
+    fn fetch(&self, channel: &str, dedupe_key: &str, body: serde_json::Value) -> OutboxMessage;
     /// An order (or news of it: `kind`) for its store's queue.
     fn to_store(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage;
     /// A nudge for the status sync worker of an order.

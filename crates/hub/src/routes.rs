@@ -29,16 +29,11 @@ impl Routes for TopologyRoutes {
         }
     }
 
-    fn fetch(&self, channel: &str, body: serde_json::Value) -> OutboxMessage {
-        let key = body
-            .get("dedupe_key")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default()
-            .to_owned();
+    fn fetch(&self, channel: &str, dedupe_key: &str, body: serde_json::Value) -> OutboxMessage {
         OutboxMessage {
             routing_key: format!("fetch.{channel}"),
             kind: kind::ORDER_FETCH.into(),
-            message_id: format!("fetch:{channel}:{key}"),
+            message_id: format!("fetch:{channel}:{dedupe_key}"),
             body,
         }
     }

@@ -14,6 +14,7 @@ use crossdock_model::mask_phone;
 use serde_json::json;
 
 use crate::app::Shared;
+use crate::workers::fetch::FetchMessage;
 
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
@@ -172,12 +173,13 @@ async fn record(
             recorded
         }
         Inbound::Fetch(reference) => {
-            let mut body = serde_json::to_value(&reference).unwrap_or_default();
-            if let Some(fields) = body.as_object_mut() {
-                fields.insert("channel".into(), json!(channel));
-                fields.insert("dedupe_key".into(), json!(delivery.dedupe_key));
-                fields.insert("received_at".into(), json!(request.received_at));
-            }
+            let message = FetchMessage {
+                channel: channel.to_owned(),
+                dedupe_key: delivery.dedupe_key.clone(),
+                reference,
+                received_at: request.received_at,
+            };
+            let body = serde_json::to_value(&message).map_err(|e| crossdock_db::DbError::Corrupt(e.to_string()))?;
             db.record_fetch(&raw, body).await?
         }
         Inbound::Cancelled {

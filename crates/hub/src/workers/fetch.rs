@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossdock_broker::{Disposition, Incoming};
 use crossdock_channel::{ChannelError, FetchRef};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::{parse, requeue_after_pause};
@@ -16,13 +16,14 @@ use crate::app::Shared;
 /// Attempts within one delivery before the message goes back to the queue.
 const ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Deserialize)]
-struct FetchMessage {
-    channel: String,
-    dedupe_key: String,
+/// The fetch queue's message: which notification to fetch.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct FetchMessage {
+    pub channel: String,
+    pub dedupe_key: String,
     #[serde(flatten)]
-    reference: FetchRef,
-    received_at: DateTime<Utc>,
+    pub reference: FetchRef,
+    pub received_at: DateTime<Utc>,
 }
 
 pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
