@@ -101,15 +101,20 @@ CREATE TABLE quarantine (
 );
 CREATE INDEX quarantine_by_channel ON quarantine (channel, received_at DESC);
 
--- Messages committed with their cause and not yet confirmed by the broker.
+-- Messages committed with their cause and not yet confirmed by the broker. A message the
+-- broker refused (unroutable, or not carriable) is set aside with the reason, for HQ, so
+-- that it never blocks the messages behind it.
 CREATE TABLE outbox (
     id          bigserial PRIMARY KEY,
     routing_key text NOT NULL,
     kind        text NOT NULL,
     message_id  text NOT NULL,
     body        jsonb NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    refused_at  timestamptz,
+    refusal     text
 );
+CREATE INDEX outbox_pending ON outbox (id) WHERE refused_at IS NULL;
 
 -- An order handed to its store's queue consumer: once, however often the queue delivers.
 CREATE TABLE store_deliveries (

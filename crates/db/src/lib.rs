@@ -27,7 +27,7 @@ use crossdock_model::{OrderId, StoreId};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
 
-pub use outbox::{OutboxMessage, OutboxRow};
+pub use outbox::{OutboxMessage, OutboxRow, Relayed};
 
 mod embedded {
     refinery::embed_migrations!("migrations");

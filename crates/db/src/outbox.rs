@@ -16,6 +16,15 @@ pub struct OutboxMessage {
     pub body: serde_json::Value,
 }
 
+/// What the relay's publisher did with a claimed batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Relayed {
+    /// Row ids the broker confirmed: deleted.
+    pub confirmed: Vec<i64>,
+    /// Row ids the broker refused, with why: set aside for HQ.
+    pub refused: Vec<(i64, String)>,
+}
+
 /// A committed, not yet confirmed message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
@@ -41,19 +50,20 @@ pub(crate) async fn insert(
 }
 
 impl Db {
-    /// Claims up to `limit` outbox rows (oldest first, skipping rows another relay holds),
-    /// hands them to `publish`, deletes the ids it returns as confirmed, and commits.
-    /// Rows not confirmed stay for the next round. Returns the number confirmed.
+    /// Claims up to `limit` outbox rows (oldest first, skipping rows another relay holds
+    /// and rows set aside), hands them to `publish`, deletes the confirmed ones, sets the
+    /// refused ones aside with their reason, and commits. Rows whose outcome is unknown
+    /// stay for the next round. Returns the number confirmed.
     pub async fn relay_outbox<F, Fut>(&self, limit: i64, publish: F) -> Result<usize, DbError>
     where
         F: FnOnce(Vec<OutboxRow>) -> Fut,
-        Fut: std::future::Future<Output = Vec<i64>>,
+        Fut: std::future::Future<Output = Relayed>,
     {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let rows = tx
             .query(
-                "SELECT id, routing_key, kind, message_id, body FROM outbox
+                "SELECT id, routing_key, kind, message_id, body FROM outbox WHERE refused_at IS NULL
                  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 &[&limit],
             )
@@ -73,20 +83,42 @@ impl Db {
                 },
             })
             .collect();
-        let confirmed = publish(claimed).await;
+        let Relayed { confirmed, refused } = publish(claimed).await;
         if !confirmed.is_empty() {
             tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&confirmed])
                 .await?;
+        }
+        for (id, reason) in &refused {
+            tx.execute(
+                "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1",
+                &[id, reason],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(confirmed.len())
     }
 
-    /// Rows waiting in the outbox.
+    /// Messages the broker refused, set aside: (id, routing key, reason).
+    pub async fn refused_outbox(&self) -> Result<Vec<(i64, String, String)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, routing_key, coalesce(refusal, '') FROM outbox WHERE refused_at IS NOT NULL ORDER BY id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Rows waiting to be published (not counting those set aside).
     pub async fn outbox_backlog(&self) -> Result<i64, DbError> {
         let client = self.pool.get().await?;
         Ok(client
-            .query_one("SELECT count(*) FROM outbox", &[])
+            .query_one("SELECT count(*) FROM outbox WHERE refused_at IS NULL", &[])
             .await?
             .get(0))
     }

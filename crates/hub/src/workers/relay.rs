@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossdock_broker::{OutgoingMessage, PublishOutcome};
-use crossdock_db::OutboxRow;
+use crossdock_db::{OutboxRow, Relayed};
 use tokio::sync::watch;
 
 use crate::app::Shared;
@@ -54,34 +54,38 @@ async fn relay_round(shared: &Shared, batch: i64) -> Result<usize, crossdock_db:
         .db
         .relay_outbox(batch, |rows: Vec<OutboxRow>| async move {
             failpoint::stall_if("relay_before_publish").await;
+            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
             let messages: Vec<OutgoingMessage> = rows
-                .iter()
+                .into_iter()
                 .map(|row| OutgoingMessage {
-                    routing_key: row.message.routing_key.clone(),
-                    message_id: row.message.message_id.clone(),
-                    kind: row.message.kind.clone(),
                     body: row.message.body.to_string().into_bytes(),
+                    routing_key: row.message.routing_key,
+                    message_id: row.message.message_id,
+                    kind: row.message.kind,
                 })
                 .collect();
             let outcomes = publisher.publish_batch(&messages).await;
-            let mut confirmed = Vec::with_capacity(rows.len());
-            for (row, outcome) in rows.iter().zip(outcomes) {
+            let mut relayed = Relayed::default();
+            for ((id, message), outcome) in ids.into_iter().zip(&messages).zip(outcomes) {
                 match outcome {
-                    PublishOutcome::Confirmed => confirmed.push(row.id),
-                    PublishOutcome::Refused { reason } => tracing::error!(
-                        outbox_id = row.id,
-                        routing_key = %row.message.routing_key,
-                        %reason,
-                        "Broker refused an outbox message; it stays in the outbox."
-                    ),
+                    PublishOutcome::Confirmed => relayed.confirmed.push(id),
+                    PublishOutcome::Refused { reason } => {
+                        tracing::error!(
+                            outbox_id = id,
+                            routing_key = %message.routing_key,
+                            %reason,
+                            "Broker refused an outbox message; set aside for HQ."
+                        );
+                        relayed.refused.push((id, reason));
+                    }
                     PublishOutcome::Unknown { reason } => tracing::warn!(
-                        outbox_id = row.id,
+                        outbox_id = id,
                         %reason,
                         "Publish outcome unknown; the message will be published again."
                     ),
                 }
             }
-            confirmed
+            relayed
         })
         .await
 }
