@@ -51,6 +51,10 @@ fn init_logs() {
 }
 
 /// Polls `check` every 25 ms until it returns `Some`, or panics after `timeout` with `what`.
+///
+/// Only for conditions on state that announces no change to a client (rows in PostgreSQL,
+/// the hub's in-memory registry). Where an event exists, wait on it instead: the
+/// simulators' `CallLog::wait_until`, a queue's next delivery, a process's log line.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,

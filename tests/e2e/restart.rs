@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
 
 use crate::helpers::{Infra, PosQueue, WAIT, repo_root, sample_pickup, wait_for};
 
@@ -24,18 +24,47 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Every line a hub process logged.
-type Log = Arc<Mutex<Vec<String>>>;
+/// Every line a hub process logged, and a way to wait for one.
+#[derive(Clone, Default)]
+struct ProcessLog {
+    lines: Arc<Mutex<Vec<String>>>,
+    grew: Arc<Notify>,
+}
 
-/// Starts `crossdock serve` on `port`; `failpoint` is set in its environment if given.
-/// Returns the child and a flag that turns true once the failpoint is reached; appends the
-/// process's log lines to `log`.
-fn spawn_hub(
-    infra: &Infra,
-    port: u16,
-    failpoint: Option<&str>,
-    log: &Log,
-) -> (Child, Arc<AtomicBool>) {
+impl ProcessLog {
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn push(&self, line: String) {
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
+        self.grew.notify_waiters();
+    }
+
+    /// Waits until a logged line contains `needle`.
+    async fn wait_for_line(&self, needle: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Created before the check, so a line pushed in between still wakes us.
+            let grew = self.grew.notified();
+            if self.lines().iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            let woken = tokio::time::timeout_at(deadline, grew).await;
+            assert!(
+                woken.is_ok(),
+                "the hub did not log `{needle}` within {timeout:?}"
+            );
+        }
+    }
+}
+
+/// Starts `crossdock serve` on `port`, with `failpoint` set in its environment if given;
+/// returns the child and its log.
+fn spawn_hub(infra: &Infra, port: u16, failpoint: Option<&str>) -> (Child, ProcessLog) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crossdock"));
     command
         .arg("--config")
@@ -58,49 +87,33 @@ fn spawn_hub(
         command.env("CROSSDOCK_FAILPOINT", name);
     }
     let mut child = command.spawn().expect("spawn crossdock");
-    let reached = Arc::new(AtomicBool::new(false));
     let stderr = child.stderr.take().expect("stderr");
-    let flag = reached.clone();
-    let log = log.clone();
+    let log = ProcessLog::default();
+    let sink = log.clone();
     let echo = std::env::var("TEST_LOG").is_ok();
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("Failpoint reached") {
-                flag.store(true, Ordering::SeqCst);
-            }
             if echo {
                 eprintln!("[hub:{port}] {line}");
             }
-            log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            sink.push(line);
         }
     });
-    (child, reached)
+    (child, log)
 }
 
-async fn wait_healthy(port: u16) {
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    wait_for("the hub to be ready", Duration::from_secs(60), || {
-        let request = http.get(&url).send();
-        async move {
-            request
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
-}
+/// The hub logs `Listening.` once every stage has started (database and broker connected).
+const STARTED: &str = "Listening.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once_after_restart() {
     let infra = Infra::new().await;
     let port = free_port();
-    let log = Log::default();
-    let (mut first, reached) = spawn_hub(&infra, port, Some("relay_before_publish"), &log);
-    wait_healthy(port).await;
+    let (mut first, first_log) = spawn_hub(&infra, port, Some("relay_before_publish"));
+    first_log
+        .wait_for_line(STARTED, Duration::from_secs(60))
+        .await;
     let mut pos = PosQueue::bind(&infra.settings, "NYC-001").await;
     let app = OwnAppSim::start(SimConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -116,11 +129,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         "acknowledged after commit: {}",
         placed.answer.body
     );
-    wait_for("the relay to reach its failpoint", WAIT, || {
-        let reached = reached.load(Ordering::SeqCst);
-        async move { reached.then_some(()) }
-    })
-    .await;
+    first_log.wait_for_line("Failpoint reached", WAIT).await;
     let pid = Pid::from_raw(i32::try_from(first.id().expect("pid")).expect("pid fits"));
     kill(pid, Signal::SIGKILL).expect("SIGKILL");
     first.wait().await.expect("reaped");
@@ -138,15 +147,14 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         "the message waits in the outbox"
     );
 
-    let (mut second, _) = spawn_hub(&infra, port, None, &log);
-    wait_healthy(port).await;
-    let id = order.id;
-    wait_for(
-        "the order to reach its store after the restart",
-        WAIT,
-        || async move { (db.store_handovers(id).await.ok()? == 1).then_some(()) },
-    )
-    .await;
+    let (mut second, second_log) = spawn_hub(&infra, port, None);
+    second_log
+        .wait_for_line(STARTED, Duration::from_secs(60))
+        .await;
+    second_log
+        .wait_for_line("Order delivered to its store.", WAIT)
+        .await;
+    assert_eq!(db.store_handovers(order.id).await.expect("db"), 1);
     let (kind, message) = pos
         .next(WAIT)
         .await
@@ -190,7 +198,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         .wait_until(WAIT, |calls| !calls.is_empty())
         .await;
     let _ = second.kill().await;
-    let lines = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let lines = [first_log.lines(), second_log.lines()].concat();
     assert!(
         lines.iter().any(|l| l.contains("Webhook accepted")),
         "the hub's logs were captured"
