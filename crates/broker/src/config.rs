@@ -2,13 +2,19 @@
 
 use std::{fmt, time::Duration};
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{BrokerError, redact_url};
+use crate::{
+    Topology,
+    error::{BrokerError, redact_url},
+};
 
 /// How long opening a connection (TCP + AMQP handshake) may take before it counts as failed.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long setting up a new connection (channel, topology, confirms or consumer) may take,
+/// on top of [`CONNECT_TIMEOUT`].
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the broker is and how the hub's topology on it is shaped.
 ///
@@ -72,23 +78,59 @@ pub(crate) async fn connect_named(
     name: &str,
 ) -> Result<Connection, BrokerError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(&config.url, properties),
-    )
-    .await
-    {
-        Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(source)) => Err(BrokerError::Connect {
-            url_without_password: redact_url(&config.url),
-            source,
-        }),
-        Err(_elapsed) => Err(BrokerError::Timeout {
-            url_without_password: redact_url(&config.url),
-            step: "connecting",
-            timeout: CONNECT_TIMEOUT,
-        }),
-    }
+    let connect = async {
+        Connection::connect(&config.url, properties)
+            .await
+            .map_err(|source| BrokerError::Connect {
+                url_without_password: redact_url(&config.url),
+                source,
+            })
+    };
+    bounded(config, "connecting", CONNECT_TIMEOUT, connect).await
+}
+
+/// Connects (within [`CONNECT_TIMEOUT`]), then opens a channel, declares the topology on it
+/// and runs `finish` on it (enabling confirms, starting a consumer), all of that within
+/// [`SETUP_TIMEOUT`]; `step` names that part in a timeout error. Used by the publisher and
+/// the consumers for every (re)connect, so both set up a connection the same way.
+pub(crate) async fn open_declared_channel<T>(
+    config: &BrokerConfig,
+    topology: &Topology,
+    connection_name: &str,
+    step: &'static str,
+    finish: impl AsyncFnOnce(&Connection, &Channel) -> Result<T, BrokerError>,
+) -> Result<(Connection, Channel, T), BrokerError> {
+    let connection = connect_named(config, connection_name).await?;
+    let setup = async {
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BrokerError::Channel)?;
+        topology.declare(&channel, config.delivery_limit).await?;
+        let finished = finish(&connection, &channel).await?;
+        Ok((channel, finished))
+    };
+    let (channel, finished) = bounded(config, step, SETUP_TIMEOUT, setup).await?;
+    Ok((connection, channel, finished))
+}
+
+/// `future`'s result, or [`BrokerError::Timeout`] for `step` if it takes longer than
+/// `timeout`.
+pub(crate) async fn bounded<T>(
+    config: &BrokerConfig,
+    step: &'static str,
+    timeout: Duration,
+    future: impl Future<Output = Result<T, BrokerError>>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(timeout, future)
+        .await
+        .unwrap_or_else(|_elapsed| {
+            Err(BrokerError::Timeout {
+                url_without_password: redact_url(&config.url),
+                step,
+                timeout,
+            })
+        })
 }
 
 #[cfg(test)]

@@ -12,19 +12,25 @@
 //! | `DeadLetter` | `basic.reject(requeue=false)` | straight to the dead-letter queue |
 //!
 //! A handler that panics counts as `Requeue`. With `concurrency` 1 the next delivery is
-//! taken only after the previous one is settled, so a single-active-consumer queue (a store
-//! shard) is handled strictly in delivery order.
+//! taken only after the previous one is settled, so within one session a
+//! single-active-consumer queue (a store shard) is handled strictly in delivery order. Not
+//! across sessions: after a session failure, handlers still in flight may run on (up to 5 s)
+//! while the broker already redelivers their messages to the next session (or another
+//! consumer), so a message may be handled twice, and the two runs may overlap or interleave
+//! with the messages that follow it.
 //!
 //! When the connection or channel fails, or the broker cancels the consumer, the failure is
 //! logged, in-flight handlers get a few seconds to finish (their acks will fail; the broker
 //! redelivers those messages), and the consumer reconnects after an exponential backoff
-//! (100 ms doubling to 5 s, reset once a session has consumed for 5 s). Like the publisher,
+//! (100 ms doubling to 5 s, each delay ±20 % at random so consumers do not reconnect in
+//! lockstep, reset once a session has consumed for 5 s). Like the publisher,
 //! it rebuilds its connection itself instead of relying on lapin's auto-recovery.
 //!
 //! Every 5 s a session also checks, on a second channel, that its queue still exists and
 //! has at least one consumer, ours (passive `queue.declare`, bounded by 10 s). RabbitMQ
-//! 3.10 does not send `basic.cancel` when a quorum queue is deleted (seen in the tests
-//! here), so a consumer of a deleted (and maybe re-created) queue would otherwise wait
+//! need not tell a consumer that its queue is gone (earlier runs here saw no `basic.cancel`
+//! for a deleted quorum queue, although 3.10.8 sends one when another connection deletes
+//! it), so a consumer of a deleted (and maybe re-created) queue could otherwise wait
 //! forever, and a hung connection would go unnoticed until the heartbeat. Either way the
 //! session is rebuilt, which re-declares the topology.
 //!
@@ -49,15 +55,12 @@ use tracing::{debug, error, info, warn};
 
 use crate::{
     BrokerConfig, Topology,
-    config::{CONNECT_TIMEOUT, connect_named},
+    backoff::Backoff,
+    config::open_declared_channel,
     error::{BrokerError, redact_url},
     topology::short,
 };
 
-/// First reconnect delay.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A session that consumed this long resets the backoff.
 const HEALTHY_AFTER: Duration = Duration::from_secs(5);
 /// How long in-flight handlers may run on after shutdown or a connection failure.
@@ -157,33 +160,6 @@ where
     }
     info!(queue = %session.queue, "Consumer stopped.");
     Ok(())
-}
-
-/// Exponential backoff: 100 ms doubling up to 5 s.
-#[derive(Debug, Clone)]
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            next: INITIAL_BACKOFF,
-        }
-    }
-}
-
-impl Backoff {
-    /// The delay to wait now; the following one is twice as long (capped).
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(MAX_BACKOFF);
-        delay
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = INITIAL_BACKOFF;
-    }
 }
 
 enum SessionEnd {
@@ -307,18 +283,11 @@ where
         }
     }
 
-    /// Connect, declare, set QoS and start consuming, all bounded.
+    /// Connect, declare, set QoS and start consuming, all bounded (see
+    /// [`open_declared_channel`]).
     async fn open(&self) -> Result<(Connection, Channel, Channel, Consumer), BrokerError> {
         let name = format!("crossdock-consumer {}", self.queue);
-        let connection = connect_named(&self.config, &name).await?;
-        let setup = async {
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(BrokerError::Channel)?;
-            self.topology
-                .declare(&channel, self.config.delivery_limit)
-                .await?;
+        let start_consuming = async |connection: &Connection, channel: &Channel| {
             channel
                 .basic_qos(self.prefetch, BasicQosOptions::default())
                 .await
@@ -339,17 +308,17 @@ where
                 .create_channel()
                 .await
                 .map_err(BrokerError::Channel)?;
-            Ok::<_, BrokerError>((channel, probe, consumer))
+            Ok((probe, consumer))
         };
-        match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
-            Ok(Ok((channel, probe, consumer))) => Ok((connection, channel, probe, consumer)),
-            Ok(Err(error)) => Err(error),
-            Err(_elapsed) => Err(BrokerError::Timeout {
-                url_without_password: redact_url(&self.config.url),
-                step: "declaring the topology and starting the consumer",
-                timeout: CONNECT_TIMEOUT,
-            }),
-        }
+        let (connection, channel, (probe, consumer)) = open_declared_channel(
+            &self.config,
+            &self.topology,
+            &name,
+            "declaring the topology and starting the consumer",
+            start_consuming,
+        )
+        .await?;
+        Ok((connection, channel, probe, consumer))
     }
 }
 
@@ -393,26 +362,16 @@ where
 }
 
 async fn settle(acker: &Acker, disposition: Disposition) -> Result<(), String> {
-    let settled = match disposition {
-        Disposition::Ack => {
-            tokio::time::timeout(SETTLE_TIMEOUT, acker.ack(BasicAckOptions::default())).await
-        }
-        Disposition::Requeue => {
-            tokio::time::timeout(
-                SETTLE_TIMEOUT,
-                acker.reject(BasicRejectOptions { requeue: true }),
-            )
-            .await
-        }
-        Disposition::DeadLetter => {
-            tokio::time::timeout(
-                SETTLE_TIMEOUT,
-                acker.reject(BasicRejectOptions { requeue: false }),
-            )
-            .await
+    let request = async {
+        match disposition {
+            Disposition::Ack => acker.ack(BasicAckOptions::default()).await,
+            Disposition::Requeue | Disposition::DeadLetter => {
+                let requeue = disposition == Disposition::Requeue;
+                acker.reject(BasicRejectOptions { requeue }).await
+            }
         }
     };
-    match settled {
+    match tokio::time::timeout(SETTLE_TIMEOUT, request).await {
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err(format!(
             "{disposition:?} not sent: the delivery's channel is closed (the broker redelivers it)"
@@ -460,18 +419,4 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     // `wait_for` errs only when the sender is dropped: nobody can ask us to stop any more,
     // so stop now rather than run unsupervised.
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_five_seconds_and_resets() {
-        let mut backoff = Backoff::default();
-        let delays: Vec<u128> = (0..8).map(|_| backoff.next_delay().as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(100));
-    }
 }

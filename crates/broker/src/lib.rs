@@ -25,6 +25,7 @@
 //! * This crate knows nothing about orders: it moves bytes with a routing key, a message id
 //!   and a kind.
 
+mod backoff;
 mod config;
 mod consumer;
 mod error;

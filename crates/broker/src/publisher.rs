@@ -6,24 +6,29 @@
 //!
 //! * [`PublishOutcome::Confirmed`]: the broker acked it; it is stored in every queue it
 //!   routes to.
-//! * [`PublishOutcome::Refused`]: the broker nacked it, or returned it because nothing is
-//!   bound to its routing key (lapin hands the `basic.return` over with the ack). Publishing
-//!   it again unchanged will not help.
-//! * [`PublishOutcome::Unknown`]: no answer in time, or the connection or channel failed. The
-//!   message may or may not be stored: publish it again with the same `message_id`
-//!   (consumers are idempotent).
+//! * [`PublishOutcome::Refused`]: the broker returned it because nothing is bound to its
+//!   routing key (lapin hands the `basic.return` over with the ack), or AMQP cannot carry it
+//!   (a name over 255 bytes). Publishing it again unchanged will not help.
+//! * [`PublishOutcome::Unknown`]: no answer in time, the connection or channel failed, or
+//!   the broker nacked it. The message may or may not be stored: publish it again with the
+//!   same `message_id` (consumers are idempotent). A nack is temporary: RabbitMQ sends one
+//!   on an internal error or when a queue it routes to is full (`x-overflow=reject-publish`,
+//!   which every work queue has), and the same message may well be accepted later. A nack
+//!   does not break the link.
 //!
 //! # Reconnection: manual, not lapin's auto-recovery
 //!
 //! After an `Unknown` the connection is considered broken and dropped; the next call builds
 //! a new one (connect, declare the topology, `confirm.select`), waiting first for an
-//! exponential backoff (100 ms doubling to 5 s, reset by a successful connect). lapin 4.x
-//! can recover connections itself, but on our machines (INFRA.md §3, §5) a recovered
+//! exponential backoff (100 ms doubling to 5 s, each delay ±20 % at random, reset by a
+//! successful connect). lapin 4.x can recover connections itself, but on our machines
+//! (INFRA.md §3, §5) a recovered
 //! publisher once hung for good after a `kill -9` of the broker, and publishes stalled
 //! without error for the whole outage. A fresh connection per failure is simple to reason
 //! about: no state survives from the broken one, and every pending confirm of the old channel
-//! is reported as `Unknown`. Every await is bounded (connect and setup by 10 s, the batch
-//! by `confirm_timeout`), so a call never hangs during a broker outage.
+//! is reported as `Unknown`. Every await is bounded (the connect by 10 s, the channel setup
+//! after it by another 10 s, the batch by `confirm_timeout`), so a call never hangs during
+//! a broker outage.
 //!
 //! Concurrent callers are serialized on the channel by a `tokio::sync::Mutex`: one batch at
 //! a time, which keeps each batch's publish order and lets confirms be matched per message.
@@ -41,8 +46,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     BrokerConfig, Topology,
-    config::{CONNECT_TIMEOUT, connect_named},
-    consumer::Backoff,
+    backoff::Backoff,
+    config::open_declared_channel,
     error::{BrokerError, redact_url},
     topology::short,
 };
@@ -68,11 +73,12 @@ pub struct OutgoingMessage {
 pub enum PublishOutcome {
     /// Acked by the broker: durably stored.
     Confirmed,
-    /// Nacked, returned as unroutable, or not publishable at all (e.g. a routing key over
-    /// 255 bytes). Retrying the same message will fail the same way.
+    /// Returned as unroutable, or not publishable at all (e.g. a routing key over 255
+    /// bytes). Retrying the same message will fail the same way.
     Refused { reason: String },
-    /// No answer in time, or the connection failed: the message may or may not be stored.
-    /// Publish it again with the same `message_id`.
+    /// No answer in time, the connection failed, or the broker nacked it (internal error,
+    /// full queue): the message may or may not be stored. Publish it again with the same
+    /// `message_id`.
     Unknown { reason: String },
 }
 
@@ -85,6 +91,8 @@ pub struct Publisher {
 struct Inner {
     config: BrokerConfig,
     topology: Topology,
+    /// The topology's exchange, checked once at connect to be a valid AMQP name.
+    exchange: ShortString,
     /// The link to the broker; `None` after a failure, until the next call rebuilds it.
     state: Mutex<State>,
     /// Status handles of the current link, for [`Publisher::is_connected`] without the lock.
@@ -93,6 +101,11 @@ struct Inner {
 
 struct State {
     link: Option<Link>,
+    retry: Retry,
+}
+
+/// When the next connection attempt may happen.
+struct Retry {
     backoff: Backoff,
     /// Earliest time of the next connection attempt.
     next_attempt: Option<Instant>,
@@ -109,20 +122,24 @@ impl Publisher {
     /// cannot be reached now; later failures are handled by reconnecting.
     pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
         let topology = Topology::from_config(config);
+        let exchange = short(&topology.exchange(), "exchange name")?;
         let link = open_link(config, &topology).await?;
         let inner = Inner {
             config: config.clone(),
             topology,
+            exchange,
             status: StdMutex::new(Some(link.status())),
             state: Mutex::new(State {
                 link: Some(link),
-                backoff: Backoff::default(),
-                next_attempt: None,
+                retry: Retry {
+                    backoff: Backoff::default(),
+                    next_attempt: None,
+                },
             }),
         };
         info!(
             url = %redact_url(&config.url),
-            exchange = %inner.topology.exchange(),
+            exchange = %inner.exchange.as_str(),
             "Publisher connected."
         );
         Ok(Self {
@@ -141,36 +158,42 @@ impl Publisher {
     }
 
     /// Publishes `messages` to the topology's exchange and returns one outcome per message,
-    /// in the same order. Never fails as a whole and never waits longer than the reconnect
-    /// backoff plus the setup timeout (10 s) plus `confirm_timeout`.
+    /// in the same order. Never fails as a whole.
+    ///
+    /// Once it has the publisher to itself (concurrent calls wait for each other), a call
+    /// waits at most for the rest of the reconnect backoff (up to 6 s), the connect timeout
+    /// (10 s) and the setup timeout (10 s) when the link must be rebuilt, plus
+    /// `confirm_timeout` for the batch itself.
     pub async fn publish_batch(&self, messages: &[OutgoingMessage]) -> Vec<PublishOutcome> {
         if messages.is_empty() {
             return Vec::new();
         }
         let mut state = self.inner.state.lock().await;
+        let State { link, retry } = &mut *state;
 
-        let usable = state.link.as_ref().is_some_and(Link::is_usable);
-        if !usable {
-            if state.link.take().is_some() {
-                self.set_status(None);
+        let current = match &mut *link {
+            Some(current) if current.is_usable() => current,
+            stale => {
+                if stale.take().is_some() {
+                    self.set_status(None);
+                }
+                match self.reconnect(retry).await {
+                    Ok(fresh) => stale.insert(fresh),
+                    Err(reason) => {
+                        return vec![PublishOutcome::Unknown { reason }; messages.len()];
+                    }
+                }
             }
-            if let Err(reason) = self.reconnect(&mut state).await {
-                return vec![PublishOutcome::Unknown { reason }; messages.len()];
-            }
-        }
-        let Some(link) = state.link.as_ref() else {
-            let reason = "no broker connection".to_owned();
-            return vec![PublishOutcome::Unknown { reason }; messages.len()];
         };
 
-        let (outcomes, broken) = self.publish_on(&link.channel, messages).await;
+        let (outcomes, broken) = self.publish_on(&current.channel, messages).await;
         if let Some(reason) = broken {
             warn!(
                 error = %reason,
                 batch = messages.len(),
                 "Publisher connection considered broken; it is rebuilt on the next batch."
             );
-            state.link = None;
+            *link = None;
             self.set_status(None);
         }
         outcomes
@@ -185,16 +208,6 @@ impl Publisher {
     ) -> (Vec<PublishOutcome>, Option<String>) {
         let timeout = self.inner.config.confirm_timeout;
         let deadline = Instant::now() + timeout;
-        let exchange: ShortString = match short(&self.inner.topology.exchange(), "exchange name") {
-            Ok(exchange) => exchange,
-            Err(error) => {
-                let reason = error.to_string();
-                return (
-                    vec![PublishOutcome::Refused { reason }; messages.len()],
-                    None,
-                );
-            }
-        };
 
         // Phase 1: publish everything. After a failure, the rest is not attempted.
         let mut pending: Vec<Pending> = Vec::with_capacity(messages.len());
@@ -216,7 +229,7 @@ impl Publisher {
                 }
             };
             let publish = channel.basic_publish(
-                exchange.clone(),
+                self.inner.exchange.clone(),
                 routing_key,
                 BasicPublishOptions {
                     mandatory: true,
@@ -271,22 +284,21 @@ impl Publisher {
     }
 
     /// Builds a new link after the backoff. Returns why it failed, as an `Unknown` reason.
-    async fn reconnect(&self, state: &mut State) -> Result<(), String> {
-        if let Some(at) = state.next_attempt {
+    async fn reconnect(&self, retry: &mut Retry) -> Result<Link, String> {
+        if let Some(at) = retry.next_attempt {
             tokio::time::sleep_until(at).await;
         }
         match open_link(&self.inner.config, &self.inner.topology).await {
             Ok(link) => {
                 info!(url = %redact_url(&self.inner.config.url), "Publisher reconnected.");
-                state.backoff.reset();
-                state.next_attempt = None;
+                retry.backoff.reset();
+                retry.next_attempt = None;
                 self.set_status(Some(link.status()));
-                state.link = Some(link);
-                Ok(())
+                Ok(link)
             }
             Err(error) => {
-                let delay = state.backoff.next_delay();
-                state.next_attempt = Some(Instant::now() + delay);
+                let delay = retry.backoff.next_delay();
+                retry.next_attempt = Some(Instant::now() + delay);
                 warn!(
                     %error,
                     retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -310,7 +322,7 @@ impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
             .field("url", &redact_url(&self.inner.config.url))
-            .field("exchange", &self.inner.topology.exchange())
+            .field("exchange", &self.inner.exchange.as_str())
             .field("connected", &self.is_connected())
             .finish()
     }
@@ -335,38 +347,29 @@ impl Link {
     }
 }
 
-/// Connects, opens a channel, declares the topology and enables confirms, within
-/// [`CONNECT_TIMEOUT`] for the steps after the connect.
+/// Connects, opens a channel, declares the topology and enables confirms, each bounded
+/// (see [`open_declared_channel`]).
 async fn open_link(config: &BrokerConfig, topology: &Topology) -> Result<Link, BrokerError> {
     let name = format!("crossdock-publisher {}", config.prefix);
-    let connection = connect_named(config, &name).await?;
-    let setup = async {
-        let channel = connection
-            .create_channel()
-            .await
-            .map_err(BrokerError::Channel)?;
-        topology.declare(&channel, config.delivery_limit).await?;
+    let enable_confirms = async |_: &Connection, channel: &Channel| {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(BrokerError::Channel)?;
-        Ok::<_, BrokerError>(channel)
+            .map_err(BrokerError::Channel)
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, setup).await {
-        Ok(Ok(channel)) => {
-            debug!("Publisher channel in confirm mode.");
-            Ok(Link {
-                _connection: connection,
-                channel,
-            })
-        }
-        Ok(Err(error)) => Err(error),
-        Err(_elapsed) => Err(BrokerError::Timeout {
-            url_without_password: redact_url(&config.url),
-            step: "declaring the topology and enabling confirms",
-            timeout: CONNECT_TIMEOUT,
-        }),
-    }
+    let (connection, channel, ()) = open_declared_channel(
+        config,
+        topology,
+        &name,
+        "declaring the topology and enabling confirms",
+        enable_confirms,
+    )
+    .await?;
+    debug!("Publisher channel in confirm mode.");
+    Ok(Link {
+        _connection: connection,
+        channel,
+    })
 }
 
 /// The routing key and properties of a message, or why AMQP cannot carry it.
@@ -391,8 +394,11 @@ fn outcome_of(confirmation: Confirmation) -> PublishOutcome {
                 ),
             }
         }
-        Confirmation::Nack(None) => PublishOutcome::Refused {
-            reason: "nacked by the broker (internal error or queue full)".to_owned(),
+        // Temporary (internal error, or a full queue that rejects publishes): worth
+        // publishing again with the same message id.
+        Confirmation::Nack(None) => PublishOutcome::Unknown {
+            reason: "nacked by the broker (internal error or a full queue); publish it again"
+                .to_owned(),
         },
         // Only without confirm mode, which the link always enables; treat as unknown.
         Confirmation::NotRequested => PublishOutcome::Unknown {

@@ -63,11 +63,6 @@ impl Topology {
         Self::new(&config.prefix, config.store_shards)
     }
 
-    /// The prefix of every name.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// How many store shard queues there are.
     pub fn store_shards(&self) -> u16 {
         self.store_shards

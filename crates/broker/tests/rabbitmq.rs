@@ -1,7 +1,9 @@
 //! Integration tests against a real RabbitMQ (`amqp://guest:guest@127.0.0.1:5672/%2f`, or
 //! `CROSSDOCK_TEST_AMQP_URL`). Each test declares its own topology under a random prefix and
-//! deletes it at the end. Waits are on conditions (channels, confirms) with timeouts, never
-//! fixed sleeps. `TEST_LOG=debug` (an `EnvFilter`) shows the crate's logs.
+//! deletes it at the end. Waits are on events (deliveries, confirms) with timeouts, never
+//! fixed sleeps; the one poll, for a consumer re-declaring its deleted queue, waits for
+//! broker-side state that no client sees an event for. `TEST_LOG=debug` (an `EnvFilter`)
+//! shows the crate's logs.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -11,7 +13,7 @@ use crossdock_broker::{
 };
 use crossdock_model::StoreId;
 use lapin::{
-    options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions},
     types::{AMQPValue, FieldTable, LongString},
 };
 use tokio::{
@@ -413,6 +415,59 @@ async fn unroutable_messages_are_refused_in_their_place() {
 }
 
 #[tokio::test]
+async fn a_nack_from_a_full_queue_is_unknown_not_refused() {
+    let fixture = Fixture::new(10).await;
+    let publisher = fixture.publisher().await;
+
+    // A queue that can hold nothing and rejects publishes when full: the broker nacks.
+    let full = format!("{}.full", fixture.config.prefix);
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-max-length".into(), AMQPValue::LongLongInt(0));
+    arguments.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString(LongString::from("reject-publish")),
+    );
+    let channel = fixture.channel().await;
+    channel
+        .queue_declare(
+            full.as_str().into(),
+            QueueDeclareOptions::default(),
+            arguments,
+        )
+        .await
+        .expect("full queue declared");
+    channel
+        .queue_bind(
+            full.as_str().into(),
+            fixture.topology.exchange().as_str().into(),
+            "full.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("full queue bound");
+
+    let outcomes = publisher
+        .publish_batch(&[
+            message("full.x", "nacked-1", "{}"),
+            message("order.a", "acked-1", "{}"),
+        ])
+        .await;
+    assert!(
+        matches!(&outcomes[0], PublishOutcome::Unknown { reason } if reason.contains("nacked by the broker")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], PublishOutcome::Confirmed);
+    assert!(publisher.is_connected(), "a nack does not break the link");
+
+    channel
+        .queue_delete(full.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("full queue deleted");
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
 async fn requeued_forever_ends_in_the_dead_letter_queue_after_the_limit() {
     let delivery_limit = 2;
     let fixture = Fixture::new(delivery_limit).await;
@@ -618,26 +673,30 @@ async fn consumer_rebuilds_its_session_after_its_queue_is_deleted() {
     assert_eq!(first, [PublishOutcome::Confirmed]);
     recv(&mut rx, "the first message").await;
 
-    // RabbitMQ 3.10 sends no basic.cancel for a deleted quorum queue; the consumer's
-    // periodic queue check notices, and its new session re-declares the queue.
+    // The consumer notices (RabbitMQ 3.10.8 here sends basic.cancel; without one, its
+    // periodic queue check would), and its new session re-declares the queue and its
+    // binding. Only the consumer may re-create it: a queue re-created by anyone else (this
+    // test, or the publisher re-declaring after a reconnect) can keep reporting the dead
+    // consumer, and a consumer relying on its queue check would never notice.
     let channel = fixture.channel().await;
     channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await
         .expect("queue deleted");
+
+    // Publish "after" until the broker routes it: until then it comes back as unroutable
+    // (which leaves the publisher's channel open, unlike a passive declare of a missing
+    // queue). Polled: the re-declaration is broker-side state with no client-visible event.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let probe = fixture.channel().await;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..QueueDeclareOptions::default()
-        };
-        let exists = probe
-            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-            .await
-            .is_ok_and(|declared| declared.consumer_count() > 0);
-        if exists {
-            break;
+        let after = publisher
+            .publish_batch(&[message("order.2", "after", "{}")])
+            .await;
+        match &after[..] {
+            [PublishOutcome::Confirmed] => break,
+            [PublishOutcome::Refused { reason }] if reason.contains("NO_ROUTE") => {}
+            // Anything else could make the publisher reconnect and re-declare the queue.
+            other => panic!("unexpected outcome while the queue is gone: {other:?}"),
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -645,11 +704,7 @@ async fn consumer_rebuilds_its_session_after_its_queue_is_deleted() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
     }
-
-    let after = publisher
-        .publish_batch(&[message("order.2", "after", "{}")])
-        .await;
-    assert_eq!(after, [PublishOutcome::Confirmed]);
+    // Routed into the queue the new session declared: its delivery proves the recovery.
     let incoming = recv(&mut rx, "the message after recovery").await;
     assert_eq!(incoming.message_id.as_deref(), Some("after"));
 
