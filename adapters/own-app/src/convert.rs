@@ -69,7 +69,7 @@ pub(crate) fn new_order(channel: &ChannelId, order: AppOrder) -> Result<NewOrder
         ));
     }
     let address = match (kind, order.delivery) {
-        (FulfillmentKind::Delivery, Some(delivery)) => Some(address(delivery)?),
+        (FulfillmentKind::Delivery, Some(delivery)) => Some(address(delivery)),
         (FulfillmentKind::Delivery, None) => {
             return Err(malformed(
                 "delivery",
@@ -130,25 +130,15 @@ pub(crate) fn new_order(channel: &ChannelId, order: AppOrder) -> Result<NewOrder
     })
 }
 
-fn address(delivery: AppDelivery) -> Result<Address, ChannelError> {
+/// The drop-off address. Coordinates are taken as sent; [`NewOrder::check`] refuses ones
+/// out of range.
+fn address(delivery: AppDelivery) -> Address {
     let AppDelivery {
         address,
         location,
         instructions,
     } = delivery;
-    if !(location.lat.is_finite() && (-90.0..=90.0).contains(&location.lat)) {
-        return Err(malformed(
-            "delivery.location.lat",
-            format!("{} is not a latitude (-90 to 90)", location.lat),
-        ));
-    }
-    if !(location.lng.is_finite() && (-180.0..=180.0).contains(&location.lng)) {
-        return Err(malformed(
-            "delivery.location.lng",
-            format!("{} is not a longitude (-180 to 180)", location.lng),
-        ));
-    }
-    Ok(Address {
+    Address {
         lines: address.lines,
         city: non_empty(Some(address.city)),
         postcode: non_empty(address.postcode),
@@ -159,7 +149,7 @@ fn address(delivery: AppDelivery) -> Result<Address, ChannelError> {
             system: CoordSystem::Wgs84,
         }),
         instructions: non_empty(instructions),
-    })
+    }
 }
 
 fn line(index: usize, item: AppItem, currency: Currency) -> Result<Line, ChannelError> {
@@ -183,9 +173,12 @@ fn line(index: usize, item: AppItem, currency: Currency) -> Result<Line, Channel
             .map(|m| modifier(m, currency))
             .collect(),
     };
-    line.total = line
-        .computed_total()
-        .map_err(|error| ChannelError::Order(OrderError::Money(error)))?;
+    line.total = line.computed_total().map_err(|source| {
+        ChannelError::Order(OrderError::MoneyAt {
+            field: format!("order.items[{index}]"),
+            source,
+        })
+    })?;
     Ok(line)
 }
 

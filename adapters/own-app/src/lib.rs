@@ -57,7 +57,7 @@
 //! | `customer` | `{name, phone?}` | as staff should see it |
 //! | `delivery` | object? | **required** for `delivery`; ignored otherwise |
 //! | `delivery.address` | `{lines[], city, postcode?, country}` | `country` as ISO 3166-1 alpha-2; `postcode` may be left out where a country has none |
-//! | `delivery.location` | `{lat, lng}` | the drop-off point, WGS84 degrees |
+//! | `delivery.location` | `{lat, lng}` | the drop-off point, WGS84 degrees; a latitude outside -90..90 or a longitude outside -180..180 is refused (`unacceptable_order`) |
 //! | `delivery.instructions` | string? | for the courier |
 //! | `items[]` | array | at least one, in the order the customer sees them |
 //! | `items[].sku` | string | the chain's PLU (`PZ-MARG-L`) |
@@ -86,7 +86,7 @@
 //! | 202 | `{"order_id": "<hub order id or null>", "status": "received", "duplicate": false}` | stored; the app may stop retrying |
 //! | 202 | the same with `"duplicate": true` | the same `event_id` (or order) was already stored; nothing changed |
 //! | 400 | `{"error": "malformed", "message": "order.items[0].unit_price: invalid type: floating point `18.99`, expected i64 …"}` | the body does not parse; the message names the field |
-//! | 400 | `{"error": "unacceptable_order", "message": "…"}` | a well-formed order the hub cannot take (no items, quantity 0, …) |
+//! | 400 | `{"error": "unacceptable_order", "message": "…"}` | a well-formed order the hub cannot take (no items, quantity 0, coordinates out of range, …) |
 //! | 401 | `{"error": "unauthorized" \| "stale", "message": "…"}` | see Authentication |
 //!
 //! A 4xx is final: fix the request, do not retry it as is. On a 5xx or no answer, retry with
@@ -158,20 +158,19 @@ mod convert;
 mod wire;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdock_channel::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, ConfigError, Delivery, HeaderMap,
-    Inbound, InboundRequest, Outcome, PushOutcome, Reply, StatusCode, http,
+    Inbound, InboundRequest, Outcome, PushOutcome, Reply, StatusCode, clip, http,
 };
-use crossdock_model::{ChannelId, NewOrder, Order, StatusChange, mask_phone};
+use crossdock_model::{ChannelId, NewOrder, Order, StatusChange};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::wire::{Head, ORDER_CANCELLED, ORDER_CREATED, OrderCancelled, OrderCreated};
+use crate::wire::{AppEvent, ORDER_CANCELLED, ORDER_CREATED};
 
 /// The channel id, as in `/webhooks/own_app` and `[channels.own_app]`.
 pub const CHANNEL_ID: &str = "own_app";
@@ -188,9 +187,6 @@ pub const SIGNATURE_HEADER: &str = "X-Crossdock-Signature";
 
 /// The default replay window, in seconds.
 pub const DEFAULT_REPLAY_WINDOW_S: u64 = 300;
-
-/// The timeout of one status callback.
-pub const PUSH_TIMEOUT: Duration = http::DEFAULT_TIMEOUT;
 
 const SIGNING_SECRET: &str = "signing_secret";
 const DEV_SECRETS: &[(&str, &str)] = &[(SIGNING_SECRET, DEV_SIGNING_SECRET)];
@@ -277,15 +273,6 @@ pub fn verify_signed(
     Ok(timestamp)
 }
 
-/// At most 64 characters of untrusted text, for error messages.
-fn clip(text: &str) -> String {
-    let mut clipped: String = text.chars().take(64).collect();
-    if clipped.len() < text.len() {
-        clipped.push('…');
-    }
-    clipped
-}
-
 /// The own_app channel: verifies and parses the app's requests, sends status callbacks.
 #[derive(Debug)]
 pub struct OwnApp {
@@ -296,7 +283,8 @@ pub struct OwnApp {
 }
 
 impl OwnApp {
-    /// Errors: [`ConfigError::Invalid`] for an empty secret or a zero replay window.
+    /// Errors: [`ConfigError::Invalid`] for a zero replay window. (An empty secret never gets
+    /// here: [`crossdock_channel::SecretSource`] treats it as missing.)
     pub fn new(
         config: OwnAppConfig,
         signing_secret: SecretString,
@@ -306,9 +294,6 @@ impl OwnApp {
             channel: CHANNEL_ID.to_owned(),
             message: message.to_owned(),
         };
-        if signing_secret.expose_secret().is_empty() {
-            return Err(invalid("secret `signing_secret` is empty"));
-        }
         if config.replay_window_s == 0 {
             return Err(invalid("`replay_window_s` must be at least 1"));
         }
@@ -321,49 +306,35 @@ impl OwnApp {
         })
     }
 
-    pub fn config(&self) -> &OwnAppConfig {
-        &self.config
-    }
-
-    fn parse_created(&self, event_id: String, body: &[u8]) -> Result<Delivery, ChannelError> {
-        let created: OrderCreated = wire::from_json(body).map_err(malformed)?;
-        let order: NewOrder = convert::new_order(&self.id, created.order)?;
-        let phone = order.customer.phone.as_deref().map(mask_phone);
-        tracing::debug!(
-            channel = CHANNEL_ID,
-            event_id = %event_id,
-            external_order_id = %order.external_order_id,
-            store = order.channel_store_ref.as_deref().unwrap_or("-"),
-            fulfillment = ?order.fulfillment.kind,
-            lines = order.lines.len(),
-            total = %order.totals.total,
-            customer_phone = phone.as_deref().unwrap_or("-"),
-            "Order parsed."
-        );
+    /// An `order.created`. The hub logs the order it receives (phone masked), so nothing
+    /// is logged here.
+    fn parse_created(&self, event: AppEvent) -> Result<Delivery, ChannelError> {
+        let order = event.order.ok_or_else(|| missing_field("order"))?;
+        let order: NewOrder = convert::new_order(&self.id, order)?;
         Ok(Delivery {
-            dedupe_key: event_id,
+            dedupe_key: event.event_id,
             inbound: Inbound::Order(Box::new(order)),
         })
     }
 
-    fn parse_cancelled(&self, event_id: String, body: &[u8]) -> Result<Delivery, ChannelError> {
-        let cancelled: OrderCancelled = wire::from_json(body).map_err(malformed)?;
-        if cancelled.order_id.trim().is_empty() {
+    fn parse_cancelled(&self, event: AppEvent) -> Result<Delivery, ChannelError> {
+        let order_id = event.order_id.ok_or_else(|| missing_field("order_id"))?;
+        if order_id.trim().is_empty() {
             return Err(ChannelError::Malformed(
                 "order_id: must not be empty".to_owned(),
             ));
         }
         tracing::debug!(
             channel = CHANNEL_ID,
-            event_id = %event_id,
-            external_order_id = %cancelled.order_id,
+            event_id = %event.event_id,
+            external_order_id = %order_id,
             "Cancellation parsed."
         );
         Ok(Delivery {
-            dedupe_key: event_id,
+            dedupe_key: event.event_id,
             inbound: Inbound::Cancelled {
-                external_order_id: cancelled.order_id,
-                reason: cancelled.reason.filter(|r| !r.trim().is_empty()),
+                external_order_id: order_id,
+                reason: event.reason.filter(|r| !r.trim().is_empty()),
             },
         })
     }
@@ -371,6 +342,11 @@ impl OwnApp {
 
 fn malformed(error: wire::WireError) -> ChannelError {
     ChannelError::Malformed(error.to_string())
+}
+
+/// A field the event needs, in serde's words (as when a required field is missing).
+fn missing_field(name: &str) -> ChannelError {
+    ChannelError::Malformed(format!("body: missing field `{name}`"))
 }
 
 #[async_trait]
@@ -394,15 +370,15 @@ impl Channel for OwnApp {
     }
 
     fn parse(&self, request: &InboundRequest) -> Result<Delivery, ChannelError> {
-        let head: Head = wire::from_json(&request.body).map_err(malformed)?;
-        if head.event_id.trim().is_empty() {
+        let event: AppEvent = wire::from_json(&request.body).map_err(malformed)?;
+        if event.event_id.trim().is_empty() {
             return Err(ChannelError::Malformed(
                 "event_id: must not be empty".to_owned(),
             ));
         }
-        match head.event.as_str() {
-            ORDER_CREATED => self.parse_created(head.event_id, &request.body),
-            ORDER_CANCELLED => self.parse_cancelled(head.event_id, &request.body),
+        match event.event.as_str() {
+            ORDER_CREATED => self.parse_created(event),
+            ORDER_CANCELLED => self.parse_cancelled(event),
             other => Err(ChannelError::Malformed(format!(
                 "event: unknown event `{}`; expected `{ORDER_CREATED}` or `{ORDER_CANCELLED}`",
                 clip(other)
@@ -444,7 +420,7 @@ impl Channel for OwnApp {
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(PUSH_TIMEOUT);
+            .timeout(http::DEFAULT_TIMEOUT);
         for (name, value) in signed_headers(
             self.signing_secret.expose_secret().as_bytes(),
             now.timestamp(),

@@ -15,13 +15,13 @@
 //! The `/_sim/` routes are for people running the demo (`curl`); tests use the Rust API.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -34,9 +34,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::wire::{
-    AppAddress, AppAmounts, AppCustomer, AppDelivery, AppFulfillment, AppItem, AppLocation,
-    AppModifier, AppOrder, AppPayment, ORDER_CANCELLED, ORDER_CREATED, ORDER_STATUS,
-    OrderCancelled, OrderCreated, StatusCallback,
+    AppAddress, AppAmounts, AppCustomer, AppDelivery, AppEvent, AppFulfillment, AppItem,
+    AppLocation, AppModifier, AppOrder, AppPayment, ORDER_CANCELLED, ORDER_CREATED, ORDER_STATUS,
+    StatusCallback,
 };
 use crate::{DEFAULT_REPLAY_WINDOW_S, signed_headers, verify_signed};
 
@@ -81,7 +81,8 @@ pub struct OwnAppSim {
 struct SimState {
     hub_webhook_url: String,
     signing_secret: String,
-    /// Set once the server listens (the port is only known then).
+    /// [`SimServer::base_url`], set once the server listens (the port is only known then);
+    /// placing an order from `POST /_sim/orders` needs it for the callback URL.
     base_url: OnceLock<String>,
     calls: CallLog,
     faults: Faults,
@@ -109,14 +110,14 @@ impl OwnAppSim {
             .route("/_sim/cancellations", post(cancel_order))
             .with_state(Arc::clone(&state));
         let server = SimServer::serve(router, config.bind).await?;
-        let _ = state.base_url.set(reachable_url(server.addr));
+        let _ = state.base_url.set(server.base_url());
         tracing::info!(addr = %server.addr, "Own app simulator listening.");
         Ok(Self { server, state })
     }
 
     /// `http://host:port`; an unspecified bind address (`0.0.0.0`) shows as loopback.
     pub fn base_url(&self) -> String {
-        self.state.base_url()
+        self.server.base_url()
     }
 
     /// The callback URL placed orders carry.
@@ -175,16 +176,6 @@ impl OwnAppSim {
     }
 }
 
-fn reachable_url(mut addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        });
-    }
-    format!("http://{addr}")
-}
-
 impl SimState {
     fn base_url(&self) -> String {
         self.base_url.get().cloned().unwrap_or_default()
@@ -210,10 +201,17 @@ impl SimState {
         let now = Utc::now();
         let external_order_id = new_order_id(now);
         let event_id = new_event_id();
-        let event = OrderCreated {
+        let event = AppEvent {
             event: ORDER_CREATED.to_owned(),
             event_id: event_id.clone(),
-            order: app_order(sample, &external_order_id, now, self.callback_url()),
+            order: Some(app_order(
+                sample,
+                &external_order_id,
+                now,
+                self.callback_url(),
+            )),
+            order_id: None,
+            reason: None,
         };
         let body = to_body(&event);
         let timestamp = now.timestamp();
@@ -234,28 +232,30 @@ impl SimState {
     }
 
     async fn cancel(&self, external_order_id: &str, reason: Option<&str>) -> WebhookAnswer {
-        let event = OrderCancelled {
+        let event = AppEvent {
             event: ORDER_CANCELLED.to_owned(),
             event_id: new_event_id(),
-            order_id: external_order_id.to_owned(),
+            order: None,
+            order_id: Some(external_order_id.to_owned()),
             reason: reason.map(str::to_owned),
         };
         self.send_signed_at(to_body(&event), Utc::now().timestamp())
             .await
     }
 
-    /// The answer to a status callback: status, extra headers, JSON body.
-    async fn judge_callback(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> (StatusCode, HeaderMap, serde_json::Value) {
+    /// The answer to a status callback.
+    async fn judge_callback(&self, headers: &HeaderMap, body: &[u8]) -> Response {
         let refuse = |status: StatusCode, error: &str, message: String| {
+            tracing::debug!(
+                answered = status.as_u16(),
+                %message,
+                "Simulated app refused a status callback."
+            );
             (
                 status,
-                HeaderMap::new(),
-                serde_json::json!({ "error": error, "message": message }),
+                Json(serde_json::json!({ "error": error, "message": message })),
             )
+                .into_response()
         };
         if let Err(error) = verify_signed(
             self.signing_secret.as_bytes(),
@@ -269,27 +269,22 @@ impl SimState {
         if let Err(problem) = check_callback(body) {
             return refuse(StatusCode::BAD_REQUEST, "malformed", problem);
         }
-        if let Some(fault) = self.faults.next() {
-            if let Some(delay) = fault.delay {
-                tokio::time::sleep(delay).await;
-            }
-            if let Some(status) = fault.status {
-                let mut extra = HeaderMap::new();
-                if let Some(seconds) = fault.retry_after_s {
-                    extra.insert("retry-after", HeaderValue::from(seconds));
-                }
-                return (
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                    extra,
-                    serde_json::json!({ "error": "simulated_fault", "message": format!("simulated answer {status}") }),
-                );
-            }
+        let fault = self.faults.apply(|status| {
+            Json(serde_json::json!({
+                "error": "simulated_fault",
+                "message": format!("simulated answer {}", status.as_u16()),
+            }))
+            .into_response()
+        });
+        if let Some(answer) = fault.await {
+            tracing::debug!(
+                answered = answer.status().as_u16(),
+                "Simulated app answered a status callback with a scripted fault."
+            );
+            return answer;
         }
-        (
-            StatusCode::OK,
-            HeaderMap::new(),
-            serde_json::json!({ "ok": true }),
-        )
+        tracing::debug!("Simulated app took a status callback.");
+        (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response()
     }
 }
 
@@ -428,19 +423,15 @@ async fn receive_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (status, extra, answer) = state.judge_callback(&headers, &body).await;
-    state
-        .calls
-        .record("POST", CALLBACK_PATH, &headers, &body, status.as_u16());
-    if status.is_success() {
-        tracing::debug!(
-            answered = status.as_u16(),
-            "Simulated app took a status callback."
-        );
-    } else {
-        tracing::debug!(answered = status.as_u16(), answer = %answer, "Simulated app refused a status callback.");
-    }
-    (status, extra, Json(answer)).into_response()
+    let answer = state.judge_callback(&headers, &body).await;
+    state.calls.record(
+        "POST",
+        CALLBACK_PATH,
+        &headers,
+        &body,
+        answer.status().as_u16(),
+    );
+    answer
 }
 
 async fn list_calls(State(state): State<Arc<SimState>>) -> Response {

@@ -184,6 +184,35 @@ fn missing_headers_are_named() {
 }
 
 #[test]
+fn the_signature_covers_the_exact_timestamp_text() {
+    let body = fixture("cancel.json");
+    let text = format!(" {}", received().timestamp());
+    let with_timestamp = |signed_text: &str| {
+        let mut request = request(&body);
+        request.headers.insert(
+            TIMESTAMP_HEADER,
+            HeaderValue::try_from(text.as_str()).unwrap(),
+        );
+        let signature = crossdock_channel::signature::hmac_sha256_hex(
+            SECRET.as_bytes(),
+            &[signed_text.as_bytes(), b".", &body],
+        );
+        request
+            .headers
+            .insert(SIGNATURE_HEADER, HeaderValue::try_from(signature).unwrap());
+        request
+    };
+    // Signed over the header's raw text, leading space included: accepted.
+    assert_eq!(channel().verify(&with_timestamp(&text)), Ok(()));
+    // Signed over the trimmed number instead: not what was sent, refused.
+    let error = channel().verify(&with_timestamp(text.trim())).unwrap_err();
+    assert!(
+        matches!(&error, ChannelError::Unauthorized(m) if m.contains("X-Crossdock-Signature does not match")),
+        "{error:?}"
+    );
+}
+
+#[test]
 fn timestamps_outside_the_window_are_stale_in_both_directions() {
     let body = fixture("cancel.json");
     let now = received().timestamp();
@@ -336,10 +365,28 @@ fn parse_errors_name_the_field() {
             "order.delivery: missing field `location`",
         ),
         (
-            "latitude out of range",
+            "created without order",
             &delivery,
-            |v| v["order"]["delivery"]["location"]["lat"] = json!(140.7),
-            "order.delivery.location.lat: 140.7 is not a latitude",
+            |v| drop(v.as_object_mut().unwrap().remove("order")),
+            "body: missing field `order`",
+        ),
+        (
+            "cancelled without order id",
+            &delivery,
+            |v| {
+                v["event"] = json!("order.cancelled");
+                v.as_object_mut().unwrap().remove("order");
+            },
+            "body: missing field `order_id`",
+        ),
+        (
+            "cancelled with a numeric order id",
+            &delivery,
+            |v| {
+                v["event"] = json!("order.cancelled");
+                v["order_id"] = json!(42);
+            },
+            "order_id: invalid type: integer `42`, expected a string",
         ),
         (
             "negative tip",
@@ -412,8 +459,62 @@ fn orders_the_hub_cannot_take_are_order_errors() {
     body["order"]["items"][0]["unit_price"] = json!(i64::MAX);
     assert!(matches!(
         parse_and_check(&body),
-        Err(ChannelError::Order(OrderError::Money(_)))
+        Err(ChannelError::Order(OrderError::MoneyAt {
+            field,
+            source: crossdock_model::MoneyError::Overflow { .. },
+        })) if field == "order.items[0]"
     ));
+    // Coordinates out of range: refused by the model's check, naming both values.
+    let mut body = fixture_value("delivery_nyc.json");
+    body["order"]["delivery"]["location"]["lat"] = json!(140.7);
+    assert_eq!(
+        parse_and_check(&body),
+        Err(ChannelError::Order(OrderError::BadCoordinates {
+            lat: 140.7,
+            lng: -74.0014
+        }))
+    );
+    let mut body = fixture_value("delivery_nyc.json");
+    body["order"]["delivery"]["location"]["lng"] = json!(-181);
+    assert_eq!(
+        parse_and_check(&body),
+        Err(ChannelError::Order(OrderError::BadCoordinates {
+            lat: 40.7463,
+            lng: -181.0
+        }))
+    );
+    let error = parse_and_check(&body).unwrap_err();
+    assert_eq!(error.http_status(), StatusCode::BAD_REQUEST);
+    assert!(
+        error
+            .to_string()
+            .contains("(40.7463, -181) are out of range"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let plain = parsed_order("delivery_nyc.json");
+    let mut body = fixture_value("delivery_nyc.json");
+    body["api_version"] = json!("2026-01");
+    body["order"]["loyalty"] = json!({"points": 120, "tier": "gold"});
+    body["order"]["customer"]["email"] = json!("maya@example.com");
+    body["order"]["delivery"]["location"]["accuracy_m"] = json!(12.5);
+    body["order"]["delivery"]["address"]["floor"] = json!(4);
+    body["order"]["items"][0]["image_url"] = json!("https://cdn.example/p.png");
+    body["order"]["items"][0]["modifiers"][0]["calories"] = json!(0);
+    body["order"]["amounts"]["rounding"] = json!(0);
+    match parse_value(&body).unwrap().inbound {
+        Inbound::Order(order) => assert_eq!(*order, plain),
+        other => panic!("expected an order, got {other:?}"),
+    }
+    let mut body = fixture_value("cancel.json");
+    body["source"] = json!("customer_app");
+    assert_eq!(
+        parse_value(&body).unwrap(),
+        channel().parse(&request(&fixture("cancel.json"))).unwrap()
+    );
 }
 
 #[test]
@@ -883,21 +984,36 @@ fn the_factory_builds_from_options_and_secrets() {
 #[test]
 fn production_needs_a_real_secret() {
     // A channel name no environment variable sets, so the test does not depend on the shell.
-    let mut settings = settings(Value::Null, false);
-    settings.channel = "own_app_secret_test".into();
-    let error = Factory.build(&settings).err().unwrap();
+    let mut unset = settings(Value::Null, false);
+    unset.channel = "own_app_secret_test".into();
+    let error = Factory.build(&unset).err().unwrap();
     assert!(
         matches!(error, ConfigError::MissingSecret { .. }),
         "{error:?}"
     );
-    assert!(matches!(
-        OwnApp::new(
-            OwnAppConfig::default(),
-            SecretString::from(""),
-            reqwest::Client::new()
-        ),
-        Err(ConfigError::Invalid { .. })
-    ));
+    // An empty secret is refused, in production and in development: the secret source
+    // treats an empty value as missing (a file value and a development default here).
+    for development in [false, true] {
+        let mut empty = settings(Value::Null, development);
+        empty.channel = "own_app_empty_secret_test".into();
+        empty.secrets = SecretSource::new(
+            BTreeMap::from([(
+                empty.channel.clone(),
+                BTreeMap::from([(SIGNING_SECRET.to_owned(), String::new())]),
+            )]),
+            development,
+        );
+        empty.dev_secrets = &[(SIGNING_SECRET, "")];
+        let error = Factory.build(&empty).err().unwrap();
+        assert_eq!(
+            error,
+            ConfigError::MissingSecret {
+                channel: "own_app_empty_secret_test".into(),
+                name: SIGNING_SECRET.into(),
+                env: "CROSSDOCK_SECRET_OWN_APP_EMPTY_SECRET_TEST_SIGNING_SECRET".into(),
+            }
+        );
+    }
 }
 
 /// A status change made at `at`.

@@ -42,27 +42,21 @@ pub(crate) fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError
     Ok(value)
 }
 
-/// The first look at a body: which event it is.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Head {
-    pub event: String,
-    pub event_id: String,
-}
-
-/// `{"event": "order.created", "event_id": "...", "order": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OrderCreated {
-    pub event: String,
-    pub event_id: String,
-    pub order: AppOrder,
-}
-
+/// A webhook body from the app, of either event, read in one pass:
+/// `{"event": "order.created", "event_id": "...", "order": {...}}` or
 /// `{"event": "order.cancelled", "event_id": "...", "order_id": "...", "reason": "..."}`.
+/// Which of the optional fields an event needs is checked after `event` is known.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OrderCancelled {
+pub(crate) struct AppEvent {
     pub event: String,
     pub event_id: String,
-    pub order_id: String,
+    /// `order.created` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<AppOrder>,
+    /// `order.cancelled` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// `order.cancelled` only, optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -203,13 +197,16 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_path() {
-        let error = from_json::<OrderCancelled>(br#"{"event": "x", "event_id": 5}"#)
+        let error = from_json::<AppEvent>(br#"{"event": "x", "event_id": 5}"#)
             .expect_err("event_id is a number");
         assert_eq!(error.path, "event_id");
-        let error = from_json::<Head>(br#"{"event": "a", "event_id": "b"} trailing"#)
+        let error = from_json::<AppEvent>(br#"{"event": "x", "event_id": "e", "order_id": 7}"#)
+            .expect_err("order_id is a number");
+        assert_eq!(error.path, "order_id");
+        let error = from_json::<AppEvent>(br#"{"event": "a", "event_id": "b"} trailing"#)
             .expect_err("trailing");
         assert!(error.to_string().starts_with("body: "), "{error}");
-        let error = from_json::<Head>(b"<order/>").expect_err("not json");
+        let error = from_json::<AppEvent>(b"<order/>").expect_err("not json");
         assert!(
             error.to_string().starts_with("body: expected value"),
             "{error}"

@@ -16,7 +16,7 @@ use crossdock_adapter_own_app::simulator::{CALLBACK_PATH, OwnAppSim, SimConfig};
 use crossdock_adapter_own_app::{
     DEV_SIGNING_SECRET, OwnApp, OwnAppConfig, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers,
 };
-use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, lock};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, Outcome, PushOutcome};
 use crossdock_model::{NewOrder, Order, OrderId, Status, StatusAction, StatusChange};
 use secrecy::SecretString;
@@ -31,12 +31,6 @@ fn adapter() -> Arc<OwnApp> {
         )
         .expect("valid configuration"),
     )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What the stand-in hub took.

@@ -59,7 +59,9 @@ impl From<ConvertError> for ChannelError {
     fn from(error: ConvertError) -> Self {
         match error {
             ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { source, .. } => ChannelError::Order(OrderError::Money(source)),
+            ConvertError::Money { field, source } => {
+                ChannelError::Order(OrderError::MoneyAt { field, source })
+            }
             ConvertError::Order(order) => ChannelError::Order(order),
         }
     }
@@ -71,11 +73,16 @@ type Result<T> = std::result::Result<T, ConvertError>;
 // Shared helpers
 // ---------------------------------------------------------------------------------------
 
-fn currency(code: &str, field: &str) -> Result<Currency> {
-    Currency::parse(code).map_err(|source| ConvertError::Money {
+/// Names the amount a money error is about.
+fn at(field: &str) -> impl FnOnce(MoneyError) -> ConvertError + '_ {
+    move |source| ConvertError::Money {
         field: field.to_owned(),
         source,
-    })
+    }
+}
+
+fn currency(code: &str, field: &str) -> Result<Currency> {
+    Currency::parse(code).map_err(at(field))
 }
 
 /// Classic money: integer minor units, as-is.
@@ -97,33 +104,24 @@ fn classic_money_or_zero(
 /// New-API money: `amount_e5 / 10^(5 − exponent)`, exactly.
 pub(crate) fn e5_money(money: &MoneyE5, field: &str) -> Result<Money> {
     let code = currency(&money.currency_code, field)?;
-    Money::from_e5(money.amount_e5, code).map_err(|source| ConvertError::Money {
-        field: field.to_owned(),
-        source,
-    })
-}
-
-/// The inverse, for the simulator (which plays Uber): minor units → `amount_e5`.
-/// Saturates rather than overflowing on absurd amounts.
-pub(crate) fn minor_to_e5(minor: i64, exponent: u32) -> i64 {
-    minor.saturating_mul(10_i64.pow(5 - exponent.min(5)))
+    Money::from_e5(money.amount_e5, code).map_err(at(field))
 }
 
 fn add(left: Money, right: Money, field: &str) -> Result<Money> {
-    left.checked_add(right)
-        .map_err(|source| ConvertError::Money {
-            field: field.to_owned(),
-            source,
-        })
+    left.checked_add(right).map_err(at(field))
 }
 
-fn sub(left: Money, right: Money, field: &str) -> Result<Money> {
-    add(left, Money::new(-right.minor, right.currency), field)
-}
-
-/// A discount amount as the model wants it: positive, whatever sign Uber used.
-fn positive(money: Money) -> Money {
-    Money::new(money.minor.saturating_abs(), money.currency)
+/// Uber's promotion total (either generation) as the one platform-funded discount, with a
+/// positive amount whatever sign Uber used; none when it is zero.
+fn promotion_discounts(promotion: Money) -> Vec<Discount> {
+    if promotion.minor == 0 {
+        return Vec::new();
+    }
+    vec![Discount {
+        label: PROMOTION_LABEL.to_owned(),
+        amount: Money::new(promotion.minor.saturating_abs(), promotion.currency),
+        funded_by: FundedBy::Platform,
+    }]
 }
 
 fn timestamp(value: &str, field: &str) -> Result<DateTime<Utc>> {
@@ -190,7 +188,7 @@ fn fulfillment_kind(value: &str, field: &str) -> Result<(FulfillmentKind, Option
         "DINE_IN" => Ok((FulfillmentKind::DineIn, None)),
         other => Err(ConvertError::field(
             field,
-            format!("unknown order type `{other}`"),
+            format!("unknown order type `{}`", crossdock_channel::clip(other)),
         )),
     }
 }
@@ -430,7 +428,7 @@ fn classic_totals(
         for fee in [delivery, small_order, packaging, other] {
             itemised = add(itemised, fee, field)?;
         }
-        let rest = sub(total_fee, itemised, field)?;
+        let rest = total_fee.checked_sub(itemised).map_err(at(field))?;
         if rest.minor > 0 {
             service = rest;
         }
@@ -440,15 +438,6 @@ fn classic_totals(
         charges.total_promo_applied.as_ref(),
         "payment.charges.total_promo_applied",
     )?;
-    let discounts = if promotion.minor == 0 {
-        Vec::new()
-    } else {
-        vec![Discount {
-            label: PROMOTION_LABEL.to_owned(),
-            amount: positive(promotion),
-            funded_by: FundedBy::Platform,
-        }]
-    };
     let cash_due = charges
         .cash_amount_due
         .as_ref()
@@ -458,7 +447,7 @@ fn classic_totals(
     let totals = Totals {
         currency: order_currency,
         subtotal: classic_money(&charges.sub_total, "payment.charges.sub_total")?,
-        discounts,
+        discounts: promotion_discounts(promotion),
         tax,
         tax_included: false,
         fees: Fees {
@@ -629,7 +618,7 @@ fn v1_address(delivery: &crate::wire::V1Delivery) -> Address {
 
 /// A top-level line: `unit_price` is its own breakdown `unit` (without modifiers, which
 /// have entries of their own); the line total is its breakdown `total` plus the totals of
-/// all its modifiers, at any depth. A line without a breakdown entry is malformed.
+/// all its selected modifiers, at any depth. A line without a breakdown entry is malformed.
 fn v1_line(
     item: &V1Item,
     field: &str,
@@ -642,14 +631,11 @@ fn v1_line(
             format!("no price for cart item `{}` ({field})", item.cart_item_id),
         )
     })?;
-    let price_field = format!(
-        "order.payment.payment_detail.item_charges.price_breakdown[{}]",
-        item.cart_item_id
-    );
-    let mut total = e5_money(&price.total.gross, &format!("{price_field}.total.gross"))?;
-    total = add(
-        total,
-        v1_children_total(item, prices, order_currency)?,
+    let price_field = breakdown_field(&item.cart_item_id);
+    let (modifiers, modifiers_total) = v1_modifiers(item, prices, order_currency)?;
+    let total = add(
+        e5_money(&price.total.gross, &format!("{price_field}.total.gross"))?,
+        modifiers_total,
         &price_field,
     )?;
     Ok(Line {
@@ -663,58 +649,44 @@ fn v1_line(
             .customer_request
             .as_ref()
             .and_then(|r| item_notes(r.special_instructions.as_ref(), r.allergy.as_ref())),
-        modifiers: v1_modifiers(item, prices, order_currency)?,
+        modifiers,
     })
 }
 
-/// Σ breakdown totals of an item's selected modifiers, recursively (removed items cost
-/// nothing).
-fn v1_children_total(
-    item: &V1Item,
-    prices: &HashMap<&str, &V1PriceBreakdown>,
-    order_currency: Currency,
-) -> Result<Money> {
-    let mut sum = Money::zero(order_currency);
-    for group in item.selected_modifier_groups.iter().flatten() {
-        for child in group.selected_items.iter().flatten() {
-            if let Some(price) = prices.get(child.cart_item_id.as_str()) {
-                let field = format!(
-                    "order.payment.payment_detail.item_charges.price_breakdown[{}].total.gross",
-                    child.cart_item_id
-                );
-                sum = add(sum, e5_money(&price.total.gross, &field)?, &field)?;
-            }
-            sum = add(
-                sum,
-                v1_children_total(child, prices, order_currency)?,
-                "modifiers",
-            )?;
-        }
-    }
-    Ok(sum)
+/// `order.payment.payment_detail.item_charges.price_breakdown[{cart_item_id}]`.
+fn breakdown_field(cart_item_id: &str) -> String {
+    format!("order.payment.payment_detail.item_charges.price_breakdown[{cart_item_id}]")
 }
 
-/// Modifiers of a new-API item: a modifier without a breakdown entry is free.
+/// Modifiers of a new-API item, recursively, and Σ of the breakdown totals of the selected
+/// ones at any depth (what they add to the line), in one walk of the tree. A modifier
+/// without a breakdown entry is free; a removed one and everything under it cost nothing.
 fn v1_modifiers(
     item: &V1Item,
     prices: &HashMap<&str, &V1PriceBreakdown>,
     order_currency: Currency,
-) -> Result<Vec<Modifier>> {
+) -> Result<(Vec<Modifier>, Money)> {
     let mut modifiers = Vec::new();
+    let mut total = Money::zero(order_currency);
     for group in item.selected_modifier_groups.iter().flatten() {
         let selected = group.selected_items.iter().flatten().map(|i| (i, false));
         let removed = group.removed_items.iter().flatten().map(|i| (i, true));
         for (child, removed) in selected.chain(removed) {
-            let unit_price = match prices.get(child.cart_item_id.as_str()) {
-                Some(price) => e5_money(
-                    &price.unit.gross,
-                    &format!(
-                        "order.payment.payment_detail.item_charges.price_breakdown[{}].unit.gross",
-                        child.cart_item_id
-                    ),
-                )?,
+            let field = breakdown_field(&child.cart_item_id);
+            let price = prices.get(child.cart_item_id.as_str());
+            let unit_price = match price {
+                Some(price) => e5_money(&price.unit.gross, &format!("{field}.unit.gross"))?,
                 None => Money::zero(order_currency),
             };
+            let (children, children_total) = v1_modifiers(child, prices, order_currency)?;
+            if !removed {
+                if let Some(price) = price {
+                    let total_field = format!("{field}.total.gross");
+                    let own = e5_money(&price.total.gross, &total_field)?;
+                    total = add(total, own, &total_field)?;
+                }
+                total = add(total, children_total, "modifiers")?;
+            }
             modifiers.push(Modifier {
                 group: text(Some(&group.title)),
                 name: child.title.clone(),
@@ -723,11 +695,11 @@ fn v1_modifiers(
                 quantity: child.quantity.amount,
                 unit_price,
                 removed,
-                modifiers: v1_modifiers(child, prices, order_currency)?,
+                modifiers: children,
             });
         }
     }
-    Ok(modifiers)
+    Ok((modifiers, total))
 }
 
 /// New-API totals (CHANNELS.md §10: subtotal = `item_charges.total`, total =
@@ -757,7 +729,7 @@ fn v1_totals(detail: &V1PaymentDetail, order_currency: Currency) -> Result<Total
         }
         let field = format!("{BASE}.fees.total.gross");
         let total = e5_money(&reported.total.gross, &field)?;
-        let rest = sub(total, itemised, &field)?;
+        let rest = total.checked_sub(itemised).map_err(at(&field))?;
         if rest.minor > 0 {
             fees.other = add(fees.other, rest, &field)?;
         }
@@ -770,15 +742,6 @@ fn v1_totals(detail: &V1PaymentDetail, order_currency: Currency) -> Result<Total
         Some(p) => e5_money(&p.total.gross, &format!("{BASE}.promotions.total.gross"))?,
         None => zero,
     };
-    let discounts = if promotion.minor == 0 {
-        Vec::new()
-    } else {
-        vec![Discount {
-            label: PROMOTION_LABEL.to_owned(),
-            amount: positive(promotion),
-            funded_by: FundedBy::Platform,
-        }]
-    };
     let tax = match detail.order_total.tax.as_ref() {
         Some(t) => e5_money(t, &format!("{BASE}.order_total.tax"))?,
         None => zero,
@@ -789,7 +752,7 @@ fn v1_totals(detail: &V1PaymentDetail, order_currency: Currency) -> Result<Total
             &detail.item_charges.total.gross,
             &format!("{BASE}.item_charges.total.gross"),
         )?,
-        discounts,
+        discounts: promotion_discounts(promotion),
         tax,
         tax_included: detail.order_total.is_tax_inclusive.unwrap_or(false),
         fees,

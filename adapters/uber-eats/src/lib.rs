@@ -70,7 +70,7 @@ use crossdock_channel::oauth::ClientCredentials;
 use crossdock_channel::signature::verify_hmac_sha256_hex;
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, ConfigError, Delivery, FetchRef,
-    Inbound, InboundRequest, Outcome, PushOutcome, RateLimit, Reply, StatusCode, http,
+    Inbound, InboundRequest, Outcome, PushOutcome, RateLimit, Reply, StatusCode, clip, http,
 };
 use crossdock_model::{
     ChannelId, DeliveredBy, FulfillmentKind, NewOrder, Order, Status, StatusAction, StatusChange,
@@ -93,6 +93,8 @@ pub const DEFAULT_TOKEN_URL: &str = "https://auth.uber.com/oauth/v2/token";
 pub const DEFAULT_SCOPE: &str = "eats.order eats.store.orders.read";
 /// The webhook signature header.
 pub const SIGNATURE_HEADER: &str = "x-uber-signature";
+/// The name of the channel's one secret (`CROSSDOCK_SECRET_UBER_EATS_CLIENT_SECRET`).
+const CLIENT_SECRET: &str = "client_secret";
 
 /// Which of Uber's two order APIs an order lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -163,7 +165,8 @@ pub struct UberEats {
 }
 
 impl UberEats {
-    /// Builds the adapter; refuses unusable URLs or a zero timeout.
+    /// Builds the adapter; refuses unusable URLs or a zero timeout. (An empty secret never
+    /// gets here: [`crossdock_channel::SecretSource`] treats it as missing.)
     pub fn new(
         config: UberEatsConfig,
         client_secret: SecretString,
@@ -187,9 +190,6 @@ impl UberEats {
         if config.timeout_secs == 0 {
             return Err(invalid("`timeout_secs` must be at least 1".to_owned()));
         }
-        if client_secret.expose_secret().is_empty() {
-            return Err(invalid("secret `client_secret` is empty".to_owned()));
-        }
         let tokens = ClientCredentials::new(
             http.clone(),
             config.token_url.clone(),
@@ -207,8 +207,6 @@ impl UberEats {
         })
     }
 
-    /// Sends a request built with a bearer token; on a 401 drops the token and tries
-    /// once more with a fresh one.
     /// `POST {base_url}{path}` with a JSON body and the bearer token.
     async fn post_json(
         &self,
@@ -226,6 +224,8 @@ impl UberEats {
         .await
     }
 
+    /// Sends a request built with a bearer token; on a 401 drops the token and tries
+    /// once more with a fresh one.
     async fn authorized(
         &self,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
@@ -271,7 +271,7 @@ fn resolve(reference: &FetchRef) -> Result<Target, ChannelError> {
         rest.split_once('?').map_or(rest, |(p, _)| p).to_owned()
     } else {
         let url = reqwest::Url::parse(href).map_err(|e| {
-            ChannelError::Malformed(format!("resource_href `{href}` is not a URL: {e}"))
+            ChannelError::Malformed(format!("resource_href `{}` is not a URL: {e}", clip(href)))
         })?;
         url.path().to_owned()
     };
@@ -281,19 +281,21 @@ fn resolve(reference: &FetchRef) -> Result<Target, ChannelError> {
         ["v1", "delivery", "order", id] => (Generation::V1, *id),
         _ => {
             return Err(ChannelError::Malformed(format!(
-                "resource_href path `{path}` is neither /v2/eats/order/{{id}} nor /v1/delivery/order/{{id}}"
+                "resource_href path `{}` is neither /v2/eats/order/{{id}} nor /v1/delivery/order/{{id}}",
+                clip(&path)
             )));
         }
     };
     if !is_safe_id(order_id) {
         return Err(ChannelError::Malformed(format!(
-            "resource_href order id `{order_id}` is not a valid Uber order id"
+            "resource_href order id `{}` is not a valid Uber order id",
+            clip(order_id)
         )));
     }
     if order_id != reference.external_order_id {
         return Err(ChannelError::Malformed(format!(
             "resource_href points at order `{order_id}` but the notification is for `{}`",
-            reference.external_order_id
+            clip(&reference.external_order_id)
         )));
     }
     Ok(Target {
@@ -317,12 +319,10 @@ pub(crate) enum Plan {
 /// The generation an order was fetched from (`channel_data.api`; absent means classic,
 /// the generation of orders stored before the field existed).
 fn generation_of(order: &NewOrder) -> Result<Generation, ChannelError> {
-    match order.channel_data.get("api").and_then(|v| v.as_str()) {
-        None | Some("classic") => Ok(Generation::Classic),
-        Some("v1") => Ok(Generation::V1),
-        Some(other) => Err(ChannelError::Malformed(format!(
-            "channel_data.api `{other}` is neither `classic` nor `v1`"
-        ))),
+    match order.channel_data.get("api") {
+        None | Some(serde_json::Value::Null) => Ok(Generation::Classic),
+        Some(api) => Generation::deserialize(api)
+            .map_err(|error| ChannelError::Malformed(format!("channel_data.api: {error}"))),
     }
 }
 
@@ -550,12 +550,13 @@ impl Channel for UberEats {
     }
 
     fn verify(&self, request: &InboundRequest) -> Result<(), ChannelError> {
-        if !request.headers.contains_key(SIGNATURE_HEADER) {
+        let Some(provided) = request.headers.get(SIGNATURE_HEADER) else {
             return Err(ChannelError::Unauthorized(
                 "missing X-Uber-Signature header".to_owned(),
             ));
-        }
-        let provided = request.header(SIGNATURE_HEADER).unwrap_or_default();
+        };
+        // A value that is not text cannot match any hex signature.
+        let provided = provided.to_str().unwrap_or_default();
         if verify_hmac_sha256_hex(
             self.client_secret.expose_secret().as_bytes(),
             &[&request.body],
@@ -586,7 +587,7 @@ impl Channel for UberEats {
                 .ok_or_else(|| {
                     ChannelError::Malformed(format!(
                         "webhook envelope: `{}` needs `meta.resource_id`",
-                        envelope.event_type
+                        clip(&envelope.event_type)
                     ))
                 })
         };
@@ -693,7 +694,19 @@ impl Channel for UberEats {
     ) -> Result<PushOutcome, ChannelError> {
         let target = resolve(reference)?;
         let (path, body) = deny_call(target.generation, &target.order_id, reason);
-        let response = self.post_json(&path, &body).await?;
+        let response = match self.post_json(&path, &body).await {
+            Ok(response) => response,
+            // The order is already finished on Uber (denied before, cancelled, timed out):
+            // Uber waits for nothing more, which is all a refusal is for. So a repeat is safe.
+            Err(ChannelError::Platform { status: 409, .. }) => {
+                return Ok(PushOutcome::Delivered {
+                    detail: format!(
+                        "POST {path} answered 409: the order is already finished on Uber"
+                    ),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let status = response.status().as_u16();
         tracing::info!(
             channel = CHANNEL_ID,
@@ -771,12 +784,12 @@ impl ChannelFactory for Factory {
     }
 
     fn dev_secrets(&self) -> &'static [(&'static str, &'static str)] {
-        &[("client_secret", DEV_CLIENT_SECRET)]
+        &[(CLIENT_SECRET, DEV_CLIENT_SECRET)]
     }
 
     fn build(&self, settings: &ChannelSettings) -> Result<Arc<dyn Channel>, ConfigError> {
         let config: UberEatsConfig = settings.options()?;
-        let secret = settings.secret("client_secret")?;
+        let secret = settings.secret(CLIENT_SECRET)?;
         Ok(Arc::new(UberEats::new(
             config,
             secret,

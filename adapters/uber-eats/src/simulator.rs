@@ -30,26 +30,25 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::signature::hmac_sha256_hex;
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
     post_webhook,
 };
-use crossdock_model::Currency;
+use crossdock_model::{Currency, Money};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::convert::minor_to_e5;
 use crate::wire::{
     AcceptPosOrder, Amount, CancelOrder, ClassicCart, ClassicCharges, ClassicEater,
     ClassicEaterDelivery, ClassicEaterRef, ClassicItem, ClassicItemPrice, ClassicLocation,
@@ -140,10 +139,24 @@ impl StoredOrder {
     }
 }
 
+/// What the simulator plays, fixed at start: the [`SimConfig`] without where it listens
+/// and where webhooks go.
+#[derive(Debug)]
+struct Platform {
+    client_id: String,
+    client_secret: String,
+    api: Generation,
+    token_ttl: Duration,
+    delivery_by_restaurant: bool,
+}
+
 #[derive(Debug)]
 struct Inner {
-    config: SimConfig,
+    platform: Platform,
+    /// Where webhooks go; the one copy, changed by [`UberEatsSim::set_hub_webhook_url`].
     hub_webhook_url: Mutex<String>,
+    /// [`SimServer::base_url`], set once the server listens (the port is only known then);
+    /// webhooks sent from `POST /_sim/orders` need it for `resource_href`.
     base_url: OnceLock<String>,
     http: reqwest::Client,
     orders: Mutex<HashMap<String, StoredOrder>>,
@@ -154,18 +167,27 @@ struct Inner {
     faults: Faults,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl UberEatsSim {
     /// Starts the simulator's HTTP server.
     pub async fn start(config: SimConfig) -> std::io::Result<UberEatsSim> {
+        let SimConfig {
+            bind,
+            hub_webhook_url,
+            client_id,
+            client_secret,
+            api,
+            token_ttl,
+            delivery_by_restaurant,
+        } = config;
         let inner = Arc::new(Inner {
-            hub_webhook_url: Mutex::new(config.hub_webhook_url.clone()),
-            config,
+            platform: Platform {
+                client_id,
+                client_secret,
+                api,
+                token_ttl,
+                delivery_by_restaurant,
+            },
+            hub_webhook_url: Mutex::new(hub_webhook_url),
             base_url: OnceLock::new(),
             http: reqwest::Client::new(),
             orders: Mutex::new(HashMap::new()),
@@ -175,9 +197,9 @@ impl UberEatsSim {
             calls: CallLog::new(),
             faults: Faults::default(),
         });
-        let server = SimServer::serve(router(inner.clone()), inner.config.bind).await?;
+        let server = SimServer::serve(router(inner.clone()), bind).await?;
         let _ = inner.base_url.set(server.base_url());
-        tracing::info!(base_url = %server.base_url(), api = inner.config.api.as_str(), "Uber Eats simulator listening.");
+        tracing::info!(base_url = %server.base_url(), api = inner.platform.api.as_str(), "Uber Eats simulator listening.");
         Ok(UberEatsSim { inner, server })
     }
 
@@ -198,7 +220,7 @@ impl UberEatsSim {
 
     /// Places an order in the configured API generation and notifies the hub.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample, self.inner.config.api).await
+        self.inner.place(sample, self.inner.platform.api).await
     }
 
     /// Places an order in the given API generation and notifies the hub.
@@ -240,7 +262,7 @@ impl UberEatsSim {
                     });
                     (Generation::V1, order.order.store.id.clone())
                 }
-                None => (self.inner.config.api, DEFAULT_STORE_ID.to_owned()),
+                None => (self.inner.platform.api, DEFAULT_STORE_ID.to_owned()),
             }
         };
         let (_, answer) = self
@@ -248,16 +270,6 @@ impl UberEatsSim {
             .notify("orders.cancel", external_order_id, &store_id, generation)
             .await;
         answer
-    }
-
-    /// The order as the simulator would serve it now (for assertions).
-    pub fn order_json(&self, external_order_id: &str) -> Option<serde_json::Value> {
-        let orders = lock(&self.inner.orders);
-        let order = orders.get(external_order_id)?;
-        match order {
-            StoredOrder::Classic(o) => serde_json::to_value(o).ok(),
-            StoredOrder::V1(o) => serde_json::to_value(o).ok(),
-        }
     }
 
     /// The order's Uber state: classic `current_state` or new `state`.
@@ -312,10 +324,10 @@ impl Inner {
                 sample,
                 &id,
                 &store_id,
-                &self.config,
+                &self.platform,
             ))),
             Generation::V1 => {
-                StoredOrder::V1(Box::new(build_v1(sample, &id, &store_id, &self.config)))
+                StoredOrder::V1(Box::new(build_v1(sample, &id, &store_id, &self.platform)))
             }
         };
         lock(&self.orders).insert(id.clone(), order);
@@ -364,7 +376,7 @@ impl Inner {
     }
 
     async fn send_signed(&self, body: Vec<u8>) -> WebhookAnswer {
-        let signature = hmac_sha256_hex(self.config.client_secret.as_bytes(), &[&body]);
+        let signature = hmac_sha256_hex(self.platform.client_secret.as_bytes(), &[&body]);
         self.send(body, Some(signature)).await
     }
 
@@ -436,9 +448,17 @@ fn classic_money(minor: i64, code: &str) -> ClassicMoney {
     }
 }
 
-fn e5(minor: i64, code: &str) -> MoneyE5 {
+/// Samples may come from people (`POST /_sim/orders`): an amount too large for
+/// `amount_e5` saturates, and an unknown currency code (which the adapter refuses anyway)
+/// is taken to have two decimals.
+pub(crate) fn e5(minor: i64, code: &str) -> MoneyE5 {
+    let saturated = if minor < 0 { i64::MIN } else { i64::MAX };
+    let amount_e5 = match Currency::parse(code) {
+        Ok(currency) => Money::new(minor, currency).to_e5().unwrap_or(saturated),
+        Err(_) => minor.checked_mul(1_000).unwrap_or(saturated),
+    };
     MoneyE5 {
-        amount_e5: minor_to_e5(minor, exponent(code)),
+        amount_e5,
         currency_code: code.to_owned(),
     }
 }
@@ -450,29 +470,6 @@ fn amount(minor: i64, code: &str) -> Amount {
         tax: None,
         is_tax_inclusive: None,
     }
-}
-
-/// One unit of an item with its modifiers (recursively).
-/// Saturating, since samples may come from people (`POST /_sim/orders`).
-fn unit_with_modifiers(item: &SampleItem) -> i64 {
-    item.modifiers.iter().fold(item.unit_price_minor, |sum, m| {
-        sum.saturating_add(unit_with_modifiers(m).saturating_mul(m.quantity))
-    })
-}
-
-/// Σ over items of unit-with-modifiers × quantity (saturating).
-fn subtotal(sample: &SampleOrder) -> i64 {
-    sample.items.iter().fold(0_i64, |sum, item| {
-        sum.saturating_add(unit_with_modifiers(item).saturating_mul(item.quantity))
-    })
-}
-
-/// subtotal − discount + delivery fee + tip, as [`SampleOrder::total_minor`] (saturating).
-fn total(sample: &SampleOrder) -> i64 {
-    subtotal(sample)
-        .saturating_sub(sample.discount_minor)
-        .saturating_add(sample.delivery_fee_minor)
-        .saturating_add(sample.tip_minor)
 }
 
 fn split_name(name: &str) -> (String, Option<String>) {
@@ -501,7 +498,7 @@ fn not_empty(value: &Option<String>) -> Option<String> {
 }
 
 fn classic_item(item: &SampleItem, code: &str, eater_id: Option<&str>, top: bool) -> ClassicItem {
-    let unit = unit_with_modifiers(item);
+    let unit = item.unit_with_modifiers_minor();
     let removed = !top && item.quantity == 0;
     ClassicItem {
         id: item.plu.clone(),
@@ -551,14 +548,14 @@ fn build_classic(
     sample: &SampleOrder,
     id: &str,
     store_id: &str,
-    config: &SimConfig,
+    platform: &Platform,
 ) -> ClassicOrder {
     let code = sample.currency.as_str();
     let eater_id = Uuid::new_v4().to_string();
     let (first_name, last_name) = split_name(&sample.customer_name);
     let (order_type, delivery) = match &sample.fulfillment {
         SampleFulfillment::Pickup => ("PICK_UP", None),
-        SampleFulfillment::Delivery { .. } if !config.delivery_by_restaurant => {
+        SampleFulfillment::Delivery { .. } if !platform.delivery_by_restaurant => {
             ("DELIVERY_BY_UBER", None)
         }
         SampleFulfillment::Delivery {
@@ -591,7 +588,7 @@ fn build_classic(
             )
         }
     };
-    let subtotal = subtotal(sample);
+    let subtotal = sample.subtotal_minor();
     let money = |minor: i64| Some(classic_money(minor, code));
     ClassicOrder {
         id: id.to_owned(),
@@ -634,7 +631,7 @@ fn build_classic(
         },
         payment: ClassicPayment {
             charges: ClassicCharges {
-                total: classic_money(total(sample), code),
+                total: classic_money(sample.total_minor(), code),
                 sub_total: classic_money(subtotal, code),
                 tax: money(0),
                 total_fee: money(sample.delivery_fee_minor),
@@ -661,7 +658,7 @@ fn build_classic(
             Some(at) => at.to_rfc3339_opts(SecondsFormat::Secs, true),
             None => now_rfc3339(TimeDelta::minutes(15)),
         }),
-        order_manager_client_id: Some(config.client_id.clone()),
+        order_manager_client_id: Some(platform.client_id.clone()),
         deliveries: None,
     }
 }
@@ -732,12 +729,17 @@ fn v1_item(
     }
 }
 
-fn build_v1(sample: &SampleOrder, id: &str, store_id: &str, config: &SimConfig) -> V1OrderResponse {
+fn build_v1(
+    sample: &SampleOrder,
+    id: &str,
+    store_id: &str,
+    platform: &Platform,
+) -> V1OrderResponse {
     let code = sample.currency.as_str();
     let (first_name, last_name) = split_name(&sample.customer_name);
     let (fulfillment_type, deliveries) = match &sample.fulfillment {
         SampleFulfillment::Pickup => ("PICKUP", None),
-        SampleFulfillment::Delivery { .. } if !config.delivery_by_restaurant => {
+        SampleFulfillment::Delivery { .. } if !platform.delivery_by_restaurant => {
             ("DELIVERY_BY_UBER", None)
         }
         SampleFulfillment::Delivery {
@@ -848,13 +850,13 @@ fn build_v1(sample: &SampleOrder, id: &str, store_id: &str, config: &SimConfig) 
             payment: V1Payment {
                 payment_detail: V1PaymentDetail {
                     order_total: Amount {
-                        gross: e5(total(sample), code),
-                        net: Some(e5(total(sample), code)),
+                        gross: e5(sample.total_minor(), code),
+                        net: Some(e5(sample.total_minor(), code)),
                         tax: Some(e5(0, code)),
                         is_tax_inclusive: Some(false),
                     },
                     item_charges: V1ItemCharges {
-                        total: amount(subtotal(sample), code),
+                        total: amount(sample.subtotal_minor(), code),
                         price_breakdown: prices,
                     },
                     fees: Some(V1Fees {
@@ -950,8 +952,8 @@ async fn token(State(inner): State<Shared>, Form(form): Form<HashMap<String, Str
         )
             .into_response();
     }
-    if field("client_id") != inner.config.client_id
-        || field("client_secret") != inner.config.client_secret
+    if field("client_id") != inner.platform.client_id
+        || field("client_secret") != inner.platform.client_secret
     {
         return (
             StatusCode::UNAUTHORIZED,
@@ -962,11 +964,11 @@ async fn token(State(inner): State<Shared>, Form(form): Form<HashMap<String, Str
     let access_token = format!("IA.{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
     lock(&inner.tokens).insert(
         access_token.clone(),
-        Instant::now() + inner.config.token_ttl,
+        Instant::now() + inner.platform.token_ttl,
     );
     axum::Json(TokenResponse {
         access_token,
-        expires_in: inner.config.token_ttl.as_secs(),
+        expires_in: inner.platform.token_ttl.as_secs(),
         token_type: "Bearer".to_owned(),
         scope: field("scope").to_owned(),
     })
@@ -1077,34 +1079,26 @@ async fn answer_write(
     inner: &Inner,
     id: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    raw_body: &[u8],
     op: Op,
 ) -> Response {
-    if let Some(fault) = inner.faults.next() {
-        if let Some(delay) = fault.delay {
-            tokio::time::sleep(delay).await;
+    let fault = inner.faults.apply(|status| {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            error(status, "rate_limited", "Exceeded rate limit")
+        } else {
+            error(status, "injected_fault", "Simulated failure.")
         }
-        if let Some(status) = fault.status {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
-                error(status, "rate_limited", "Exceeded rate limit")
-            } else {
-                error(status, "injected_fault", "Simulated failure.")
-            };
-            if let Some(seconds) = fault.retry_after_s {
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from(seconds));
-            }
-            return response;
-        }
+    });
+    if let Some(response) = fault.await {
+        return response;
     }
     if !inner.token_valid(headers) {
         return unauthorized();
     }
-    if let Err(message) = validate_body(op, body) {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", message);
-    }
+    let body = match parse_write_body(op, raw_body) {
+        Ok(body) => body,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_request", message),
+    };
     let mut orders = lock(&inner.orders);
     let Some(order) = orders
         .get_mut(id)
@@ -1118,7 +1112,7 @@ async fn answer_write(
             match state.as_str() {
                 "CREATED" | "ACCEPTED" => {
                     o.current_state = Some("ACCEPTED".to_owned());
-                    if let Ok(accept) = serde_json::from_slice::<AcceptPosOrder>(body) {
+                    if let WriteBody::Accept(accept) = body {
                         o.external_reference_id = accept.external_reference_id;
                     }
                     no_content()
@@ -1156,8 +1150,8 @@ async fn answer_write(
             if matches!(o.current_state.as_deref(), Some("CANCELED" | "DENIED")) {
                 return conflict(o.current_state.as_deref().unwrap_or_default());
             }
-            let delivered = serde_json::from_slice::<RestaurantDeliveryStatus>(body)
-                .is_ok_and(|s| s.status == "delivered");
+            let delivered =
+                matches!(&body, WriteBody::DeliveryStatus(status) if status.status == "delivered");
             if delivered {
                 o.current_state = Some("FINISHED".to_owned());
             }
@@ -1210,24 +1204,34 @@ async fn answer_write(
     }
 }
 
-/// Refuses a body that is not the shape Uber documents for the call (the error is the
-/// message of the 400 answer).
-fn validate_body(op: Op, body: &[u8]) -> Result<(), String> {
+/// A write call's body, read once: the parts the simulator acts on.
+enum WriteBody {
+    Accept(AcceptPosOrder),
+    DeliveryStatus(RestaurantDeliveryStatus),
+    /// Checked for shape only.
+    Other,
+}
+
+/// Reads a write call's body, refusing one that is not the shape Uber documents for the
+/// call (the error is the message of the 400 answer).
+fn parse_write_body(op: Op, body: &[u8]) -> Result<WriteBody, String> {
     match op {
-        Op::ClassicAccept => parse_body::<AcceptPosOrder>(body).map(drop),
-        Op::ClassicDeny => parse_body::<DenyPosOrder>(body).map(drop),
-        Op::ClassicCancel => parse_body::<CancelOrder>(body).map(drop),
+        Op::ClassicAccept => parse_body(body).map(WriteBody::Accept),
+        Op::ClassicDeny => parse_body::<DenyPosOrder>(body).map(|_| WriteBody::Other),
+        Op::ClassicCancel => parse_body::<CancelOrder>(body).map(|_| WriteBody::Other),
         Op::ClassicDeliveryStatus => {
             let status: RestaurantDeliveryStatus = parse_body(body)?;
             match status.status.as_str() {
-                "started" | "arriving" | "delivered" => Ok(()),
+                "started" | "arriving" | "delivered" => Ok(WriteBody::DeliveryStatus(status)),
                 other => Err(format!("Unknown status `{other}`.")),
             }
         }
-        Op::V1Accept => parse_body::<V1Accept>(body).map(drop),
-        Op::V1Deny => parse_body::<V1Deny>(body).map(drop),
-        Op::V1Ready => parse_body::<serde_json::Map<String, serde_json::Value>>(body).map(drop),
-        Op::V1Cancel => parse_body::<V1Cancel>(body).map(drop),
+        Op::V1Accept => parse_body::<V1Accept>(body).map(|_| WriteBody::Other),
+        Op::V1Deny => parse_body::<V1Deny>(body).map(|_| WriteBody::Other),
+        Op::V1Ready => {
+            parse_body::<serde_json::Map<String, serde_json::Value>>(body).map(|_| WriteBody::Other)
+        }
+        Op::V1Cancel => parse_body::<V1Cancel>(body).map(|_| WriteBody::Other),
     }
 }
 
@@ -1246,7 +1250,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
             );
         }
     };
-    let placed = inner.place(&sample, inner.config.api).await;
+    let placed = inner.place(&sample, inner.platform.api).await;
     ok_json(serde_json::json!({
         "external_order_id": placed.external_order_id,
         "event_id": placed.event_id,

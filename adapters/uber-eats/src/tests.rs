@@ -306,6 +306,15 @@ fn only_the_path_of_resource_href_is_used() {
             "{href} for {id} should be refused"
         );
     }
+    // Platform text in an error is clipped.
+    let long = format!("not a url {}", "x".repeat(500));
+    match resolve(&reference("abc-1", &long)) {
+        Err(ChannelError::Malformed(message)) => {
+            assert!(message.contains("xxx…`"), "{message}");
+            assert!(message.chars().count() < 150, "{message}");
+        }
+        other => panic!("expected malformed, got {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -510,8 +519,17 @@ fn e5_amounts_convert_exactly_by_currency_exponent() {
             ..
         })
     ));
-    assert_eq!(convert::minor_to_e5(1250, 2), 1_250_000);
-    assert_eq!(convert::minor_to_e5(980, 0), 98_000_000);
+    // The simulator's inverse (through `Money::to_e5`), saturating on absurd samples.
+    let to_e5 = |minor, code| simulator::e5(minor, code).amount_e5;
+    assert_eq!(to_e5(1250, "USD"), 1_250_000);
+    assert_eq!(to_e5(980, "JPY"), 98_000_000);
+    assert_eq!(to_e5(1234, "KWD"), 123_400);
+    assert_eq!(to_e5(-300, "USD"), -300_000);
+    assert_eq!(to_e5(i64::MAX / 10, "USD"), i64::MAX);
+    assert_eq!(to_e5(i64::MIN / 10, "USD"), i64::MIN);
+    for amount in [1250, -300, 0, 7] {
+        assert_eq!(minor(to_e5(amount, "USD"), "USD"), Ok(amount));
+    }
 }
 
 fn mutate_fixture(name: &str, change: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
@@ -545,12 +563,26 @@ fn a_fractional_e5_amount_fails_the_order() {
         v["order"]["payment"]["payment_detail"]["item_charges"]["price_breakdown"][2]["unit"]["gross"]
             ["amount_e5"] = serde_json::json!(599_001);
     });
-    assert!(matches!(
-        v1_from(&bytes),
-        Err(ChannelError::Order(OrderError::Money(
-            MoneyError::FractionalMinorUnit { .. }
-        )))
-    ));
+    let error = v1_from(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            ChannelError::Order(OrderError::MoneyAt {
+                field,
+                source: MoneyError::FractionalMinorUnit { .. },
+            }) if field.starts_with(
+                "order.payment.payment_detail.item_charges.price_breakdown["
+            ) && field.ends_with("].unit.gross")
+        ),
+        "{error:?}"
+    );
+    // A quarantined order says which amount was wrong.
+    assert!(
+        error
+            .to_string()
+            .contains("].unit.gross: amount `599001e-5`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -558,12 +590,13 @@ fn impossible_orders_are_typed_errors_not_panics() {
     let bad_currency = mutate_fixture("order-classic-delivery.json", |v| {
         v["payment"]["charges"]["total"]["currency_code"] = serde_json::json!("US$");
     });
-    assert!(matches!(
+    assert_eq!(
         classic_from(&bad_currency),
-        Err(ChannelError::Order(OrderError::Money(
-            MoneyError::BadCurrency(_)
-        )))
-    ));
+        Err(ChannelError::Order(OrderError::MoneyAt {
+            field: "payment.charges.total.currency_code".to_owned(),
+            source: MoneyError::BadCurrency("US$".to_owned()),
+        }))
+    );
     let zero_quantity = mutate_fixture("order-classic-delivery.json", |v| {
         v["cart"]["items"][1]["quantity"] = serde_json::json!(0);
     });
@@ -856,10 +889,18 @@ fn a_push_refuses_an_unknown_generation_or_an_unsafe_id() {
         Status::Received,
     );
     order.order.channel_data = serde_json::json!({"api": "v9"});
-    assert!(matches!(
+    assert_eq!(
         plan(&order, &change(&order, &StatusAction::Ready)),
-        Err(ChannelError::Malformed(_))
-    ));
+        Err(ChannelError::Malformed(
+            "channel_data.api: unknown variant `v9`, expected `classic` or `v1`".to_owned()
+        ))
+    );
+    order.order.channel_data = serde_json::json!({"api": "v1"});
+    assert!(
+        call(plan(&order, &change(&order, &StatusAction::Ready)))
+            .0
+            .ends_with("/ready")
+    );
     order.order.channel_data = serde_json::Value::Null;
     order.order.external_order_id = "../../admin".to_owned();
     assert!(matches!(

@@ -79,12 +79,21 @@ struct Setup {
 }
 
 async fn setup(api: Generation, delivery_by_restaurant: bool) -> Setup {
-    let hub = Receiver::start().await;
-    let sim = UberEatsSim::start(SimConfig {
-        hub_webhook_url: hub.url(),
+    setup_with(SimConfig {
         api,
         delivery_by_restaurant,
         ..SimConfig::default()
+    })
+    .await
+}
+
+/// A simulator started with `config` (its webhooks go to a fresh receiver) and an adapter
+/// pointed at it.
+async fn setup_with(config: SimConfig) -> Setup {
+    let hub = Receiver::start().await;
+    let sim = UberEatsSim::start(SimConfig {
+        hub_webhook_url: hub.url(),
+        ..config
     })
     .await
     .expect("simulator");
@@ -315,6 +324,111 @@ async fn a_revoked_token_is_refreshed_once_and_the_call_retried() {
     let answered: Vec<u16> = setup.sim.calls().all().iter().map(|c| c.answered).collect();
     assert_eq!(answered, vec![401, 200], "a 401, then the retried call");
     setup.sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_refreshed_before_each_call() {
+    // A lifetime within the adapter's 60 s expiry margin is cached for no time at all, so
+    // every call asks for a new token first instead of sending one about to expire.
+    let mut setup = setup_with(SimConfig {
+        api: Generation::V1,
+        token_ttl: Duration::from_secs(30),
+        ..SimConfig::default()
+    })
+    .await;
+    let placed = setup.sim.place_order(&sample()).await;
+    let reference = notified(&mut setup).await;
+    let mut order = None;
+    for expected in 1..=3 {
+        let fetched = setup.adapter.fetch(&reference).await.expect("fetch");
+        assert_eq!(fetched.external_order_id, placed.external_order_id);
+        assert_eq!(setup.sim.token_requests(), expected, "a new token per call");
+        order = Some(fetched);
+    }
+    let stored = stored(order.expect("fetched"), Status::Received);
+    setup
+        .adapter
+        .push(&stored, &change(&stored, &StatusAction::Ready))
+        .await
+        .expect("ready");
+    assert_eq!(setup.sim.token_requests(), 4, "pushes refresh too");
+    let answered: Vec<u16> = setup.sim.calls().all().iter().map(|c| c.answered).collect();
+    assert_eq!(
+        answered,
+        vec![200],
+        "the fresh token was accepted, no 401 retry"
+    );
+    setup.sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_notified_order_is_denied_in_either_generation() {
+    let reason = "Unknown item PZ-XYZ in the order";
+    for api in [Generation::Classic, Generation::V1] {
+        let mut setup = setup(api, false).await;
+        let placed = setup.sim.place_order(&sample()).await;
+        let reference = notified(&mut setup).await;
+        let id = &placed.external_order_id;
+        let outcome = setup
+            .adapter
+            .refuse_notified(&reference, reason)
+            .await
+            .expect("denied");
+        let (path, answered, body, state) = match api {
+            Generation::Classic => (
+                format!("/v1/eats/orders/{id}/deny_pos_order"),
+                204,
+                serde_json::json!({
+                    "reason": { "explanation": reason, "code": "ITEM_AVAILABILITY" }
+                }),
+                "DENIED",
+            ),
+            Generation::V1 => (
+                format!("/v1/delivery/order/{id}/deny"),
+                200,
+                serde_json::json!({
+                    "deny_reason": { "type": "ITEM_AVAILABILITY", "info": reason }
+                }),
+                "FAILED",
+            ),
+        };
+        assert_eq!(
+            outcome,
+            PushOutcome::Delivered {
+                detail: format!("POST {path} answered {answered}")
+            },
+            "{api:?}"
+        );
+        let calls = setup.sim.calls().all();
+        assert_eq!(calls.len(), 1, "{api:?}: {calls:#?}");
+        assert_eq!(calls[0].method, "POST");
+        assert_eq!(calls[0].path, path);
+        assert_eq!(calls[0].answered, answered);
+        assert_eq!(calls[0].body, body, "{api:?}");
+        assert_eq!(calls[0].headers["authorization"], "<redacted>");
+        assert_eq!(setup.sim.order_state(id).as_deref(), Some(state));
+        // A repeat (a redelivered fetch message after a crash) is safe: the order is
+        // already finished on Uber, and the refusal counts as done.
+        let again = setup
+            .adapter
+            .refuse_notified(&reference, reason)
+            .await
+            .expect("a repeat is not an error");
+        let expected = match api {
+            // Classic Uber takes a repeated deny as it took the first.
+            Generation::Classic => format!("POST {path} answered 204"),
+            Generation::V1 => {
+                format!("POST {path} answered 409: the order is already finished on Uber")
+            }
+        };
+        assert_eq!(
+            again,
+            PushOutcome::Delivered { detail: expected },
+            "{api:?}"
+        );
+        assert_eq!(setup.sim.order_state(id).as_deref(), Some(state), "{api:?}");
+        setup.sim.stop().await;
+    }
 }
 
 #[tokio::test]

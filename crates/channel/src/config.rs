@@ -48,6 +48,10 @@ impl SecretSource {
     }
 
     /// Resolves a secret, falling back to `dev_default` only in development mode.
+    ///
+    /// An empty value counts as missing, wherever it comes from (environment, secrets file
+    /// or development default): the next source is tried, and with none left the secret is
+    /// [`ConfigError::MissingSecret`]. Adapters therefore never see an empty secret from here.
     pub fn get(
         &self,
         channel: &str,
@@ -55,22 +59,19 @@ impl SecretSource {
         dev_default: Option<&str>,
     ) -> Result<SecretString, ConfigError> {
         let env = Self::env_name(channel, name);
-        if let Ok(value) = std::env::var(&env)
-            && !value.is_empty()
-        {
-            return Ok(SecretString::from(value));
-        }
-        if let Some(value) = self.file.get(channel).and_then(|c| c.get(name)) {
-            return Ok(SecretString::from(value.clone()));
-        }
-        match dev_default {
-            Some(value) if self.development => Ok(SecretString::from(value.to_owned())),
-            _ => Err(ConfigError::MissingSecret {
+        let from_env = std::env::var(&env).ok();
+        let from_file = self.file.get(channel).and_then(|c| c.get(name)).cloned();
+        let from_dev = dev_default.filter(|_| self.development).map(str::to_owned);
+        [from_env, from_file, from_dev]
+            .into_iter()
+            .flatten()
+            .find(|value| !value.is_empty())
+            .map(SecretString::from)
+            .ok_or_else(|| ConfigError::MissingSecret {
                 channel: channel.to_owned(),
                 name: name.to_owned(),
                 env,
-            }),
-        }
+            })
     }
 }
 
@@ -145,5 +146,38 @@ mod tests {
         let source = SecretSource::new(file, true);
         let got = source.get("test_chan_b", "key", Some("dev")).expect("file");
         assert_eq!(got.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_missing_wherever_it_comes_from() {
+        let mut file = BTreeMap::new();
+        file.insert(
+            "test_chan_c".to_owned(),
+            BTreeMap::from([("key".to_owned(), String::new())]),
+        );
+        // An empty file value is missing in production…
+        let prod = SecretSource::new(file.clone(), false);
+        let err = prod
+            .get("test_chan_c", "key", Some("dev-value"))
+            .expect_err("empty file value");
+        assert_eq!(
+            err,
+            ConfigError::MissingSecret {
+                channel: "test_chan_c".to_owned(),
+                name: "key".to_owned(),
+                env: "CROSSDOCK_SECRET_TEST_CHAN_C_KEY".to_owned(),
+            }
+        );
+        // …and gives way to the development default in development.
+        let dev = SecretSource::new(file, true);
+        let got = dev
+            .get("test_chan_c", "key", Some("dev-value"))
+            .expect("dev default");
+        assert_eq!(got.expose_secret(), "dev-value");
+        // An empty development default is missing too.
+        assert!(matches!(
+            dev.get("test_chan_c", "key", Some("")),
+            Err(ConfigError::MissingSecret { .. })
+        ));
     }
 }

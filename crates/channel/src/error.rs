@@ -79,9 +79,30 @@ impl ChannelError {
     }
 }
 
+/// Untrusted text (a platform's field, a header) cut to 64 characters for an error
+/// message or a log, with `…` where it was cut: an error quotes what was wrong without
+/// letting a hostile input blow up the message, the quarantine record or the log.
+pub fn clip(text: &str) -> String {
+    let mut clipped: String = text.chars().take(64).collect();
+    if clipped.len() < text.len() {
+        clipped.push('…');
+    }
+    clipped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(100);
+        let clipped = clip(&long);
+        assert_eq!(clipped.chars().count(), 65);
+        assert!(clipped.ends_with('…'));
+        assert_eq!(clip(&"x".repeat(64)), "x".repeat(64));
+    }
 
     #[test]
     fn retryable_failures_are_the_transient_ones() {

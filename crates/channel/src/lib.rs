@@ -30,7 +30,7 @@ use crossdock_model::{ChannelId, NewOrder, Order, OrderId, StatusAction, StatusC
 
 pub use axum::http::{HeaderMap, HeaderValue, StatusCode};
 pub use config::{ChannelSettings, ConfigError, SecretSource};
-pub use error::ChannelError;
+pub use error::{ChannelError, clip};
 
 /// A platform's HTTP request to `POST /webhooks/{channel}[/{event}]`, exactly as received.
 #[derive(Debug, Clone)]

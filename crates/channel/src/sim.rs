@@ -6,11 +6,12 @@
 //! benchmark all drive the hub through these simulators.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
@@ -32,7 +33,9 @@ pub struct RecordedCall {
     pub answered: u16,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks a mutex, taking it over even if a thread panicked while holding it: simulator
+/// state stays readable after a failed test thread.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -138,7 +141,8 @@ pub struct Fault {
     pub delay: Option<Duration>,
 }
 
-/// Scripted faults: each call to [`Faults::next`] takes the next one, if any.
+/// Scripted faults: each call to [`Faults::next`] (or [`Faults::apply`]) takes the next one,
+/// if any.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     queue: Arc<Mutex<VecDeque<Fault>>>,
@@ -155,6 +159,28 @@ impl Faults {
 
     pub fn next(&self) -> Option<Fault> {
         lock(&self.queue).pop_front()
+    }
+
+    /// Takes the next fault, if any, and plays it: waits its delay, then, if it sets a
+    /// status, returns the answer to send instead of the normal one, built by `answer` in
+    /// the platform's error shape (the fault's status is set on it whatever `answer` chose)
+    /// and with `Retry-After` added when the fault has one.
+    /// `None`: answer normally (no fault, or a fault that only delays).
+    pub async fn apply(&self, answer: impl FnOnce(StatusCode) -> Response) -> Option<Response> {
+        let fault = self.next()?;
+        if let Some(delay) = fault.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let status =
+            StatusCode::from_u16(fault.status?).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = answer(status);
+        *response.status_mut() = status;
+        if let Some(seconds) = fault.retry_after_s {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
+        }
+        Some(response)
     }
 
     pub fn clear(&self) {
@@ -191,8 +217,17 @@ impl SimServer {
         })
     }
 
+    /// `http://host:port`. A server bound to an unspecified address (`0.0.0.0`, `[::]`) is
+    /// shown as loopback, an address a client can call.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        format!("http://{addr}")
     }
 
     pub async fn stop(mut self) {
@@ -261,23 +296,43 @@ pub struct SampleItem {
     pub modifiers: Vec<SampleItem>,
 }
 
+// The sums below saturate rather than overflow: samples may be typed by people
+// (`POST /_sim/orders`), and a simulator must not panic on a silly price.
+
+impl SampleItem {
+    /// One unit with its modifiers: unit + Σ modifier (unit with its modifiers) × quantity,
+    /// recursively (saturating).
+    pub fn unit_with_modifiers_minor(&self) -> i64 {
+        self.modifiers
+            .iter()
+            .fold(self.unit_price_minor, |sum, modifier| {
+                sum.saturating_add(
+                    modifier
+                        .unit_with_modifiers_minor()
+                        .saturating_mul(modifier.quantity),
+                )
+            })
+    }
+}
+
 impl SampleOrder {
-    /// Σ over items of (unit + Σ modifier unit × qty, recursively) × quantity.
+    /// Σ over items of unit with modifiers × quantity (saturating).
     pub fn subtotal_minor(&self) -> i64 {
-        fn unit(item: &SampleItem) -> i64 {
-            item.unit_price_minor
-                + item
-                    .modifiers
-                    .iter()
-                    .map(|m| unit(m) * m.quantity)
-                    .sum::<i64>()
-        }
-        self.items.iter().map(|i| unit(i) * i.quantity).sum()
+        self.items.iter().fold(0_i64, |sum, item| {
+            sum.saturating_add(
+                item.unit_with_modifiers_minor()
+                    .saturating_mul(item.quantity),
+            )
+        })
     }
 
-    /// What the customer pays: subtotal − discount + delivery fee + tip (no separate tax).
+    /// What the customer pays: subtotal − discount + delivery fee + tip (no separate tax;
+    /// saturating).
     pub fn total_minor(&self) -> i64 {
-        self.subtotal_minor() - self.discount_minor + self.delivery_fee_minor + self.tip_minor
+        self.subtotal_minor()
+            .saturating_sub(self.discount_minor)
+            .saturating_add(self.delivery_fee_minor)
+            .saturating_add(self.tip_minor)
     }
 }
 
@@ -345,6 +400,108 @@ mod tests {
         assert_eq!(calls[1].body, serde_json::json!("plain"));
         assert_eq!(calls[1].seq, 2);
         assert_eq!(log.matching("/b").len(), 1);
+    }
+
+    fn sample_item(unit: i64, quantity: i64, modifiers: Vec<SampleItem>) -> SampleItem {
+        SampleItem {
+            plu: "P".to_owned(),
+            name: "p".to_owned(),
+            quantity,
+            unit_price_minor: unit,
+            notes: None,
+            modifiers,
+        }
+    }
+
+    fn sample_order(items: Vec<SampleItem>) -> SampleOrder {
+        SampleOrder {
+            store_ref: None,
+            currency: "USD".to_owned(),
+            fulfillment: SampleFulfillment::Pickup,
+            customer_name: "Ada".to_owned(),
+            customer_phone: None,
+            items,
+            notes: None,
+            delivery_fee_minor: 299,
+            tip_minor: 100,
+            discount_minor: 50,
+            scheduled_for: None,
+        }
+    }
+
+    #[test]
+    fn sample_sums_follow_the_modifier_tree() {
+        // (1000 + (150 + 50 × 1) × 2) × 3 = 4200, plus 500.
+        let pizza = sample_item(
+            1000,
+            3,
+            vec![sample_item(150, 2, vec![sample_item(50, 1, vec![])])],
+        );
+        assert_eq!(pizza.unit_with_modifiers_minor(), 1400);
+        let order = sample_order(vec![pizza, sample_item(500, 1, vec![])]);
+        assert_eq!(order.subtotal_minor(), 4700);
+        assert_eq!(order.total_minor(), 4700 - 50 + 299 + 100);
+    }
+
+    #[test]
+    fn huge_sample_prices_saturate_instead_of_panicking() {
+        let huge = sample_item(i64::MAX, 2, vec![sample_item(i64::MAX, i64::MAX, vec![])]);
+        assert_eq!(huge.unit_with_modifiers_minor(), i64::MAX);
+        let mut order = sample_order(vec![huge.clone(), huge]);
+        assert_eq!(order.subtotal_minor(), i64::MAX);
+        assert_eq!(order.total_minor(), i64::MAX);
+        order.items = vec![sample_item(i64::MIN, 2, vec![])];
+        order.discount_minor = i64::MAX;
+        assert_eq!(order.subtotal_minor(), i64::MIN);
+        // Saturated at the bottom by the discount, then the fee and tip are added.
+        assert_eq!(order.total_minor(), i64::MIN + 299 + 100);
+    }
+
+    #[test]
+    fn base_urls_show_loopback_for_unspecified_addresses() {
+        let url = |addr: &str| {
+            SimServer {
+                addr: addr.parse().expect("address"),
+                shutdown: None,
+                task: None,
+            }
+            .base_url()
+        };
+        assert_eq!(url("0.0.0.0:8081"), "http://127.0.0.1:8081");
+        assert_eq!(url("[::]:8081"), "http://[::1]:8081");
+        assert_eq!(url("10.1.2.3:80"), "http://10.1.2.3:80");
+    }
+
+    #[tokio::test]
+    async fn applied_faults_delay_and_answer_with_retry_after() {
+        let faults = Faults::default();
+        let answer = |status: StatusCode| {
+            axum::response::IntoResponse::into_response((StatusCode::OK, format!("fault {status}")))
+        };
+        assert!(faults.apply(answer).await.is_none(), "no fault scripted");
+        faults.push(
+            Fault {
+                status: Some(429),
+                retry_after_s: Some(7),
+                delay: None,
+            },
+            1,
+        );
+        faults.push(
+            Fault {
+                status: None,
+                retry_after_s: None,
+                delay: Some(Duration::from_millis(50)),
+            },
+            1,
+        );
+        let response = faults.apply(answer).await.expect("a fault answer");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "7");
+        let started = std::time::Instant::now();
+        assert!(faults.apply(answer).await.is_none(), "a delay only");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(faults.next().is_none());
     }
 
     #[test]

@@ -154,6 +154,17 @@ impl Money {
         })
     }
 
+    /// The amount as major units × 10⁵ (Uber's `amount_e5`): the exact inverse of
+    /// [`Money::from_e5`]. Errors: [`MoneyError::Overflow`] where it does not fit in 64 bits.
+    pub fn to_e5(self) -> Result<i64, MoneyError> {
+        let factor = 10_i64.pow(5 - self.currency.exponent().min(5));
+        self.minor
+            .checked_mul(factor)
+            .ok_or_else(|| MoneyError::Overflow {
+                value: format!("{} {} as amount_e5", self.minor, self.currency),
+            })
+    }
+
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch {
@@ -166,6 +177,25 @@ impl Money {
             .checked_add(other.minor)
             .ok_or_else(|| MoneyError::Overflow {
                 value: format!("{} + {}", self.minor, other.minor),
+            })?;
+        Ok(Money {
+            minor,
+            currency: self.currency,
+        })
+    }
+
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            });
+        }
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or_else(|| MoneyError::Overflow {
+                value: format!("{} − {}", self.minor, other.minor),
             })?;
         Ok(Money {
             minor,
@@ -281,6 +311,52 @@ mod tests {
             Ok(980)
         );
         assert!(Money::from_e5(1_250_001, cur("USD")).is_err());
+    }
+
+    #[test]
+    fn to_e5_is_the_exact_inverse_of_from_e5() {
+        for (minor, code, e5) in [
+            (1250, "USD", 1_250_000),
+            (-300, "USD", -300_000),
+            (0, "USD", 0),
+            (980, "JPY", 98_000_000),
+            (1234, "KWD", 123_400),
+        ] {
+            let money = Money::new(minor, cur(code));
+            assert_eq!(money.to_e5(), Ok(e5), "{money}");
+            assert_eq!(Money::from_e5(e5, cur(code)), Ok(money), "{money}");
+        }
+        assert!(matches!(
+            Money::new(i64::MAX / 100, cur("USD")).to_e5(),
+            Err(MoneyError::Overflow { .. })
+        ));
+        assert!(matches!(
+            Money::new(i64::MIN, cur("JPY")).to_e5(),
+            Err(MoneyError::Overflow { .. })
+        ));
+    }
+
+    #[test]
+    fn subtraction_refuses_mixed_currencies_and_overflow() {
+        let usd = |minor| Money::new(minor, cur("USD"));
+        assert_eq!(usd(500).checked_sub(usd(120)), Ok(usd(380)));
+        assert_eq!(usd(100).checked_sub(usd(250)), Ok(usd(-150)));
+        assert_eq!(
+            usd(1).checked_sub(Money::new(1, cur("EUR"))),
+            Err(MoneyError::CurrencyMismatch {
+                left: cur("USD"),
+                right: cur("EUR")
+            })
+        );
+        assert!(matches!(
+            usd(i64::MIN).checked_sub(usd(1)),
+            Err(MoneyError::Overflow { .. })
+        ));
+        // Subtracting i64::MIN cannot be done by negating it; checked_sub still answers.
+        assert!(matches!(
+            usd(0).checked_sub(usd(i64::MIN)),
+            Err(MoneyError::Overflow { .. })
+        ));
     }
 
     #[test]

@@ -12,7 +12,10 @@ use crate::money::{Currency, Money, MoneyError};
 use crate::status::Status;
 
 /// Why an order cannot be taken at all (as opposed to a [`Flag`], which keeps it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Not `Eq`: [`OrderError::BadCoordinates`] names the coordinates it refused, which are
+/// floating point.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OrderError {
     #[error("the channel's order id is empty")]
     MissingExternalId,
@@ -34,8 +37,17 @@ pub enum OrderError {
     },
     #[error("a delivery order needs a delivery address")]
     MissingAddress,
+    #[error(
+        "delivery address coordinates ({lat}, {lng}) are out of range; \
+         latitude must be within -90 to 90 and longitude within -180 to 180"
+    )]
+    BadCoordinates { lat: f64, lng: f64 },
     #[error("money: {0}")]
     Money(#[from] MoneyError),
+    /// A money error at a named place of the platform's payload (`order_total.gross`), so
+    /// that a quarantined order says which amount was wrong.
+    #[error("{field}: {source}")]
+    MoneyAt { field: String, source: MoneyError },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,6 +79,16 @@ pub struct Coordinates {
     pub lat: f64,
     pub lng: f64,
     pub system: CoordSystem,
+}
+
+impl Coordinates {
+    /// Finite, latitude within -90..=90 and longitude within -180..=180 degrees.
+    pub fn in_range(&self) -> bool {
+        self.lat.is_finite()
+            && self.lng.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lng)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -378,6 +400,18 @@ impl NewOrder {
         {
             return Err(OrderError::MissingAddress);
         }
+        if let Some(coordinates) = self
+            .fulfillment
+            .address
+            .as_ref()
+            .and_then(|address| address.coordinates)
+            && !coordinates.in_range()
+        {
+            return Err(OrderError::BadCoordinates {
+                lat: coordinates.lat,
+                lng: coordinates.lng,
+            });
+        }
         let currency = self.totals.currency;
         let same = |field: String, money: Money| {
             if money.currency == currency {
@@ -593,6 +627,70 @@ mod tests {
         order.fulfillment.kind = FulfillmentKind::Delivery;
         order.fulfillment.delivered_by = Some(DeliveredBy::Store);
         assert_eq!(order.check(), Err(OrderError::MissingAddress));
+    }
+
+    #[test]
+    fn coordinates_out_of_range_are_refused_with_the_values() {
+        let with_coordinates = |lat: f64, lng: f64| {
+            let mut order = sample();
+            order.fulfillment.kind = FulfillmentKind::Delivery;
+            order.fulfillment.delivered_by = Some(DeliveredBy::Store);
+            order.fulfillment.address = Some(Address {
+                lines: vec!["1 Main St".into()],
+                coordinates: Some(Coordinates {
+                    lat,
+                    lng,
+                    system: CoordSystem::Wgs84,
+                }),
+                ..Address::default()
+            });
+            order
+        };
+        for (lat, lng) in [(90.0, 180.0), (-90.0, -180.0), (40.7458, -73.9987)] {
+            assert_eq!(
+                with_coordinates(lat, lng).check(),
+                Ok(vec![]),
+                "{lat}, {lng}"
+            );
+        }
+        for (lat, lng) in [(140.7, -73.9), (40.7, -180.5), (90.01, 0.0)] {
+            assert_eq!(
+                with_coordinates(lat, lng).check(),
+                Err(OrderError::BadCoordinates { lat, lng }),
+                "{lat}, {lng}"
+            );
+        }
+        assert_eq!(
+            with_coordinates(140.7, -73.9)
+                .check()
+                .map_err(|e| e.to_string()),
+            Err(
+                "delivery address coordinates (140.7, -73.9) are out of range; \
+                 latitude must be within -90 to 90 and longitude within -180 to 180"
+                    .into()
+            )
+        );
+        for (lat, lng) in [(f64::NAN, 0.0), (0.0, f64::INFINITY)] {
+            let error = with_coordinates(lat, lng).check().expect_err("not finite");
+            assert!(
+                matches!(error, OrderError::BadCoordinates { .. }),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_money_error_can_name_its_field() {
+        let error = OrderError::MoneyAt {
+            field: "order_total.gross".into(),
+            source: MoneyError::Overflow {
+                value: "1 + 2".into(),
+            },
+        };
+        assert_eq!(
+            error.to_string(),
+            "order_total.gross: amount `1 + 2` overflows 64-bit minor units"
+        );
     }
 
     #[test]

@@ -179,7 +179,8 @@ async fn record(
                 reference,
                 received_at: request.received_at,
             };
-            let body = serde_json::to_value(&message).map_err(|e| crossdock_db::DbError::Corrupt(e.to_string()))?;
+            let body = serde_json::to_value(&message)
+                .map_err(|e| crossdock_db::DbError::Corrupt(e.to_string()))?;
             db.record_fetch(&raw, body).await?
         }
         Inbound::Cancelled {
