@@ -166,37 +166,29 @@ impl Money {
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
-        if self.currency != other.currency {
-            return Err(MoneyError::CurrencyMismatch {
-                left: self.currency,
-                right: other.currency,
-            });
-        }
-        let minor = self
-            .minor
-            .checked_add(other.minor)
-            .ok_or_else(|| MoneyError::Overflow {
-                value: format!("{} + {}", self.minor, other.minor),
-            })?;
-        Ok(Money {
-            minor,
-            currency: self.currency,
-        })
+        self.combine(other, i64::checked_add, "+")
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.combine(other, i64::checked_sub, "−")
+    }
+
+    /// `self op other` for two amounts of one currency, refusing overflow.
+    fn combine(
+        self,
+        other: Money,
+        op: fn(i64, i64) -> Option<i64>,
+        symbol: &str,
+    ) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch {
                 left: self.currency,
                 right: other.currency,
             });
         }
-        let minor = self
-            .minor
-            .checked_sub(other.minor)
-            .ok_or_else(|| MoneyError::Overflow {
-                value: format!("{} − {}", self.minor, other.minor),
-            })?;
+        let minor = op(self.minor, other.minor).ok_or_else(|| MoneyError::Overflow {
+            value: format!("{} {symbol} {}", self.minor, other.minor),
+        })?;
         Ok(Money {
             minor,
             currency: self.currency,

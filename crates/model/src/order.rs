@@ -291,7 +291,7 @@ impl Totals {
     pub fn expected_total(&self) -> Result<Money, MoneyError> {
         let mut sum = self.subtotal;
         for discount in &self.discounts {
-            sum = sum.checked_add(Money::new(-discount.amount.minor, discount.amount.currency))?;
+            sum = sum.checked_sub(discount.amount)?;
         }
         if !self.tax_included {
             sum = sum.checked_add(self.tax)?;
