@@ -386,17 +386,25 @@ impl Channel for OwnApp {
         }
     }
 
-    fn reply(&self, outcome: Outcome<'_>) -> Reply {
+    fn reply(&self, _request: &InboundRequest, outcome: Outcome<'_>) -> Reply {
         match outcome {
             Outcome::Accepted {
                 order_id,
                 duplicate,
+                ..
             } => Reply::json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({
                     "order_id": order_id.map(|id| id.to_string()),
                     "status": "received",
                     "duplicate": duplicate,
+                }),
+            ),
+            Outcome::Quoted { .. } => Reply::json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({
+                    "error": "unsupported",
+                    "message": "the own-app API takes orders, not quotes",
                 }),
             ),
             Outcome::Refused(error) => Reply::refusal(error),

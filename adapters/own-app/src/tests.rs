@@ -56,6 +56,7 @@ fn request_signed(secret: &str, body: &[u8], timestamp: i64) -> InboundRequest {
         );
     }
     InboundRequest {
+        method: crossdock_channel::Method::POST,
         event: None,
         url: "http://hub.test/webhooks/own_app".into(),
         query: None,
@@ -664,10 +665,16 @@ fn a_cancellation_is_parsed() {
 fn replies_follow_the_api() {
     let channel = channel();
     let id = OrderId::new();
-    let reply = channel.reply(Outcome::Accepted {
-        order_id: Some(id),
-        duplicate: false,
-    });
+    let request = request(&fixture("delivery_nyc.json"));
+    let delivery = channel.parse(&request).unwrap();
+    let reply = channel.reply(
+        &request,
+        Outcome::Accepted {
+            delivery: &delivery,
+            order_id: Some(id),
+            duplicate: false,
+        },
+    );
     assert_eq!(reply.status, StatusCode::ACCEPTED);
     assert_eq!(reply.content_type, Some("application/json"));
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
@@ -675,23 +682,27 @@ fn replies_follow_the_api() {
         body,
         json!({"order_id": id.to_string(), "status": "received", "duplicate": false})
     );
-    let reply = channel.reply(Outcome::Accepted {
-        order_id: None,
-        duplicate: true,
-    });
+    let reply = channel.reply(
+        &request,
+        Outcome::Accepted {
+            delivery: &delivery,
+            order_id: None,
+            duplicate: true,
+        },
+    );
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(
         body,
         json!({"order_id": null, "status": "received", "duplicate": true})
     );
     let error = ChannelError::Stale("too old".into());
-    let reply = channel.reply(Outcome::Refused(&error));
+    let reply = channel.reply(&request, Outcome::Refused(&error));
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(body["error"], "stale");
     let error = ChannelError::Malformed("order.currency: nope".into());
     assert_eq!(
-        channel.reply(Outcome::Refused(&error)).status,
+        channel.reply(&request, Outcome::Refused(&error)).status,
         StatusCode::BAD_REQUEST
     );
 }

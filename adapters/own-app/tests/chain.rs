@@ -159,9 +159,9 @@ fn the_chain_is_well_formed() {
         let channels = store["channels"].as_object().unwrap();
         let names: BTreeSet<&str> = channels.keys().map(String::as_str).collect();
         let expected: BTreeSet<&str> = match store["currency"].as_str().unwrap() {
-            "USD" => ["own_app", "uber_eats", "doordash", "google"].into(),
-            "GBP" => ["own_app", "uber_eats", "deliveroo", "google"].into(),
-            "CNY" => ["own_app", "meituan", "eleme", "dianping"].into(),
+            "USD" => ["own_app", "pos", "uber_eats", "doordash", "google"].into(),
+            "GBP" => ["own_app", "pos", "uber_eats", "deliveroo", "google"].into(),
+            "CNY" => ["own_app", "pos", "meituan", "eleme", "dianping"].into(),
             other => panic!("{id}: unexpected currency {other}"),
         };
         assert_eq!(names, expected, "{id}");

@@ -42,6 +42,7 @@ fn request(secret: &str, body: &[u8]) -> InboundRequest {
         );
     }
     InboundRequest {
+        method: crossdock_channel::Method::POST,
         event: None,
         url: "http://hub.test/webhooks/own_app".into(),
         query: None,

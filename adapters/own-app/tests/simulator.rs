@@ -45,6 +45,7 @@ struct Hub {
 /// The core's ingest path in miniature: verify, parse, dedupe, reply in the channel's way.
 async fn webhook(State(hub): State<Hub>, headers: HeaderMap, body: Bytes) -> Response {
     let request = InboundRequest {
+        method: crossdock_channel::Method::POST,
         event: None,
         url: "http://hub.test/webhooks/own_app".into(),
         query: None,
@@ -57,22 +58,26 @@ async fn webhook(State(hub): State<Hub>, headers: HeaderMap, body: Bytes) -> Res
         .verify(&request)
         .and_then(|()| hub.channel.parse(&request));
     let reply = match parsed {
-        Err(error) => hub.channel.reply(Outcome::Refused(&error)),
+        Err(error) => hub.channel.reply(&request, Outcome::Refused(&error)),
         Ok(delivery) => {
             let duplicate = !lock(&hub.seen).insert(delivery.dedupe_key.clone());
             if !duplicate {
-                match delivery.inbound {
-                    Inbound::Order(order) => lock(&hub.orders).push(*order),
+                match &delivery.inbound {
+                    Inbound::Order(order) => lock(&hub.orders).push((**order).clone()),
                     Inbound::Cancelled {
                         external_order_id, ..
-                    } => lock(&hub.cancelled).push(external_order_id),
+                    } => lock(&hub.cancelled).push(external_order_id.clone()),
                     other => panic!("unexpected {other:?}"),
                 }
             }
-            hub.channel.reply(Outcome::Accepted {
-                order_id: Some(OrderId::new()),
-                duplicate,
-            })
+            hub.channel.reply(
+                &request,
+                Outcome::Accepted {
+                    delivery: &delivery,
+                    order_id: Some(OrderId::new()),
+                    duplicate,
+                },
+            )
         }
     };
     (reply.status, reply.body).into_response()

@@ -70,7 +70,7 @@ use crossdock_channel::oauth::ClientCredentials;
 use crossdock_channel::signature::verify_hmac_sha256_hex;
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, ConfigError, Delivery, FetchRef,
-    Inbound, InboundRequest, Outcome, PushOutcome, RateLimit, Reply, StatusCode, clip, http,
+    Inbound, InboundRequest, PushOutcome, RateLimit, clip, http,
 };
 use crossdock_model::{
     ChannelId, DeliveredBy, FulfillmentKind, NewOrder, Order, Status, StatusAction, StatusChange,
@@ -630,13 +630,7 @@ impl Channel for UberEats {
         })
     }
 
-    fn reply(&self, outcome: Outcome<'_>) -> Reply {
-        match outcome {
-            // Uber expects 200 with an empty body.
-            Outcome::Accepted { .. } => Reply::empty(StatusCode::OK),
-            Outcome::Refused(error) => Reply::refusal(error),
-        }
-    }
+    // `reply`: the default, 200 with an empty body, is what Uber expects.
 
     async fn fetch(&self, reference: &FetchRef) -> Result<NewOrder, ChannelError> {
         let target = resolve(reference)?;
@@ -657,22 +651,7 @@ impl Channel for UberEats {
                     .timeout(self.timeout)
             })
             .await?;
-        let order = match target.generation {
-            Generation::Classic => {
-                let wire: wire::ClassicOrder = http::json(response, "classic order").await?;
-                convert::classic(&self.id, &wire, target.scheduled)?
-            }
-            Generation::V1 => {
-                let wire: wire::V1OrderResponse = http::json(response, "order").await?;
-                convert::v1(&self.id, &wire, target.scheduled)?
-            }
-        };
-        if order.external_order_id != target.order_id {
-            return Err(ChannelError::Malformed(format!(
-                "Uber answered order `{}` for `{}`",
-                order.external_order_id, target.order_id
-            )));
-        }
+        let order = self.parse_fetched(reference, &http::body(response).await?)?;
         tracing::info!(
             channel = CHANNEL_ID,
             external_order_id = %order.external_order_id,
@@ -682,6 +661,27 @@ impl Channel for UberEats {
             customer_phone = %order.customer.phone.as_deref().map(mask_phone).unwrap_or_default(),
             "Uber order fetched."
         );
+        Ok(order)
+    }
+
+    fn parse_fetched(&self, reference: &FetchRef, body: &[u8]) -> Result<NewOrder, ChannelError> {
+        let target = resolve(reference)?;
+        let order = match target.generation {
+            Generation::Classic => {
+                let wire: wire::ClassicOrder = http::read_json(body, "classic order")?;
+                convert::classic(&self.id, &wire, target.scheduled)?
+            }
+            Generation::V1 => {
+                let wire: wire::V1OrderResponse = http::read_json(body, "order")?;
+                convert::v1(&self.id, &wire, target.scheduled)?
+            }
+        };
+        if order.external_order_id != target.order_id {
+            return Err(ChannelError::Malformed(format!(
+                "Uber answered order `{}` for `{}`",
+                order.external_order_id, target.order_id
+            )));
+        }
         Ok(order)
     }
 

@@ -51,6 +51,7 @@ fn request(body: &[u8], signature: Option<&str>) -> InboundRequest {
         headers.insert(SIGNATURE_HEADER, signature.parse().expect("header"));
     }
     InboundRequest {
+        method: crossdock_channel::Method::POST,
         event: None,
         url: "https://hub.example/webhooks/uber_eats".to_owned(),
         query: None,
@@ -244,14 +245,25 @@ fn malformed_envelopes_name_what_is_wrong() {
 #[test]
 fn accepted_webhooks_get_an_empty_200_and_refusals_the_default_answer() {
     let adapter = adapter();
-    let reply = adapter.reply(Outcome::Accepted {
-        order_id: None,
-        duplicate: true,
-    });
+    let request = request(&fixture("webhook-notification.json"), None);
+    let delivery = Delivery {
+        dedupe_key: "event".into(),
+        inbound: Inbound::Ignored {
+            event: "test".into(),
+        },
+    };
+    let reply = adapter.reply(
+        &request,
+        Outcome::Accepted {
+            delivery: &delivery,
+            order_id: None,
+            duplicate: true,
+        },
+    );
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body.is_empty());
     let error = ChannelError::Unauthorized("missing X-Uber-Signature header".to_owned());
-    let reply = adapter.reply(Outcome::Refused(&error));
+    let reply = adapter.reply(&request, Outcome::Refused(&error));
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(String::from_utf8_lossy(&reply.body).contains("X-Uber-Signature"));
 }

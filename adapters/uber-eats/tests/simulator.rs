@@ -62,6 +62,7 @@ impl Receiver {
             .expect("a webhook within 5 s")
             .expect("receiver open");
         InboundRequest {
+            method: crossdock_channel::Method::POST,
             event: None,
             url: self.url(),
             query: None,

@@ -61,11 +61,24 @@ pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response,
 }
 
 /// Reads a JSON body, naming what went wrong if it is not the expected shape.
+/// The body of a checked response.
+pub async fn body(response: reqwest::Response) -> Result<bytes::Bytes, ChannelError> {
+    response.bytes().await.map_err(transport_error)
+}
+
 pub async fn json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
     what: &str,
 ) -> Result<T, ChannelError> {
     let bytes = response.bytes().await.map_err(transport_error)?;
-    serde_json::from_slice(&bytes)
+    read_json(&bytes, what)
+}
+
+/// Reads a platform's JSON answer; `what` names it in the error.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ChannelError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ChannelError::Malformed(format!("{what} from the platform: {e}")))
 }

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod normalize;
 pub mod oauth;
 pub mod signature;
 pub mod sim;
@@ -26,15 +27,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossdock_model::{ChannelId, NewOrder, Order, OrderId, StatusAction, StatusChange};
+use crossdock_model::{
+    ChannelId, NewOrder, Order, OrderId, StatusAction, StatusChange, Unroutable,
+};
 
-pub use axum::http::{HeaderMap, HeaderValue, StatusCode};
+pub use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 pub use config::{ChannelSettings, ConfigError, SecretSource};
 pub use error::{ChannelError, clip};
 
 /// A platform's HTTP request to `POST /webhooks/{channel}[/{event}]`, exactly as received.
 #[derive(Debug, Clone)]
 pub struct InboundRequest {
+    /// `POST` for almost every platform; some send pings or short events as `GET`.
+    pub method: Method,
     /// The `{event}` path segment, for platforms with one callback URL per event.
     pub event: Option<String>,
     /// The public URL the platform called, without the query (Meituan signs it).
@@ -84,7 +89,12 @@ pub enum Inbound {
         external_order_id: String,
         action: StatusAction,
     },
-    /// An event the hub takes note of but does not act on.
+    /// A question before the customer pays (a checkout): can the chain take this order,
+    /// and at what price? The hub runs the order check and the router's decision without
+    /// recording anything, and the adapter answers with [`Outcome::Quoted`].
+    Quote(Box<NewOrder>),
+    /// An event the hub takes note of but does not act on (a ping, an event of no
+    /// consequence to stores).
     Ignored { event: String },
 }
 
@@ -103,11 +113,57 @@ pub enum Outcome<'a> {
     /// Stored (or already stored: `duplicate`). `order_id` is known for orders and
     /// order events the hub matched.
     Accepted {
+        delivery: &'a Delivery,
         order_id: Option<OrderId>,
         duplicate: bool,
     },
+    /// A quote ([`Inbound::Quote`]) was checked: `Ok` when a store can take the order now.
+    Quoted {
+        order: &'a NewOrder,
+        verdict: Result<(), Unservable>,
+    },
     /// Refused; nothing stored (apart from a quarantine record).
     Refused(&'a ChannelError),
+}
+
+/// Why the chain cannot take a quoted order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unservable {
+    /// The order check refused it (no items, impossible quantities or money); the message
+    /// says what.
+    Invalid(String),
+    /// No store can take it; `reason` is for people.
+    NoStore { kind: Unroutable, reason: String },
+}
+
+impl std::fmt::Display for Unservable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unservable::Invalid(message) => f.write_str(message),
+            Unservable::NoStore { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+/// A code a customer shows at a store (a voucher bought on the platform), as the store
+/// presents it to the hub.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeClaim {
+    /// The channel's id of the store presenting the code.
+    pub channel_store_ref: String,
+    /// The code as the customer shows it (typed or scanned).
+    pub code: String,
+    /// How many uses of the code to redeem.
+    pub count: u32,
+    /// Idempotency key for the platform: the same claim retried carries the same id.
+    pub request_id: String,
+}
+
+/// A redeemed code: what the platform answered (kept for audit) and the order it becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redeemed {
+    pub raw: Bytes,
+    pub delivery: Delivery,
 }
 
 /// An HTTP answer to a platform.
@@ -180,21 +236,84 @@ pub trait Channel: Send + Sync + 'static {
     /// `parse` or `fetch`; adapters leave that to it.
     fn parse(&self, request: &InboundRequest) -> Result<Delivery, ChannelError>;
 
-    /// The answer the platform expects, in its own convention.
-    fn reply(&self, outcome: Outcome<'_>) -> Reply {
+    /// The answer the platform expects, in its own convention. `request` is the request
+    /// being answered. Runs after the hub committed (or refused) and must not block.
+    fn reply(&self, request: &InboundRequest, outcome: Outcome<'_>) -> Reply {
+        let _ = request;
         match outcome {
             Outcome::Accepted { .. } => Reply::empty(StatusCode::OK),
+            Outcome::Quoted {
+                verdict: Ok(()), ..
+            } => Reply::empty(StatusCode::OK),
+            Outcome::Quoted {
+                verdict: Err(why), ..
+            } => Reply::json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &serde_json::json!({ "error": "unservable", "message": why.to_string() }),
+            ),
             Outcome::Refused(error) => Reply::refusal(error),
         }
     }
 
-    /// Fetches a notified order (notify-then-fetch platforms only).
+    /// Fetches a notified order (notify-then-fetch platforms only). Implement it as an
+    /// HTTP call followed by [`Channel::parse_fetched`], so that `crossdock normalize
+    /// --fetched` reads a saved answer exactly as the hub reads a live one.
     async fn fetch(&self, reference: &FetchRef) -> Result<NewOrder, ChannelError> {
         Err(ChannelError::Unsupported(format!(
             "channel `{}` pushes whole orders; nothing to fetch for {}",
             self.id(),
             reference.external_order_id
         )))
+    }
+
+    /// Reads what the platform's order API answered for `reference` (the body of the
+    /// fetch). Pure: no I/O.
+    fn parse_fetched(&self, reference: &FetchRef, body: &[u8]) -> Result<NewOrder, ChannelError> {
+        let _ = body;
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` pushes whole orders; nothing fetched for {}",
+            self.id(),
+            reference.external_order_id
+        )))
+    }
+
+    /// Checks a code a customer shows at a store, without redeeming it (code-at-the-counter
+    /// platforms only). Answers what the cashier should see: the deal, uses left, price.
+    async fn check_code(&self, claim: &CodeClaim) -> Result<serde_json::Value, ChannelError> {
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` has no codes to check (asked for store {})",
+            self.id(),
+            claim.channel_store_ref
+        )))
+    }
+
+    /// Redeems a code at a store; the redemption becomes an order of that store. Must be
+    /// safe to repeat with the same `request_id`. Implement it as an HTTP call followed by
+    /// [`Channel::parse_redeemed`].
+    async fn redeem_code(&self, claim: &CodeClaim) -> Result<Redeemed, ChannelError> {
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` has no codes to redeem (asked for store {})",
+            self.id(),
+            claim.channel_store_ref
+        )))
+    }
+
+    /// Reads what the platform answered to a redemption. Pure: no I/O.
+    fn parse_redeemed(&self, claim: &CodeClaim, body: &[u8]) -> Result<Delivery, ChannelError> {
+        let _ = body;
+        Err(ChannelError::Unsupported(format!(
+            "channel `{}` has no codes to redeem (asked for store {})",
+            self.id(),
+            claim.channel_store_ref
+        )))
+    }
+
+    /// The credential a store's own system uses to send this channel's requests, for
+    /// channels whose requests come from the chain's stores (a store POS). `None` for
+    /// platform channels.
+    fn store_credential(&self, channel_store_ref: &str) -> Option<String> {
+        let _ = channel_store_ref;
+        None
     }
 
     /// Tells the platform that the hub cannot take an order it was notified of but could

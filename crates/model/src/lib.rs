@@ -27,7 +27,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Address, CoordSystem, Coordinates, Customer, DeliveredBy, Discount, Fees, Flag, Fulfillment,
     FulfillmentKind, FundedBy, Line, Modifier, NewOrder, Order, OrderError, Payment, Timing,
-    Totals, mask_phone,
+    Totals, Unroutable, mask_phone,
 };
 pub use status::{Status, StatusAction, StatusChange, TransitionError};
 pub use store::{Brand, ChainFile, LatLng, StoreProfile};

@@ -510,6 +510,20 @@ pub struct Order {
     pub order: NewOrder,
 }
 
+/// The kind of reason no store can take an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unroutable {
+    /// The channel names a store the chain has not mapped.
+    UnknownStore,
+    /// The drop-off point is outside every store's delivery zone.
+    OutOfArea,
+    /// The order names no store and carries no location to route by.
+    NoLocation,
+    /// Stores exist for the order but none can take it now (paused, closed, other brand).
+    StoreUnavailable,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile};
+use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile, Unroutable};
 use geo::{Contains, Distance, Haversine, LineString, Point, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -179,15 +179,24 @@ pub struct Decision {
     /// Why no store was chosen (what the channel is told).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The kind of that refusal, for channels that answer with a code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Unroutable>,
     pub candidates: Vec<Candidate>,
 }
 
 impl Decision {
-    fn none(rule: &'static str, reason: String, candidates: Vec<Candidate>) -> Self {
+    fn none(
+        rule: &'static str,
+        refusal: Unroutable,
+        reason: String,
+        candidates: Vec<Candidate>,
+    ) -> Self {
         Self {
             rule,
             store: None,
             reason: Some(reason),
+            refusal: Some(refusal),
             candidates,
         }
     }
@@ -221,6 +230,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
         let Some(store) = registry.by_channel(channel, reference) else {
             return Decision::none(
                 rule,
+                Unroutable::UnknownStore,
                 format!("unknown store: {channel} store id {reference} is not mapped to any store"),
                 vec![],
             );
@@ -230,6 +240,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
                 rule,
                 store: Some(store.id.clone()),
                 reason: None,
+                refusal: None,
                 candidates: vec![Candidate {
                     store: store.id.clone(),
                     distance_m: None,
@@ -238,6 +249,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
             },
             Some(why) => Decision::none(
                 rule,
+                Unroutable::StoreUnavailable,
                 format!("store {} cannot take the order: {why}", store.id),
                 vec![Candidate {
                     store: store.id.clone(),
@@ -260,6 +272,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
         _ => {
             return Decision::none(
                 rule,
+                Unroutable::NoLocation,
                 "the order names no store and has no delivery location".into(),
                 vec![],
             );
@@ -269,6 +282,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
     if covering.is_empty() {
         return Decision::none(
             rule,
+            Unroutable::OutOfArea,
             "delivery address is outside every store's delivery zone".into(),
             vec![],
         );
@@ -296,10 +310,12 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
             rule,
             store: Some(store),
             reason: None,
+            refusal: None,
             candidates,
         },
         None => Decision::none(
             rule,
+            Unroutable::StoreUnavailable,
             "no store whose zone covers the address can take the order".into(),
             candidates,
         ),

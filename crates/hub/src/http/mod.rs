@@ -22,8 +22,14 @@ pub use api::hash_token;
 pub fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.settings.http.body_limit_bytes;
     Router::new()
-        .route("/webhooks/{channel}", post(webhooks::receive))
-        .route("/webhooks/{channel}/{event}", post(webhooks::receive_event))
+        .route(
+            "/webhooks/{channel}",
+            post(webhooks::receive).get(webhooks::receive),
+        )
+        .route(
+            "/webhooks/{channel}/{event}",
+            post(webhooks::receive_event).get(webhooks::receive_event),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .nest("/api/v1", api::router())

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use crossdock_channel::{Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply};
+use crossdock_channel::{
+    Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply, Unservable,
+};
 use crossdock_db::ingest::{RawRecord, Recorded};
 use crossdock_model::mask_phone;
 use serde_json::json;
@@ -19,21 +21,23 @@ use crate::workers::fetch::FetchMessage;
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(channel): Path<String>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, &channel, None, &uri, headers, body).await
+    handle(&shared, &channel, None, method, &uri, headers, body).await
 }
 
 pub async fn receive_event(
     State(shared): State<Arc<Shared>>,
     Path((channel, event)): Path<(String, String)>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, &channel, Some(event), &uri, headers, body).await
+    handle(&shared, &channel, Some(event), method, &uri, headers, body).await
 }
 
 /// Request headers worth keeping with the raw payload (never credentials).
@@ -70,6 +74,7 @@ async fn handle(
     shared: &Shared,
     channel_id: &str,
     event: Option<String>,
+    method: Method,
     uri: &Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -83,6 +88,7 @@ async fn handle(
             .into_response();
     };
     let request = InboundRequest {
+        method,
         event,
         url: format!(
             "{}{}",
@@ -101,7 +107,17 @@ async fn handle(
         Ok(delivery) => delivery,
         Err(error) => return refuse(shared, channel.as_ref(), &request, error).await,
     };
-    match record(shared, channel_id, &request, delivery).await {
+    if let Inbound::Quote(order) = &delivery.inbound {
+        let verdict = quote(shared, order);
+        tracing::info!(
+            channel = channel_id,
+            external_order_id = %order.external_order_id,
+            servable = verdict.is_ok(),
+            "Quote answered."
+        );
+        return to_response(channel.reply(&request, Outcome::Quoted { order, verdict }));
+    }
+    match record(shared, channel_id, &request, &delivery).await {
         Ok(Ok(recorded)) => {
             if !recorded.is_duplicate() {
                 shared.relay_wake.notify_one();
@@ -113,10 +129,11 @@ async fn handle(
                 "Webhook accepted."
             );
             let outcome = Outcome::Accepted {
+                delivery: &delivery,
                 order_id: recorded.order_id(),
                 duplicate: recorded.is_duplicate(),
             };
-            to_response(channel.reply(outcome))
+            to_response(channel.reply(&request, outcome))
         }
         Ok(Err(error)) => refuse(shared, channel.as_ref(), &request, error).await,
         Err(error) => {
@@ -128,13 +145,31 @@ async fn handle(
     }
 }
 
+/// Whether the chain could take `order` now: the order check and the router's decision,
+/// recording nothing.
+fn quote(shared: &Shared, order: &crossdock_model::NewOrder) -> Result<(), Unservable> {
+    order
+        .check()
+        .map_err(|error| Unservable::Invalid(error.to_string()))?;
+    let decision = crossdock_router::route(&shared.registry(), order, Utc::now());
+    match (decision.store, decision.refusal) {
+        (Some(_), _) => Ok(()),
+        (None, kind) => Err(Unservable::NoStore {
+            kind: kind.unwrap_or(crossdock_model::Unroutable::StoreUnavailable),
+            reason: decision
+                .reason
+                .unwrap_or_else(|| "no store can take the order".into()),
+        }),
+    }
+}
+
 /// Records a parsed delivery. The outer error is the database's; the inner one refuses the
 /// request (an order the hub cannot take).
 async fn record(
     shared: &Shared,
     channel: &str,
     request: &InboundRequest,
-    delivery: Delivery,
+    delivery: &Delivery,
 ) -> Result<Result<Recorded, ChannelError>, crossdock_db::DbError> {
     let raw = RawRecord {
         channel,
@@ -144,7 +179,7 @@ async fn record(
         body: &request.body,
     };
     let db = &shared.db;
-    let recorded = match delivery.inbound {
+    let recorded = match &delivery.inbound {
         Inbound::Order(order) => {
             let flags = match order.check() {
                 Ok(flags) => flags,
@@ -156,7 +191,7 @@ async fn record(
                     order.channel
                 ))));
             }
-            let recorded = db.record_order(&raw, &order, &flags).await?;
+            let recorded = db.record_order(&raw, order, &flags).await?;
             if !recorded.is_duplicate() {
                 tracing::info!(
                     channel,
@@ -176,7 +211,7 @@ async fn record(
             let message = FetchMessage {
                 channel: channel.to_owned(),
                 dedupe_key: delivery.dedupe_key.clone(),
-                reference,
+                reference: reference.clone(),
                 received_at: request.received_at,
             };
             let body = serde_json::to_value(&message)
@@ -187,14 +222,22 @@ async fn record(
             external_order_id,
             reason,
         } => {
-            db.record_cancellation(&raw, &external_order_id, reason.as_deref())
+            db.record_cancellation(&raw, external_order_id, reason.as_deref())
                 .await?
         }
         Inbound::Progress {
             external_order_id,
             action,
-        } => db.record_progress(&raw, &external_order_id, action).await?,
+        } => {
+            db.record_progress(&raw, external_order_id, action.clone())
+                .await?
+        }
         Inbound::Ignored { event } => db.record_ignored(&raw, &format!("ignored:{event}")).await?,
+        Inbound::Quote(_) => {
+            return Ok(Err(ChannelError::Malformed(
+                "a quote is answered, never recorded".into(),
+            )));
+        }
     };
     Ok(Ok(recorded))
 }
@@ -223,5 +266,5 @@ async fn refuse(
     {
         tracing::error!(channel = channel_id, error = %db_error, "Refused webhook could not be quarantined.");
     }
-    to_response(channel.reply(Outcome::Refused(&error)))
+    to_response(channel.reply(request, Outcome::Refused(&error)))
 }
