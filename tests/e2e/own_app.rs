@@ -334,7 +334,7 @@ async fn a_store_added_while_the_hub_runs_takes_orders_without_a_restart() {
     store.channels = [("own_app".to_owned(), "NYC-099".to_owned())].into();
     db.upsert_store(&store).await.expect("store added");
     assert!(db.registry_version().await.expect("version") > before);
-    let shared = &hub.hub.as_ref().expect("hub").shared;
+    let shared = &hub.handle().shared;
     wait_for("the hub to rebuild its registry", WAIT, || {
         let known = shared.registry().store(&store.id).is_some();
         async move { known.then_some(()) }

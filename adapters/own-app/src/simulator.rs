@@ -79,7 +79,8 @@ pub struct OwnAppSim {
 
 #[derive(Debug)]
 struct SimState {
-    hub_webhook_url: String,
+    /// Where webhooks go; settable once the hub's address is known.
+    hub_webhook_url: std::sync::RwLock<String>,
     signing_secret: String,
     /// [`SimServer::base_url`], set once the server listens (the port is only known then);
     /// placing an order from `POST /_sim/orders` needs it for the callback URL.
@@ -96,7 +97,7 @@ impl OwnAppSim {
             .build()
             .map_err(io::Error::other)?;
         let state = Arc::new(SimState {
-            hub_webhook_url: config.hub_webhook_url,
+            hub_webhook_url: std::sync::RwLock::new(config.hub_webhook_url),
             signing_secret: config.signing_secret,
             base_url: OnceLock::new(),
             calls: CallLog::new(),
@@ -148,7 +149,7 @@ impl OwnAppSim {
     pub async fn send_raw(&self, body: Vec<u8>, headers: Vec<(String, String)>) -> WebhookAnswer {
         post_webhook(
             &self.state.http,
-            &self.state.hub_webhook_url,
+            &self.state.hub_webhook_url(),
             &headers,
             "application/json",
             body,
@@ -159,6 +160,27 @@ impl OwnAppSim {
     /// Sends an `order.cancelled` for `external_order_id`, signed now.
     pub async fn cancel(&self, external_order_id: &str, reason: &str) -> WebhookAnswer {
         self.state.cancel(external_order_id, Some(reason)).await
+    }
+
+    /// Sends the next webhooks to `url` (for a hub that started after the simulator).
+    pub fn set_hub_webhook_url(&self, url: impl Into<String>) {
+        match self.state.hub_webhook_url.write() {
+            Ok(mut guard) => *guard = url.into(),
+            Err(poisoned) => *poisoned.into_inner() = url.into(),
+        }
+    }
+
+    /// The order's status as the app knows it: the last status callback the hub made for
+    /// it and the app took. `None` before any.
+    pub fn order_status(&self, external_order_id: &str) -> Option<Status> {
+        self.state
+            .calls
+            .all()
+            .into_iter()
+            .rev()
+            .filter(|call| (200..300).contains(&call.answered))
+            .find(|call| call.body["order_id"] == external_order_id)
+            .and_then(|call| Status::parse(call.body["status"].as_str()?))
     }
 
     /// Every status callback the hub made.
@@ -177,6 +199,13 @@ impl OwnAppSim {
 }
 
 impl SimState {
+    fn hub_webhook_url(&self) -> String {
+        match self.hub_webhook_url.read() {
+            Ok(url) => url.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn base_url(&self) -> String {
         self.base_url.get().cloned().unwrap_or_default()
     }
@@ -189,7 +218,7 @@ impl SimState {
         let headers = signed_headers(self.signing_secret.as_bytes(), timestamp, &body);
         post_webhook(
             &self.http,
-            &self.hub_webhook_url,
+            &self.hub_webhook_url(),
             &headers,
             "application/json",
             body,

@@ -273,7 +273,7 @@ fn own_app_fixtures_use_the_chain() {
     let mut orders = 0;
     for entry in std::fs::read_dir(fixtures().join("own_app")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if !name.ends_with(".json") || name.ends_with(".expected.json") {
+        if !name.ends_with(".body") {
             continue;
         }
         let body = load(&format!("own_app/{name}"));

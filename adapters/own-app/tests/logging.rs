@@ -70,8 +70,8 @@ fn logs_never_show_phone_numbers_or_the_secret() {
         )
         .unwrap()
     };
-    let body = fixture("delivery_nyc.json");
-    let cancel = fixture("cancel.json");
+    let body = fixture("delivery_nyc.body");
+    let cancel = fixture("cancel.body");
     let channel = OwnApp::new(
         OwnAppConfig::default(),
         SecretString::from(SECRET),

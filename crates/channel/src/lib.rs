@@ -31,7 +31,7 @@ use crossdock_model::{
     ChannelId, NewOrder, Order, OrderId, StatusAction, StatusChange, Unroutable,
 };
 
-pub use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+pub use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 pub use config::{ChannelSettings, ConfigError, SecretSource};
 pub use error::{ChannelError, clip};
 

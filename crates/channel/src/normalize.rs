@@ -26,8 +26,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crossdock_model::{Flag, NewOrder, StatusAction};
+
 use crate::{
-    Channel, ChannelError, CodeClaim, Delivery, HeaderMap, Inbound, InboundRequest, Method,
+    Channel, ChannelError, CodeClaim, Delivery, FetchRef, HeaderMap, Inbound, InboundRequest,
+    Method,
 };
 
 /// Reads a headers file: one `Name: value` per line; blank lines and lines starting with
@@ -94,6 +97,63 @@ pub fn request(
     }
 }
 
+/// The normalized document. Serialized directly (not through `serde_json::Value`) its
+/// fields keep the model's order, which is how the expected files read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Document {
+    pub dedupe_key: String,
+    #[serde(flatten)]
+    pub meaning: Meaning,
+}
+
+/// What a delivery means, as the document shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Meaning {
+    Order {
+        order: OrderDocument,
+    },
+    Fetch {
+        fetch: FetchRef,
+        /// What the fetched answer becomes, when it was given.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        order: Option<OrderDocument>,
+    },
+    Cancelled {
+        external_order_id: String,
+        reason: Option<String>,
+    },
+    Progress {
+        external_order_id: String,
+        action: StatusAction,
+    },
+    Quote {
+        order: OrderDocument,
+    },
+    Ignored {
+        event: String,
+    },
+}
+
+/// The unified order and the flags the order check raised.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderDocument {
+    #[serde(flatten)]
+    pub order: NewOrder,
+    pub flags: Vec<Flag>,
+}
+
+impl Document {
+    /// As JSON text, pretty-printed, in the model's field order.
+    pub fn to_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// Verifies and parses `request` as the hub would, and returns the document. For a
 /// notify-then-fetch delivery, `fetched` is what the platform's order API answered; without
 /// it the document shows only what must be fetched.
@@ -101,13 +161,12 @@ pub fn normalize(
     channel: &dyn Channel,
     request: &InboundRequest,
     fetched: Option<&[u8]>,
-) -> Result<Value, ChannelError> {
+) -> Result<Document, ChannelError> {
     channel.verify(request)?;
     let delivery = channel.parse(request)?;
     let mut doc = document(&delivery)?;
-    if let (Inbound::Fetch(reference), Some(body)) = (&delivery.inbound, fetched) {
-        let order = channel.parse_fetched(reference, body)?;
-        doc["order"] = order_document(&order)?;
+    if let (Meaning::Fetch { fetch, order }, Some(body)) = (&mut doc.meaning, fetched) {
+        *order = Some(order_document(channel.parse_fetched(fetch, body)?)?);
     }
     Ok(doc)
 }
@@ -118,56 +177,57 @@ pub fn normalize_claim(
     channel: &dyn Channel,
     claim: &CodeClaim,
     answer: &[u8],
-) -> Result<Value, ChannelError> {
+) -> Result<Document, ChannelError> {
     document(&channel.parse_redeemed(claim, answer)?)
 }
 
 /// The document for a parsed delivery.
-pub fn document(delivery: &Delivery) -> Result<Value, ChannelError> {
-    let key = &delivery.dedupe_key;
-    Ok(match &delivery.inbound {
-        Inbound::Order(order) => {
-            json!({ "dedupe_key": key, "kind": "order", "order": order_document(order)? })
-        }
-        Inbound::Fetch(reference) => {
-            json!({ "dedupe_key": key, "kind": "fetch", "fetch": reference })
-        }
+pub fn document(delivery: &Delivery) -> Result<Document, ChannelError> {
+    let meaning = match &delivery.inbound {
+        Inbound::Order(order) => Meaning::Order {
+            order: order_document((**order).clone())?,
+        },
+        Inbound::Fetch(reference) => Meaning::Fetch {
+            fetch: reference.clone(),
+            order: None,
+        },
         Inbound::Cancelled {
             external_order_id,
             reason,
-        } => json!({
-            "dedupe_key": key,
-            "kind": "cancelled",
-            "external_order_id": external_order_id,
-            "reason": reason,
-        }),
+        } => Meaning::Cancelled {
+            external_order_id: external_order_id.clone(),
+            reason: reason.clone(),
+        },
         Inbound::Progress {
             external_order_id,
             action,
-        } => json!({
-            "dedupe_key": key,
-            "kind": "progress",
-            "external_order_id": external_order_id,
-            "action": action,
-        }),
-        Inbound::Quote(order) => {
-            json!({ "dedupe_key": key, "kind": "quote", "order": order_document(order)? })
-        }
-        Inbound::Ignored { event } => {
-            json!({ "dedupe_key": key, "kind": "ignored", "event": event })
-        }
+        } => Meaning::Progress {
+            external_order_id: external_order_id.clone(),
+            action: action.clone(),
+        },
+        Inbound::Quote(order) => Meaning::Quote {
+            order: order_document((**order).clone())?,
+        },
+        Inbound::Ignored { event } => Meaning::Ignored {
+            event: event.clone(),
+        },
+    };
+    Ok(Document {
+        dedupe_key: delivery.dedupe_key.clone(),
+        meaning,
     })
+}
+
+/// The document for a request the hub refuses: the error's kind and message.
+pub fn refusal(error: &ChannelError) -> Value {
+    json!({ "error": { "kind": error.kind(), "message": error.to_string() } })
 }
 
 /// The unified order plus the flags the order check raised; an order the check refuses is
 /// the error the hub would answer.
-fn order_document(order: &crossdock_model::NewOrder) -> Result<Value, ChannelError> {
+fn order_document(order: NewOrder) -> Result<OrderDocument, ChannelError> {
     let flags = order.check().map_err(ChannelError::Order)?;
-    let mut value = serde_json::to_value(order)
-        .map_err(|e| ChannelError::Malformed(format!("the order does not serialize: {e}")))?;
-    value["flags"] = serde_json::to_value(&flags)
-        .map_err(|e| ChannelError::Malformed(format!("the flags do not serialize: {e}")))?;
-    Ok(value)
+    Ok(OrderDocument { order, flags })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! - [`workers`]: relay, router, store delivery, fetch, sync.
 //! - [`routes`]: the broker messages state changes publish.
 //! - [`chain`]: loading the chain file and issuing store tokens.
+//! - [`inspect`]: `normalize` and `store-credential`, for ops engineers.
 //! - [`demo`]: the simulators, the sample chain and a stream of demo orders.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod failpoint;
 pub mod http;
+pub mod inspect;
 pub mod routes;
 pub mod workers;
 

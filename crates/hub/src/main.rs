@@ -1,11 +1,12 @@
 //! `crossdock`: run the hub, migrate the database, load the chain, issue store tokens, run
-//! the demo.
+//! the demo, look at what a platform request becomes.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crossdock_hub::{Roles, Settings, chain, demo};
+use crossdock_hub::{Roles, Settings, chain, demo, inspect};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -43,6 +44,16 @@ enum Command {
     },
     /// Run the hub with the platform simulators, the sample chain and demo orders.
     Demo(demo::DemoArgs),
+    /// Verify a raw platform request with the configured credentials and print the unified
+    /// order or event it becomes (exit 1 and the platform's answer if it is refused).
+    Normalize(inspect::NormalizeArgs),
+    /// Print the key a store's own system (POS) signs a channel's requests with.
+    StoreCredential {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        store: String,
+    },
 }
 
 fn init_logs(json: bool) {
@@ -59,7 +70,7 @@ fn init_logs(json: bool) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logs(cli.json_logs);
     let settings = Settings::load(cli.config.as_deref())?;
@@ -69,29 +80,49 @@ async fn main() -> anyhow::Result<()> {
             if let Some(addr) = hub.addr {
                 tracing::info!(%addr, "Listening.");
             }
-            hub.run_until_stopped().await
+            hub.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let applied = crossdock_db::Db::migrate(&settings.database.url)
                 .await
                 .context("migrating")?;
             println!("migrations applied: {applied}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::LoadChain { file } => {
             let db = connect(&settings).await?;
             let chain = chain::read(&file)?;
             let count = chain::load(&db, &chain).await?;
             println!("stores loaded: {count}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::IssueToken { store } => {
             let db = connect(&settings).await?;
             let store = crossdock_model::StoreId::parse(store)?;
             println!("{}", chain::issue_token(&db, &store).await?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Demo(args) => demo::run(settings, args).await,
+        Command::Demo(args) => {
+            demo::run(settings, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Normalize(args) => {
+            let normalized = inspect::normalize(&settings, &args)?;
+            println!("{}", normalized.text);
+            Ok(if normalized.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::StoreCredential { channel, store } => {
+            println!(
+                "{}",
+                inspect::store_credential(&settings, &channel, &store)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -13,6 +13,9 @@
 //! | `GET /stores` | HQ | the store registry |
 //! | `GET /stores/me` | store | the calling store |
 //! | `GET /quarantine?channel=` | HQ | refused requests of a channel |
+//!
+//! Codes shown at the counter (vouchers) are checked and redeemed under `/codes` (see
+//! `codes.rs`).
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The public HTTP surface (one port): webhooks, the store and HQ API, health.
 
 mod api;
+mod codes;
 mod health;
 mod webhooks;
 
@@ -32,7 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().merge(codes::router()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared)
 }

@@ -117,7 +117,14 @@ async fn handle(
         );
         return to_response(channel.reply(&request, Outcome::Quoted { order, verdict }));
     }
-    match record(shared, channel_id, &request, &delivery).await {
+    let raw = RawRecord {
+        channel: channel_id,
+        dedupe_key: &delivery.dedupe_key,
+        received_at: request.received_at,
+        headers: kept_headers(&request.headers),
+        body: &request.body,
+    };
+    match record(shared, raw, &delivery).await {
         Ok(Ok(recorded)) => {
             if !recorded.is_duplicate() {
                 shared.relay_wake.notify_one();
@@ -163,21 +170,16 @@ fn quote(shared: &Shared, order: &crossdock_model::NewOrder) -> Result<(), Unser
     }
 }
 
-/// Records a parsed delivery. The outer error is the database's; the inner one refuses the
-/// request (an order the hub cannot take).
-async fn record(
+/// Records a parsed delivery with the raw request (or platform answer) it came from. The
+/// outer error is the database's; the inner one refuses the request (an order the hub
+/// cannot take).
+pub(super) async fn record(
     shared: &Shared,
-    channel: &str,
-    request: &InboundRequest,
+    raw: RawRecord<'_>,
     delivery: &Delivery,
 ) -> Result<Result<Recorded, ChannelError>, crossdock_db::DbError> {
-    let raw = RawRecord {
-        channel,
-        dedupe_key: &delivery.dedupe_key,
-        received_at: request.received_at,
-        headers: kept_headers(&request.headers),
-        body: &request.body,
-    };
+    let channel = raw.channel;
+    let received_at = raw.received_at;
     let db = &shared.db;
     let recorded = match &delivery.inbound {
         Inbound::Order(order) => {
@@ -212,7 +214,7 @@ async fn record(
                 channel: channel.to_owned(),
                 dedupe_key: delivery.dedupe_key.clone(),
                 reference: reference.clone(),
-                received_at: request.received_at,
+                received_at,
             };
             let body = serde_json::to_value(&message)
                 .map_err(|e| crossdock_db::DbError::Corrupt(e.to_string()))?;

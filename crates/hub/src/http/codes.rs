@@ -1,0 +1,216 @@
+//! `/api/v1/codes`: a store checks and redeems a code a customer shows at the counter (a
+//! voucher bought and paid on a platform). The hub asks the channel's platform; a redeemed
+//! code becomes an order of that store, recorded and routed like any other.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `POST /codes/check` `{"channel", "code", "store"?}` | store, HQ (with `store`) | what the code is worth, without redeeming it |
+//! | `POST /codes/redeem` `{"channel", "code", "count"?, "store"?}` | store, HQ (with `store`) | redeem it: `{"order_id", "external_order_id", "duplicate"}` |
+//!
+//! Redeeming is safe to repeat: the platform gets the same idempotency key for the same
+//! store, code and count, and the hub never makes a second order of one redemption.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use crossdock_channel::{Channel, ChannelError, CodeClaim, Inbound};
+use crossdock_db::ingest::RawRecord;
+use crossdock_model::StoreId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use super::api::Caller;
+use crate::app::Shared;
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/codes/check", post(check))
+        .route("/codes/redeem", post(redeem))
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeBody {
+    channel: String,
+    code: String,
+    #[serde(default = "one")]
+    count: u32,
+    /// HQ redeems on behalf of a store; a store's token names its own store.
+    store: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The channel, the store and the claim a request makes.
+fn claim(
+    shared: &Shared,
+    caller: &Caller,
+    body: &CodeBody,
+) -> Result<(Arc<dyn Channel>, StoreId, CodeClaim), ApiError> {
+    let bad = |code, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    let store = match (caller, &body.store) {
+        (Caller::Store(own), Some(named)) if own.as_str() != named => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a store redeems codes for itself only",
+            ));
+        }
+        (Caller::Store(own), _) => own.clone(),
+        (Caller::Hq, Some(named)) => {
+            StoreId::parse(named).map_err(|e| bad("bad_store", format!("store: {e}")))?
+        }
+        (Caller::Hq, None) => {
+            return Err(bad(
+                "store_required",
+                "HQ must name the `store` redeeming the code".into(),
+            ));
+        }
+    };
+    let channel = shared.channels.get(&body.channel).cloned().ok_or_else(|| {
+        bad(
+            "unknown_channel",
+            format!("no channel `{}` on this hub", body.channel),
+        )
+    })?;
+    let code = body.code.trim();
+    if code.is_empty() || code.len() > 128 {
+        return Err(bad(
+            "bad_code",
+            "code: give the code as the customer shows it (1 to 128 characters)".into(),
+        ));
+    }
+    if !(1..=100).contains(&body.count) {
+        return Err(bad("bad_count", "count must be between 1 and 100".into()));
+    }
+    let registry = shared.registry();
+    let profile = registry.store(&store).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_store",
+            format!("store {store} is not in the registry"),
+        )
+    })?;
+    let channel_store_ref = profile
+        .channels
+        .get(&body.channel)
+        .cloned()
+        .ok_or_else(|| {
+            bad(
+                "store_not_on_channel",
+                format!(
+                    "store {store} has no `{}` id in the chain's configuration",
+                    body.channel
+                ),
+            )
+        })?;
+    let request_id = hex::encode(
+        &Sha256::digest(format!("{}\n{store}\n{code}\n{}", body.channel, body.count).as_bytes())
+            [..16],
+    );
+    Ok((
+        channel,
+        store,
+        CodeClaim {
+            channel_store_ref,
+            code: code.to_owned(),
+            count: body.count,
+            request_id,
+        },
+    ))
+}
+
+/// A platform's refusal as the store sees it: permanent ones are the cashier's to act on
+/// (wrong or used code), the rest are worth a retry.
+fn refused(error: &ChannelError) -> ApiError {
+    let status = match error {
+        ChannelError::Unsupported(_) => StatusCode::BAD_REQUEST,
+        error if error.is_retryable() => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, error.kind(), error.to_string())
+}
+
+async fn check(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Json(body): Json<CodeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (channel, store, claim) = claim(&shared, &caller, &body)?;
+    let preview = channel.check_code(&claim).await.map_err(|e| refused(&e))?;
+    tracing::info!(channel = %channel.id(), %store, "Code checked.");
+    Ok(Json(preview))
+}
+
+async fn redeem(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Json(body): Json<CodeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (channel, store, claim) = claim(&shared, &caller, &body)?;
+    let channel_id = channel.id().as_str();
+    let redeemed = channel.redeem_code(&claim).await.map_err(|e| refused(&e))?;
+    let external_order_id = match &redeemed.delivery.inbound {
+        Inbound::Order(order) => order.external_order_id.clone(),
+        other => {
+            return Err(ApiError::internal(format!(
+                "channel {channel_id} answered a redemption with {other:?}, not an order"
+            )));
+        }
+    };
+    let received_at = Utc::now();
+    let headers = json!({ "x-crossdock-claim": serde_json::to_string(&claim).unwrap_or_default() });
+    let raw = RawRecord {
+        channel: channel_id,
+        dedupe_key: &redeemed.delivery.dedupe_key,
+        received_at,
+        headers: headers.clone(),
+        body: &redeemed.raw,
+    };
+    match super::webhooks::record(&shared, raw, &redeemed.delivery).await {
+        Ok(Ok(recorded)) => {
+            if !recorded.is_duplicate() {
+                shared.relay_wake.notify_one();
+            }
+            tracing::info!(
+                channel = channel_id,
+                %store,
+                order_id = ?recorded.order_id(),
+                duplicate = recorded.is_duplicate(),
+                "Code redeemed."
+            );
+            Ok(Json(json!({
+                "order_id": recorded.order_id(),
+                "external_order_id": external_order_id,
+                "duplicate": recorded.is_duplicate(),
+            })))
+        }
+        Ok(Err(error)) => {
+            // Redeemed on the platform but not an order the hub can take: set it aside
+            // for HQ with the platform's answer.
+            if let Err(db_error) = shared
+                .db
+                .quarantine(
+                    channel_id,
+                    received_at,
+                    error.kind(),
+                    &error.to_string(),
+                    &headers,
+                    &redeemed.raw,
+                )
+                .await
+            {
+                tracing::error!(channel = channel_id, error = %db_error, "Refused redemption could not be quarantined.");
+            }
+            Err(refused(&error))
+        }
+        Err(error) => Err(ApiError::internal(error)),
+    }
+}
