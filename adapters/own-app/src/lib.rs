@@ -161,7 +161,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crossdock_channel::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use crossdock_channel::signature::Timestamped;
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, ConfigError, Delivery, HeaderMap,
     Inbound, InboundRequest, Outcome, PushOutcome, Reply, StatusCode, clip, http,
@@ -213,18 +213,24 @@ impl Default for OwnAppConfig {
     }
 }
 
+/// The app's signing scheme with a replay window of `window_s` seconds.
+fn scheme(window_s: u64) -> Timestamped {
+    Timestamped {
+        timestamp_header: TIMESTAMP_HEADER,
+        signature_header: SIGNATURE_HEADER,
+        window_s,
+    }
+}
+
 /// Lower-case hex HMAC-SHA256 of `timestamp + "." + body` under `secret`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    hmac_sha256_hex(secret, &[timestamp.to_string().as_bytes(), b".", body])
+    Timestamped::sign(secret, timestamp, body)
 }
 
 /// The two authentication headers for `body` signed at `timestamp`: timestamp first, then
 /// signature.
 pub fn signed_headers(secret: &[u8], timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
-    vec![
-        (TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
-        (SIGNATURE_HEADER.to_owned(), sign(secret, timestamp, body)),
-    ]
+    scheme(DEFAULT_REPLAY_WINDOW_S).headers(secret, timestamp, body)
 }
 
 /// Checks the authentication headers of a request (or of a status callback) received at
@@ -239,38 +245,7 @@ pub fn verify_signed(
     now: DateTime<Utc>,
     window_s: u64,
 ) -> Result<i64, ChannelError> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| ChannelError::Unauthorized(format!("missing header {name}")))
-    };
-    let timestamp_text = header(TIMESTAMP_HEADER)?;
-    let signature = header(SIGNATURE_HEADER)?;
-    let timestamp: i64 = timestamp_text.trim().parse().map_err(|_| {
-        ChannelError::Unauthorized(format!(
-            "header {TIMESTAMP_HEADER} `{}` is not unix seconds",
-            clip(timestamp_text)
-        ))
-    })?;
-    if !verify_hmac_sha256_hex(secret, &[timestamp_text.as_bytes(), b".", body], signature) {
-        return Err(ChannelError::Unauthorized(format!(
-            "header {SIGNATURE_HEADER} does not match the timestamp and body"
-        )));
-    }
-    let skew = now.timestamp().abs_diff(timestamp);
-    if skew > window_s {
-        let side = if timestamp < now.timestamp() {
-            "before"
-        } else {
-            "after"
-        };
-        return Err(ChannelError::Stale(format!(
-            "header {TIMESTAMP_HEADER} {timestamp} is {skew} s {side} the time of receipt; \
-             the replay window is {window_s} s"
-        )));
-    }
-    Ok(timestamp)
+    scheme(window_s).verify(secret, headers, body, now)
 }
 
 /// The own_app channel: verifies and parses the app's requests, sends status callbacks.

@@ -3,16 +3,38 @@
 //!
 //! # Layout
 //!
-//! - [`Channel`]: the trait an adapter implements (verify, parse, reply, fetch, push).
+//! - [`Channel`]: the trait an adapter implements.
 //! - [`ChannelFactory`]: how the hub builds an adapter from configuration; the hub binary
-//!   keeps the one list of factories.
+//!   keeps the one list of factories (`crates/hub/src/channels.rs`).
 //! - [`InboundRequest`], [`Delivery`], [`Inbound`]: a platform's request and what it means.
 //! - [`ChannelError`]: typed failures, split into permanent and retryable.
-//! - [`signature`], [`oauth`], [`http`]: shared building blocks.
+//! - [`signature`], [`oauth`], [`http`], [`config`]: shared building blocks.
+//! - [`normalize`]: the stable JSON document a request becomes (`crossdock normalize`).
 //! - [`sim`]: helpers for the platform simulators each adapter crate ships.
 //!
 //! Architecture invariant: an adapter is a stateless translator. It does no database or
 //! broker I/O; the core owns persistence, idempotency, retries and publishing.
+//!
+//! # Writing an adapter
+//!
+//! The guide is `docs/adding-a-channel.md`; the smallest complete adapter to read is
+//! `adapters/pos` (our own store-POS protocol), the fullest `adapters/uber-eats`. What each
+//! method of [`Channel`] must do:
+//!
+//! | method | must | errors | time budget |
+//! |---|---|---|---|
+//! | `id` | the channel id, as in `/webhooks/{id}` and `[channels.{id}]` | — | — |
+//! | `verify` | authenticate the request over its exact bytes (signature, token, replay window at `received_at`), in constant time | `Unauthorized`, `Stale` | on the webhook path: no I/O, microseconds |
+//! | `parse` | say what a verified request means: an order, a fetch, a cancellation, progress, a quote, or nothing to act on; with the platform's dedupe key | `Malformed` naming the field, `Order` for money that is not a whole minor unit | no I/O |
+//! | `reply` | the answer in the platform's convention (body, status) for accepted, duplicate, quoted and refused requests | — | no I/O; runs after the commit |
+//! | `fetch`, `parse_fetched` | notify-then-fetch platforms: get the order (HTTP), then read the answer (pure) | retryable for 429/5xx/timeouts, permanent otherwise | the adapter's HTTP timeout |
+//! | `refuse_notified` | tell the platform the hub cannot take a notified order | as `fetch` | as `fetch` |
+//! | `check_code`, `redeem_code`, `parse_redeemed` | code-at-the-counter platforms: check and redeem a customer's code (HTTP), read the redemption (pure); idempotent on `request_id` | permanent for a bad or used code (the cashier's message), retryable for outages | as `fetch` |
+//! | `push` | report one status change to the platform; idempotent; [`PushOutcome::NotApplicable`] where the platform has no such call | retryable (429 with `retry_after`, 5xx, timeouts) or permanent (parks the order's syncs for HQ) | the adapter's HTTP timeout; the hub rate-limits calls to `push_rate` |
+//! | `store_credential` | channels whose requests come from the chain's stores: the key one store signs with | — | no I/O |
+//!
+//! Every adapter passes the conformance kit (`crossdock-kit`): fixtures, tampering, the
+//! `normalize` command and the full loop through a real hub and its simulator.
 
 pub mod config;
 pub mod error;
@@ -157,6 +179,9 @@ pub struct CodeClaim {
     pub count: u32,
     /// Idempotency key for the platform: the same claim retried carries the same id.
     pub request_id: String,
+    /// When the store presented the code: the order's `placed_at` (redemption answers
+    /// carry no time of their own).
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// A redeemed code: what the platform answered (kept for audit) and the order it becomes.

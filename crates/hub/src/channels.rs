@@ -12,6 +12,8 @@ pub fn factories() -> Vec<Box<dyn ChannelFactory>> {
     vec![
         Box::new(crossdock_adapter_own_app::Factory),
         Box::new(crossdock_adapter_uber_eats::Factory),
+        Box::new(crossdock_adapter_pos::Factory),
+        Box::new(crossdock_adapter_dianping::Factory),
     ]
 }
 

@@ -123,6 +123,7 @@ fn claim(
             code: code.to_owned(),
             count: body.count,
             request_id,
+            claimed_at: Utc::now(),
         },
     ))
 }
