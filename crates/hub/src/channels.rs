@@ -13,7 +13,12 @@ pub fn factories() -> Vec<Box<dyn ChannelFactory>> {
         Box::new(crossdock_adapter_own_app::Factory),
         Box::new(crossdock_adapter_uber_eats::Factory),
         Box::new(crossdock_adapter_pos::Factory),
+        Box::new(crossdock_adapter_doordash::Factory),
         Box::new(crossdock_adapter_dianping::Factory),
+        Box::new(crossdock_adapter_meituan::Factory),
+        Box::new(crossdock_adapter_google::Factory),
+        Box::new(crossdock_adapter_eleme::Factory),
+        Box::new(crossdock_adapter_deliveroo::Factory),
     ]
 }
 
