@@ -236,3 +236,44 @@ async fn a_cancellation_that_arrives_before_its_order_keeps_the_order_from_any_s
     );
     hub.stop().await;
 }
+
+/// A platform that pushes as `GET` with query parameters (Meituan's cancel push) has its
+/// whole request kept: the query is the push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_push_keeps_its_query_with_the_raw_request() {
+    let hub = TestHub::start().await;
+    let dir = crate::helpers::repo_root().join("fixtures/meituan");
+    let case = crossdock_kit::load_cases("meituan", &dir)
+        .into_iter()
+        .find(|case| case.name == "cancel_by_user_get")
+        .expect("the Meituan GET cancel fixture");
+    let request = case.request(chrono::Utc::now()).expect("a request");
+    assert_eq!(request.method, reqwest::Method::GET);
+    let query = request.query.clone().expect("the push is in the query");
+    let path = request
+        .url
+        .strip_prefix(crossdock_kit::FIXTURE_PUBLIC_URL)
+        .expect("fixture URL");
+    let answer = hub
+        .hub
+        .access
+        .http
+        .get(format!("{}{path}?{query}", hub.base()))
+        .send()
+        .await
+        .expect("GET push");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.expect("body"), r#"{"data":"ok"}"#);
+    let client = hub.db().pool().get().await.expect("connection");
+    let row = client
+        .query_one(
+            "SELECT headers, body FROM inbox WHERE channel = 'meituan'",
+            &[],
+        )
+        .await
+        .expect("the push is in the inbox");
+    let headers: serde_json::Value = row.get(0);
+    assert_eq!(headers[":method"], "GET");
+    assert_eq!(headers[":query"], json!(query));
+    hub.stop().await;
+}

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod ingest;
+mod normalize;
 mod own_app;
 mod restart;
 mod uber_eats;

@@ -14,6 +14,11 @@
 //! | `GET /_sim/calls` | the call log (write calls) as JSON |
 //! | `POST /_sim/orders` | body: a [`SampleOrder`]; places it like [`UberEatsSim::place_order`] |
 //!
+//! Order reads can be held (answered only once released, see
+//! [`UberEatsSim::hold_order_reads`]), and orders saved from Uber's API can be served as
+//! they are ([`UberEatsSim::serve_order`]). What Uber believes of an order reads back as
+//! a unified status with [`UberEatsSim::order_status`].
+//!
 //! Write calls need a valid token (401 otherwise), answer 404 for an unknown order (or one
 //! of the other API generation), 404 for a cancel of an order already in a terminal state
 //! (as Uber documents), 409 for an accept or deny of a finished order, and 400 for a body
@@ -45,8 +50,9 @@ use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
     post_webhook,
 };
-use crossdock_model::{Currency, Money};
+use crossdock_model::{Currency, Money, Status};
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::wire::{
@@ -137,6 +143,48 @@ impl StoredOrder {
             StoredOrder::V1(o) => o.order.state.clone().unwrap_or_default(),
         }
     }
+
+    /// What Uber's view of the order means in the unified model. `delivery_status` is the
+    /// last `restaurantdelivery/status` a classic order got (`started`, `arriving`,
+    /// `delivered`).
+    fn status(&self, delivery_status: Option<&str>) -> Status {
+        match self {
+            StoredOrder::Classic(o) => match o.current_state.as_deref().unwrap_or_default() {
+                "ACCEPTED" if matches!(delivery_status, Some("started" | "arriving")) => {
+                    Status::PickedUp
+                }
+                "ACCEPTED" => Status::Accepted,
+                "DENIED" => Status::Rejected,
+                "CANCELED" => Status::Cancelled,
+                // Only `restaurantdelivery/status delivered` finishes an order here.
+                "FINISHED" if o.order_type == "DELIVERY_BY_RESTAURANT" => Status::Delivered,
+                "FINISHED" => Status::Completed,
+                // CREATED, UNKNOWN: nothing decided yet.
+                _ => Status::Received,
+            },
+            StoredOrder::V1(o) => {
+                let order = &o.order;
+                let reason = order
+                    .failure_info
+                    .as_ref()
+                    .and_then(|f| f.reason.as_deref());
+                match order.state.as_deref().unwrap_or_default() {
+                    "ACCEPTED"
+                        if order.preparation_status.as_deref() == Some("READY_FOR_HANDOFF") =>
+                    {
+                        Status::Ready
+                    }
+                    "ACCEPTED" => Status::Accepted,
+                    "HANDED_OFF" => Status::PickedUp,
+                    "SUCCEEDED" => Status::Completed,
+                    "FAILED" if reason == Some("POS_DENIED") => Status::Rejected,
+                    "FAILED" => Status::Cancelled,
+                    // OFFERED, UNKNOWN: nothing decided yet.
+                    _ => Status::Received,
+                }
+            }
+        }
+    }
 }
 
 /// What the simulator plays, fixed at start: the [`SimConfig`] without where it listens
@@ -160,6 +208,11 @@ struct Inner {
     base_url: OnceLock<String>,
     http: reqwest::Client,
     orders: Mutex<HashMap<String, StoredOrder>>,
+    /// The last `restaurantdelivery/status` of each classic order that got one. Locked
+    /// after `orders` when both are.
+    delivery_status: Mutex<HashMap<String, String>>,
+    /// While `true`, order reads wait (see [`UberEatsSim::hold_order_reads`]).
+    reads_held: watch::Sender<bool>,
     tokens: Mutex<HashMap<String, Instant>>,
     token_requests: AtomicUsize,
     webhooks: Mutex<HashMap<String, Vec<u8>>>,
@@ -191,6 +244,8 @@ impl UberEatsSim {
             base_url: OnceLock::new(),
             http: reqwest::Client::new(),
             orders: Mutex::new(HashMap::new()),
+            delivery_status: Mutex::new(HashMap::new()),
+            reads_held: watch::Sender::new(false),
             tokens: Mutex::new(HashMap::new()),
             token_requests: AtomicUsize::new(0),
             webhooks: Mutex::new(HashMap::new()),
@@ -277,6 +332,50 @@ impl UberEatsSim {
         lock(&self.inner.orders)
             .get(external_order_id)
             .map(StoredOrder::state)
+    }
+
+    /// What Uber believes the order's status is, in the unified model; `None` for an
+    /// order it does not know. Classic: `CREATED` received, `ACCEPTED` accepted (picked
+    /// up once `restaurantdelivery/status` said `started` or `arriving`), `DENIED`
+    /// rejected, `CANCELED` cancelled, `FINISHED` delivered (the restaurant delivered) or
+    /// completed. New API: `OFFERED` received, `ACCEPTED` accepted (ready once `/ready`
+    /// set `preparation_status` to `READY_FOR_HANDOFF`), `HANDED_OFF` picked up,
+    /// `SUCCEEDED` completed, `FAILED` rejected when `failure_info.reason` is
+    /// `POS_DENIED`, else cancelled.
+    pub fn order_status(&self, external_order_id: &str) -> Option<Status> {
+        let orders = lock(&self.inner.orders);
+        let order = orders.get(external_order_id)?;
+        let progress = lock(&self.inner.delivery_status);
+        Some(order.status(progress.get(external_order_id).map(String::as_str)))
+    }
+
+    /// Serves an order as Uber's order API answered it: a classic order, or a new-API
+    /// `{"order": …}`. For replaying saved answers (the adapter's fixtures); returns the
+    /// order's id. No webhook is sent.
+    pub fn serve_order(&self, api_answer: &[u8]) -> Result<String, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_slice(api_answer)?;
+        let (id, order) = if value.get("order").is_some() {
+            let order: V1OrderResponse = serde_json::from_value(value)?;
+            (order.order.id.clone(), StoredOrder::V1(Box::new(order)))
+        } else {
+            let order: ClassicOrder = serde_json::from_value(value)?;
+            (order.id.clone(), StoredOrder::Classic(Box::new(order)))
+        };
+        lock(&self.inner.orders).insert(id.clone(), order);
+        Ok(id)
+    }
+
+    /// Makes order reads (`GET /v2/eats/order/{id}`, `GET /v1/delivery/order/{id}`) wait
+    /// until [`UberEatsSim::release_order_reads`]: a slow order API, and a way for a test
+    /// to decide when notified orders reach the hub. The caller's own timeout still
+    /// applies.
+    pub fn hold_order_reads(&self) {
+        self.inner.reads_held.send_replace(true);
+    }
+
+    /// Answers the held order reads and stops holding new ones.
+    pub fn release_order_reads(&self) {
+        self.inner.reads_held.send_replace(false);
     }
 
     /// Every write call the hub made.
@@ -387,6 +486,13 @@ impl Inner {
             headers.push((SIGNATURE_HEADER.to_owned(), signature));
         }
         post_webhook(&self.http, &url, &headers, "application/json", body).await
+    }
+
+    /// Returns once order reads are not held.
+    async fn reads_released(&self) {
+        let mut held = self.reads_held.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = held.wait_for(|held| !*held).await;
     }
 
     fn token_valid(&self, headers: &HeaderMap) -> bool {
@@ -983,6 +1089,7 @@ async fn get_classic(
     if !inner.token_valid(&headers) {
         return unauthorized();
     }
+    inner.reads_released().await;
     match lock(&inner.orders).get(&id) {
         Some(StoredOrder::Classic(order)) => axum::Json(order.as_ref()).into_response(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "Order not found."),
@@ -997,6 +1104,7 @@ async fn get_v1(
     if !inner.token_valid(&headers) {
         return unauthorized();
     }
+    inner.reads_released().await;
     match lock(&inner.orders).get(&id) {
         Some(StoredOrder::V1(order)) => axum::Json(order.as_ref()).into_response(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "Order not found."),
@@ -1150,10 +1258,11 @@ async fn answer_write(
             if matches!(o.current_state.as_deref(), Some("CANCELED" | "DENIED")) {
                 return conflict(o.current_state.as_deref().unwrap_or_default());
             }
-            let delivered =
-                matches!(&body, WriteBody::DeliveryStatus(status) if status.status == "delivered");
-            if delivered {
-                o.current_state = Some("FINISHED".to_owned());
+            if let WriteBody::DeliveryStatus(status) = &body {
+                if status.status == "delivered" {
+                    o.current_state = Some("FINISHED".to_owned());
+                }
+                lock(&inner.delivery_status).insert(id.to_owned(), status.status.clone());
             }
             no_content()
         }

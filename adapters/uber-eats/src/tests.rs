@@ -1,6 +1,10 @@
-//! Unit tests of the adapter: signatures, envelopes, fixtures → unified orders, money,
-//! push mapping. Fixtures live in `fixtures/uber_eats/`; set `UPDATE_FIXTURES=1` to
-//! rewrite the `*.expected.json` files (then review the diff).
+//! Unit tests of the adapter: signatures, envelopes, the section-10 rules on the fixtures'
+//! orders, money, push mapping.
+//!
+//! Fixtures live in `fixtures/uber_eats/` in the adapter kit's layout: `<case>.body` and
+//! `<case>.headers` (the webhook), `<case>.fetched.json` (what Uber's order API answered).
+//! The kit (`tests/conformance.rs`) checks that every case normalizes to its
+//! `<case>.expected.json`; the tests here pin the rules one by one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,7 +75,7 @@ fn sign(body: &[u8]) -> String {
 
 #[test]
 fn a_correct_signature_is_accepted_in_any_case() {
-    let body = fixture("webhook-notification.json");
+    let body = fixture("discount_fees_tip_nyc.body");
     let signature = sign(&body);
     assert!(adapter().verify(&request(&body, Some(&signature))).is_ok());
     let upper = signature.to_ascii_uppercase();
@@ -80,7 +84,7 @@ fn a_correct_signature_is_accepted_in_any_case() {
 
 #[test]
 fn any_tampered_byte_fails_the_signature() {
-    let body = fixture("webhook-notification.json");
+    let body = fixture("discount_fees_tip_nyc.body");
     let signature = sign(&body);
     let adapter = adapter();
     for index in 0..body.len() {
@@ -96,7 +100,7 @@ fn any_tampered_byte_fails_the_signature() {
 
 #[test]
 fn a_wrong_key_a_garbled_or_a_missing_signature_is_unauthorized() {
-    let body = fixture("webhook-notification.json");
+    let body = fixture("discount_fees_tip_nyc.body");
     let other_key = hmac_sha256_hex(b"someone-else", &[&body]);
     let adapter = adapter();
     assert!(matches!(
@@ -129,7 +133,7 @@ fn parse(body: &[u8]) -> Result<crossdock_channel::Delivery, ChannelError> {
 
 #[test]
 fn a_notification_is_a_fetch_keyed_on_the_event_id() {
-    let delivery = parse(&fixture("webhook-notification.json")).expect("parse");
+    let delivery = parse(&fixture("discount_fees_tip_nyc.body")).expect("parse");
     assert_eq!(delivery.dedupe_key, "c4f1e8a2-3b7d-4e9f-a0c5-6d2b8e1f4a73");
     assert_eq!(
         delivery.inbound,
@@ -144,7 +148,7 @@ fn a_notification_is_a_fetch_keyed_on_the_event_id() {
 
 #[test]
 fn a_scheduled_notification_marks_the_fetch_scheduled() {
-    let delivery = parse(&fixture("webhook-scheduled-notification.json")).expect("parse");
+    let delivery = parse(&fixture("scheduled_merchant_delivery_v1_brooklyn.body")).expect("parse");
     let Inbound::Fetch(reference) = delivery.inbound else {
         panic!("expected a fetch");
     };
@@ -160,7 +164,7 @@ fn a_scheduled_notification_marks_the_fetch_scheduled() {
 
 #[test]
 fn cancel_and_failure_events_cancel_the_order() {
-    let delivery = parse(&fixture("webhook-cancel.json")).expect("parse");
+    let delivery = parse(&fixture("discount_fees_tip_nyc_cancelled.body")).expect("parse");
     assert_eq!(delivery.dedupe_key, "7a9d2f4b-1c6e-4b30-8f5a-2e4c6b8d0f19");
     assert_eq!(
         delivery.inbound,
@@ -245,7 +249,7 @@ fn malformed_envelopes_name_what_is_wrong() {
 #[test]
 fn accepted_webhooks_get_an_empty_200_and_refusals_the_default_answer() {
     let adapter = adapter();
-    let request = request(&fixture("webhook-notification.json"), None);
+    let request = request(&fixture("discount_fees_tip_nyc.body"), None);
     let delivery = Delivery {
         dedupe_key: "event".into(),
         inbound: Inbound::Ignored {
@@ -351,41 +355,14 @@ fn convert_fixture(
     }
 }
 
-const ORDER_FIXTURES: &[(&str, Generation, bool)] = &[
-    ("order-classic-delivery.json", Generation::Classic, false),
-    ("order-classic-pickup.json", Generation::Classic, false),
-    (
-        "order-v1-scheduled-merchant-delivery.json",
-        Generation::V1,
-        false,
-    ),
-];
-
-#[test]
-fn every_fixture_normalizes_to_its_expected_order() {
-    for (name, generation, scheduled) in ORDER_FIXTURES {
-        let order = convert_fixture(name, *generation, *scheduled)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(order.check(), Ok(vec![]), "{name} should add up exactly");
-        let expected_name = name.replace(".json", ".expected.json");
-        let actual = serde_json::to_value(&order).expect("serialize");
-        if std::env::var_os("UPDATE_FIXTURES").is_some() {
-            // The model's own field order, for readable diffs.
-            let text = serde_json::to_string_pretty(&order).expect("pretty") + "\n";
-            std::fs::write(fixture_path(&expected_name), text).expect("write expected");
-        }
-        let expected: serde_json::Value =
-            serde_json::from_slice(&fixture(&expected_name)).expect("expected json");
-        assert_eq!(actual, expected, "{name} differs from {expected_name}");
-        let back: NewOrder = serde_json::from_value(expected).expect("expected is a NewOrder");
-        assert_eq!(back, order);
-    }
-}
-
 #[test]
 fn the_classic_delivery_fixture_follows_the_rules() {
-    let order = convert_fixture("order-classic-delivery.json", Generation::Classic, false)
-        .expect("convert");
+    let order = convert_fixture(
+        "discount_fees_tip_nyc.fetched.json",
+        Generation::Classic,
+        false,
+    )
+    .expect("convert");
     assert_eq!(
         order.external_order_id,
         "8c2f7d1e-4b9a-4e3c-a6f1-2d5e9b07c4a3"
@@ -393,7 +370,7 @@ fn the_classic_delivery_fixture_follows_the_rules() {
     assert_eq!(order.display_code.as_deref(), Some("7C4A3"));
     assert_eq!(
         order.channel_store_ref.as_deref(),
-        Some("b7e1c9a2-5d34-4f8b-9e21-6a0c3d7f4e18")
+        Some("3fd2d096-f48d-4848-8e37-d6e4d8dd2449")
     );
     assert_eq!(order.fulfillment.kind, FulfillmentKind::Delivery);
     assert_eq!(order.fulfillment.delivered_by, Some(DeliveredBy::Platform));
@@ -413,7 +390,8 @@ fn the_classic_delivery_fixture_follows_the_rules() {
     let pizza = &order.lines[0];
     assert_eq!(pizza.plu.as_deref(), Some("PZ-MARG-L"));
     assert_eq!((pizza.unit_price.minor, pizza.total.minor), (1899, 4098));
-    assert_eq!(pizza.modifiers[0].group.as_deref(), Some("Add Toppings"));
+    assert_eq!(pizza.modifiers[0].group.as_deref(), Some("Extra toppings"));
+    assert_eq!(pizza.modifiers[0].plu.as_deref(), Some("MOD-TOP-MUSH"));
     assert_eq!(order.totals.fees.delivery.minor, 299);
     assert_eq!(order.totals.fees.service.minor, 440);
     assert_eq!(order.totals.discounts[0].amount.minor, 500);
@@ -422,8 +400,12 @@ fn the_classic_delivery_fixture_follows_the_rules() {
 
 #[test]
 fn the_pickup_fixture_keeps_nested_and_removed_modifiers_and_notes() {
-    let order =
-        convert_fixture("order-classic-pickup.json", Generation::Classic, false).expect("convert");
+    let order = convert_fixture(
+        "pickup_nested_modifiers_nyc.fetched.json",
+        Generation::Classic,
+        false,
+    )
+    .expect("convert");
     assert_eq!(order.fulfillment.kind, FulfillmentKind::Pickup);
     assert_eq!(order.notes.as_deref(), Some("Please cut into 8 slices"));
     let pizza = &order.lines[0];
@@ -434,24 +416,39 @@ fn the_pickup_fixture_keeps_nested_and_removed_modifiers_and_notes() {
     let pepperoni = pizza
         .modifiers
         .iter()
-        .find(|m| m.plu.as_deref() == Some("PZ-TOP-PEPP"))
+        .find(|m| m.plu.as_deref() == Some("MOD-TOP-PEPP"))
         .expect("pepperoni");
     assert_eq!(pepperoni.unit_price.minor, 200);
-    assert_eq!(pepperoni.modifiers[0].name, "Cup & Char");
+    // Half & half (free) opens its own group: its price is its base price, and the
+    // second half's topping is a modifier of the modifier.
+    let half = pizza
+        .modifiers
+        .iter()
+        .find(|m| m.plu.as_deref() == Some("MOD-HALF-HALF"))
+        .expect("half & half");
+    assert_eq!(half.group.as_deref(), Some("Whole or half & half"));
+    assert_eq!(half.unit_price.minor, 0);
+    assert_eq!(half.modifiers.len(), 1);
+    assert_eq!(half.modifiers[0].name, "Pepperoni (half)");
     assert_eq!(
-        pepperoni.modifiers[0].group.as_deref(),
-        Some("Pepperoni Style")
+        half.modifiers[0].group.as_deref(),
+        Some("Second half toppings")
     );
+    assert_eq!(half.modifiers[0].unit_price.minor, 100);
     let basil = pizza.modifiers.iter().find(|m| m.removed).expect("removed");
-    assert_eq!((basil.name.as_str(), basil.quantity), ("Basil", 0));
+    assert_eq!((basil.name.as_str(), basil.quantity), ("Fresh basil", 0));
     assert_eq!(pizza.computed_total().map(|m| m.minor), Ok(2099));
     assert_eq!(order.totals.fees.packaging.minor, 5);
 }
 
 #[test]
 fn a_scheduled_classic_order_uses_its_ready_time() {
-    let order =
-        convert_fixture("order-classic-pickup.json", Generation::Classic, true).expect("convert");
+    let order = convert_fixture(
+        "pickup_nested_modifiers_nyc.fetched.json",
+        Generation::Classic,
+        true,
+    )
+    .expect("convert");
     assert_eq!(
         order.fulfillment.timing,
         Timing::Scheduled {
@@ -466,7 +463,7 @@ fn a_scheduled_classic_order_uses_its_ready_time() {
 #[test]
 fn the_v1_fixture_converts_e5_money_and_the_merchant_address() {
     let order = convert_fixture(
-        "order-v1-scheduled-merchant-delivery.json",
+        "scheduled_merchant_delivery_v1_brooklyn.fetched.json",
         Generation::V1,
         false,
     )
@@ -571,10 +568,13 @@ fn v1_from(bytes: &[u8]) -> Result<NewOrder, ChannelError> {
 
 #[test]
 fn a_fractional_e5_amount_fails_the_order() {
-    let bytes = mutate_fixture("order-v1-scheduled-merchant-delivery.json", |v| {
-        v["order"]["payment"]["payment_detail"]["item_charges"]["price_breakdown"][2]["unit"]["gross"]
-            ["amount_e5"] = serde_json::json!(599_001);
-    });
+    let bytes = mutate_fixture(
+        "scheduled_merchant_delivery_v1_brooklyn.fetched.json",
+        |v| {
+            v["order"]["payment"]["payment_detail"]["item_charges"]["price_breakdown"][2]["unit"]
+                ["gross"]["amount_e5"] = serde_json::json!(599_001);
+        },
+    );
     let error = v1_from(&bytes).unwrap_err();
     assert!(
         matches!(
@@ -599,7 +599,7 @@ fn a_fractional_e5_amount_fails_the_order() {
 
 #[test]
 fn impossible_orders_are_typed_errors_not_panics() {
-    let bad_currency = mutate_fixture("order-classic-delivery.json", |v| {
+    let bad_currency = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["payment"]["charges"]["total"]["currency_code"] = serde_json::json!("US$");
     });
     assert_eq!(
@@ -609,20 +609,23 @@ fn impossible_orders_are_typed_errors_not_panics() {
             source: MoneyError::BadCurrency("US$".to_owned()),
         }))
     );
-    let zero_quantity = mutate_fixture("order-classic-delivery.json", |v| {
+    let zero_quantity = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["cart"]["items"][1]["quantity"] = serde_json::json!(0);
     });
     assert_eq!(
         checked(classic_from(&zero_quantity)),
         Err(ChannelError::Order(OrderError::BadQuantity {
             line: 2,
-            name: "Coca-Cola 330ml".to_owned(),
+            name: "Cola (500 ml)".to_owned(),
             quantity: 0
         }))
     );
-    let negative_v1 = mutate_fixture("order-v1-scheduled-merchant-delivery.json", |v| {
-        v["order"]["carts"][0]["items"][0]["quantity"]["amount"] = serde_json::json!(-1);
-    });
+    let negative_v1 = mutate_fixture(
+        "scheduled_merchant_delivery_v1_brooklyn.fetched.json",
+        |v| {
+            v["order"]["carts"][0]["items"][0]["quantity"]["amount"] = serde_json::json!(-1);
+        },
+    );
     assert!(matches!(
         checked(v1_from(&negative_v1)),
         Err(ChannelError::Order(OrderError::BadQuantity {
@@ -630,29 +633,32 @@ fn impossible_orders_are_typed_errors_not_panics() {
             ..
         }))
     ));
-    let unknown_type = mutate_fixture("order-classic-delivery.json", |v| {
+    let unknown_type = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["type"] = serde_json::json!("TELEPORT");
     });
     assert!(matches!(
         classic_from(&unknown_type),
         Err(ChannelError::Malformed(m)) if m.contains("type") && m.contains("TELEPORT")
     ));
-    let no_price = mutate_fixture("order-v1-scheduled-merchant-delivery.json", |v| {
-        v["order"]["payment"]["payment_detail"]["item_charges"]["price_breakdown"] =
-            serde_json::json!([]);
-    });
+    let no_price = mutate_fixture(
+        "scheduled_merchant_delivery_v1_brooklyn.fetched.json",
+        |v| {
+            v["order"]["payment"]["payment_detail"]["item_charges"]["price_breakdown"] =
+                serde_json::json!([]);
+        },
+    );
     assert!(matches!(
         v1_from(&no_price),
         Err(ChannelError::Malformed(m)) if m.contains("price_breakdown")
     ));
-    let bad_time = mutate_fixture("order-classic-delivery.json", |v| {
+    let bad_time = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["placed_at"] = serde_json::json!("yesterday");
     });
     assert!(matches!(
         classic_from(&bad_time),
         Err(ChannelError::Malformed(m)) if m.contains("placed_at")
     ));
-    let float_amount = mutate_fixture("order-classic-delivery.json", |v| {
+    let float_amount = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["payment"]["charges"]["tip"]["amount"] = serde_json::json!(5.5);
     });
     assert!(matches!(
@@ -663,7 +669,7 @@ fn impossible_orders_are_typed_errors_not_panics() {
 
 #[test]
 fn a_restaurant_delivery_without_an_address_is_refused_by_the_check() {
-    let bytes = mutate_fixture("order-classic-delivery.json", |v| {
+    let bytes = mutate_fixture("discount_fees_tip_nyc.fetched.json", |v| {
         v["type"] = serde_json::json!("DELIVERY_BY_RESTAURANT");
     });
     let order = classic_from(&bytes).expect("converts");
@@ -672,32 +678,209 @@ fn a_restaurant_delivery_without_an_address_is_refused_by_the_check() {
 
 #[test]
 fn a_restaurant_delivery_takes_the_eater_address() {
-    let bytes = mutate_fixture("order-classic-delivery.json", |v| {
-        v["type"] = serde_json::json!("DELIVERY_BY_RESTAURANT");
-        v["eater"]["delivery"] = serde_json::json!({
-            "location": {
-                "type": "STREET_ADDRESS",
-                "street_address": "350 W 23rd St, New York, NY 10011, US",
-                "latitude": 40.7458,
-                "longitude": -73.9987,
-                "unit_number": "Apt 5C"
-            },
-            "type": "DELIVER_TO_DOOR",
-            "notes": "Doorbell broken, please call"
-        });
-    });
-    let order = classic_from(&bytes).expect("converts");
+    let order = convert_fixture(
+        "delivery_by_restaurant_london.fetched.json",
+        Generation::Classic,
+        false,
+    )
+    .expect("convert");
+    assert_eq!(order.fulfillment.kind, FulfillmentKind::Delivery);
     assert_eq!(order.fulfillment.delivered_by, Some(DeliveredBy::Store));
-    let address = order.fulfillment.address.expect("address");
+    let address = order.fulfillment.address.clone().expect("address");
+    // The classic location has one street line; the unit follows it.
     assert_eq!(
         address.lines,
-        vec!["350 W 23rd St, New York, NY 10011, US", "Apt 5C"]
+        vec!["20 Frith Street, London W1D 4RF, United Kingdom", "Flat 3"]
     );
+    assert_eq!((address.city, address.postcode), (None, None));
+    // Courier notes go with the address, not to the order's notes.
     assert_eq!(
         address.instructions.as_deref(),
-        Some("Doorbell broken, please call")
+        Some("Blue door next to the café, buzzer 3")
     );
-    assert_eq!(address.coordinates.map(|c| c.lat), Some(40.7458));
+    assert_eq!(order.notes, None, "an empty cart note is no note");
+    let coordinates = address.coordinates.expect("coordinates");
+    assert_eq!(
+        (coordinates.lat, coordinates.lng, coordinates.system),
+        (51.5139, -0.1317, crossdock_model::CoordSystem::Wgs84)
+    );
+    assert_eq!(order.totals.currency.code(), "GBP");
+    assert_eq!(order.totals.fees.delivery.minor, 299);
+    assert_eq!(order.check(), Ok(vec![]));
+}
+
+#[test]
+fn the_unicode_fixture_keeps_names_and_notes_as_sent() {
+    let order = convert_fixture(
+        "unicode_emoji_pickup_v1_london.fetched.json",
+        Generation::V1,
+        false,
+    )
+    .expect("convert");
+    // The new API's `display_name`, emoji included.
+    assert_eq!(order.customer.name, "Zoë Ø. 🦄");
+    // `\u0026` (how Uber's encoder writes `&`) is decoded; nothing else is touched.
+    assert_eq!(
+        order.notes.as_deref(),
+        Some("Bitte nicht schneiden ✂️🚫 & merci ! 谢谢 🙏")
+    );
+    let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Margherita (Medium) 🍕",
+            "Chocolate Brownie 🍫",
+            "Still Water (500 ml) 💧"
+        ]
+    );
+    assert_eq!(order.lines[0].modifiers[0].name, "Jalapeños 🌶️");
+    assert_eq!(
+        order.lines[0].notes.as_deref(),
+        Some("Très bien cuite, s’il vous plaît 🔥")
+    );
+    assert_eq!(
+        order.lines[1].notes.as_deref(),
+        Some(
+            "Für meine Tochter 👧; Allergens to exclude: TREE_NUTS; Allergy: Keine Nüsse – nut allergy 🥜❌"
+        )
+    );
+    // VAT is included in the prices: it is not added again, and the total adds up.
+    assert!(order.totals.tax_included);
+    assert_eq!(order.totals.tax.minor, 394);
+    assert_eq!(order.totals.total.minor, 2366);
+    assert_eq!(order.check(), Ok(vec![]));
+}
+
+/// Every order Uber answered in the fixtures (`*.fetched.json`), converted.
+fn fetched_fixtures() -> Vec<(String, NewOrder)> {
+    let dir = fixture_path("");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".fetched.json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let bytes = fixture(&name);
+            let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            // The new API wraps its order in `{"order": …}`.
+            let generation = if value.get("order").is_some() {
+                Generation::V1
+            } else {
+                Generation::Classic
+            };
+            let order =
+                convert_fixture(&name, generation, false).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, order)
+        })
+        .collect()
+}
+
+fn chain_file(name: &str) -> serde_json::Value {
+    let path = fixture_path("../chain").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// PLU → (currency → price), over the menu's items and options at any depth.
+fn menu_prices() -> BTreeMap<String, serde_json::Value> {
+    fn walk(entry: &serde_json::Value, prices: &mut BTreeMap<String, serde_json::Value>) {
+        if let Some(plu) = entry["plu"].as_str() {
+            prices.insert(plu.to_owned(), entry["prices"].clone());
+        }
+        for group in entry["modifier_groups"].as_array().into_iter().flatten() {
+            for option in group["options"].as_array().into_iter().flatten() {
+                walk(option, prices);
+            }
+        }
+    }
+    let mut prices = BTreeMap::new();
+    for item in chain_file("menu.json")["items"]
+        .as_array()
+        .expect("menu items")
+    {
+        walk(item, &mut prices);
+    }
+    prices
+}
+
+#[test]
+fn fixtures_order_from_the_sample_chain_stores_and_menu() {
+    // Uber store id → the store's currency, for every store Uber is mapped at.
+    let stores: BTreeMap<String, String> = chain_file("chain.json")["stores"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .filter_map(|store| {
+            let uber = store["channels"]["uber_eats"].as_str()?;
+            Some((uber.to_owned(), store["currency"].as_str()?.to_owned()))
+        })
+        .collect();
+    let prices = menu_prices();
+    fn check(
+        name: &str,
+        what: &str,
+        plu: Option<&str>,
+        unit_price: crossdock_model::Money,
+        removed: bool,
+        prices: &BTreeMap<String, serde_json::Value>,
+    ) {
+        let plu = plu.unwrap_or_else(|| panic!("{name}: {what} has no PLU"));
+        let menu = prices
+            .get(plu)
+            .unwrap_or_else(|| panic!("{name}: {what} `{plu}` is not on the menu"));
+        // A removed ingredient costs nothing, whatever its price as an extra.
+        if !removed {
+            assert_eq!(
+                Some(unit_price.minor),
+                menu[unit_price.currency.code()].as_i64(),
+                "{name}: {what} `{plu}` at the menu's price"
+            );
+        }
+    }
+    fn check_modifiers(
+        name: &str,
+        modifiers: &[crossdock_model::Modifier],
+        prices: &BTreeMap<String, serde_json::Value>,
+    ) {
+        for modifier in modifiers {
+            let what = format!("modifier {}", modifier.name);
+            let plu = modifier.plu.as_deref();
+            check(
+                name,
+                &what,
+                plu,
+                modifier.unit_price,
+                modifier.removed,
+                prices,
+            );
+            check_modifiers(name, &modifier.modifiers, prices);
+        }
+    }
+    let orders = fetched_fixtures();
+    assert!(orders.len() >= 5, "{} orders", orders.len());
+    for (name, order) in &orders {
+        let store = order.channel_store_ref.as_deref().expect("store");
+        let currency = stores
+            .get(store)
+            .unwrap_or_else(|| panic!("{name}: Uber store {store} is not in the sample chain"));
+        assert_eq!(order.totals.currency.code(), currency, "{name}");
+        for line in &order.lines {
+            let what = format!("item {}", line.name);
+            check(
+                name,
+                &what,
+                line.plu.as_deref(),
+                line.unit_price,
+                false,
+                &prices,
+            );
+            check_modifiers(name, &line.modifiers, &prices);
+        }
+        assert_eq!(order.check(), Ok(vec![]), "{name} adds up exactly");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -734,7 +917,7 @@ fn call(plan: Result<Plan, ChannelError>) -> (String, serde_json::Value) {
 #[test]
 fn classic_actions_map_onto_the_classic_endpoints() {
     let order = stored(
-        "order-classic-delivery.json",
+        "discount_fees_tip_nyc.fetched.json",
         Generation::Classic,
         Status::Received,
     );
@@ -818,7 +1001,7 @@ fn classic_actions_map_onto_the_classic_endpoints() {
 #[test]
 fn classic_merchant_delivery_progress_is_pushed() {
     let mut order = stored(
-        "order-classic-delivery.json",
+        "discount_fees_tip_nyc.fetched.json",
         Generation::Classic,
         Status::Ready,
     );
@@ -833,7 +1016,7 @@ fn classic_merchant_delivery_progress_is_pushed() {
 #[test]
 fn v1_actions_map_onto_the_new_endpoints() {
     let order = stored(
-        "order-v1-scheduled-merchant-delivery.json",
+        "scheduled_merchant_delivery_v1_brooklyn.fetched.json",
         Generation::V1,
         Status::Received,
     );
@@ -896,7 +1079,7 @@ fn v1_actions_map_onto_the_new_endpoints() {
 #[test]
 fn a_push_refuses_an_unknown_generation_or_an_unsafe_id() {
     let mut order = stored(
-        "order-classic-delivery.json",
+        "discount_fees_tip_nyc.fetched.json",
         Generation::Classic,
         Status::Received,
     );
@@ -1001,7 +1184,7 @@ fn a_late_push_maps_by_the_change_not_by_the_order_as_it_is_now() {
     // The store accepted at `now()`, then the order failed; the accept is pushed late
     // (after retries), when the order already reads `failed`.
     let mut order = stored(
-        "order-classic-delivery.json",
+        "discount_fees_tip_nyc.fetched.json",
         Generation::Classic,
         Status::Failed,
     );

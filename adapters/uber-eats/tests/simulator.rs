@@ -1,7 +1,8 @@
 //! The adapter against its simulator, over real HTTP on loopback: webhook signing,
 //! notify-then-fetch with a cached OAuth token, status pushes in both API generations,
 //! token revocation (401 → refresh → retry), faults, duplicates, forged signatures,
-//! cancellations and the `/_sim` control endpoints.
+//! cancellations, the unified status the simulator reads back, saved orders served as
+//! they are (held until released) and the `/_sim` control endpoints.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -246,6 +247,8 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
     assert_eq!(order.fulfillment.delivered_by, Some(DeliveredBy::Platform));
     assert_eq!(order.fulfillment.address, None);
 
+    let id = &placed.external_order_id;
+    assert_eq!(setup.sim.order_status(id), Some(Status::Received));
     let stored = stored(order, Status::Received);
     let accepted = setup
         .adapter
@@ -256,12 +259,18 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
         .await
         .expect("accept");
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
+    assert_eq!(setup.sim.order_status(id), Some(Status::Accepted));
     let ready = setup
         .adapter
         .push(&stored, &change(&stored, &StatusAction::Ready))
         .await
         .expect("ready");
     assert!(matches!(ready, PushOutcome::Delivered { .. }));
+    assert_eq!(
+        setup.sim.order_status(id),
+        Some(Status::Ready),
+        "`/ready` sets preparation_status READY_FOR_HANDOFF"
+    );
     assert!(matches!(
         setup
             .adapter
@@ -408,6 +417,11 @@ async fn an_unreadable_notified_order_is_denied_in_either_generation() {
         assert_eq!(calls[0].body, body, "{api:?}");
         assert_eq!(calls[0].headers["authorization"], "<redacted>");
         assert_eq!(setup.sim.order_state(id).as_deref(), Some(state));
+        assert_eq!(
+            setup.sim.order_status(id),
+            Some(Status::Rejected),
+            "{api:?}"
+        );
         // A repeat (a redelivered fetch message after a crash) is safe: the order is
         // already finished on Uber, and the refusal counts as done.
         let again = setup
@@ -477,6 +491,7 @@ async fn classic_order_accept_cancel_and_terminal_cancel() {
     assert_eq!(order.channel_data, serde_json::json!({"api": "classic"}));
     assert_eq!(order.payment, crossdock_model::Payment::Prepaid);
 
+    let id = &placed.external_order_id;
     let stored = stored(order, Status::Received);
     setup
         .adapter
@@ -486,6 +501,7 @@ async fn classic_order_accept_cancel_and_terminal_cancel() {
         )
         .await
         .expect("accept");
+    assert_eq!(setup.sim.order_status(id), Some(Status::Accepted));
     assert!(matches!(
         setup
             .adapter
@@ -501,6 +517,7 @@ async fn classic_order_accept_cancel_and_terminal_cancel() {
         .push(&stored, &change(&stored, &cancel))
         .await
         .expect("cancel");
+    assert_eq!(setup.sim.order_status(id), Some(Status::Cancelled));
     let error = setup
         .adapter
         .push(&stored, &change(&stored, &cancel))
@@ -546,6 +563,7 @@ async fn restaurant_delivery_exposes_the_address_and_takes_progress() {
     assert_eq!(order.fulfillment.delivered_by, Some(DeliveredBy::Store));
     let address = order.fulfillment.address.clone().expect("address");
     assert!(address.lines[0].starts_with("350 W 23rd St"));
+    let id = &placed.external_order_id;
     let stored = stored(order, Status::Ready);
     setup
         .adapter
@@ -555,16 +573,23 @@ async fn restaurant_delivery_exposes_the_address_and_takes_progress() {
         )
         .await
         .expect("accept");
+    assert_eq!(setup.sim.order_status(id), Some(Status::Accepted));
     setup
         .adapter
         .push(&stored, &change(&stored, &StatusAction::PickedUp))
         .await
         .expect("picked up");
+    assert_eq!(
+        setup.sim.order_status(id),
+        Some(Status::PickedUp),
+        "`restaurantdelivery/status started`"
+    );
     setup
         .adapter
         .push(&stored, &change(&stored, &StatusAction::Delivered))
         .await
         .expect("delivered");
+    assert_eq!(setup.sim.order_status(id), Some(Status::Delivered));
     let progress = setup.sim.calls().matching("/restaurantdelivery/status");
     let statuses: Vec<_> = progress.iter().map(|c| c.body["status"].clone()).collect();
     assert_eq!(statuses, vec!["started", "delivered"]);
@@ -726,6 +751,11 @@ async fn duplicates_forgeries_cancellations_and_schedules() {
         setup.sim.order_state(&placed.external_order_id).as_deref(),
         Some("CANCELED")
     );
+    assert_eq!(
+        setup.sim.order_status(&placed.external_order_id),
+        Some(Status::Cancelled)
+    );
+    assert_eq!(setup.sim.order_status("no-such-order"), None);
 
     // A scheduled order, in both generations.
     let at = Utc::now() + TimeDelta::hours(3);
@@ -826,4 +856,76 @@ fn change(order: &Order, action: &StatusAction) -> StatusChange {
         from: order.status,
         at: chrono::Utc::now(),
     }
+}
+
+#[tokio::test]
+async fn the_new_api_platform_cancel_reads_back_cancelled() {
+    let mut setup = setup(Generation::V1, false).await;
+    let placed = setup.sim.place_order(&sample()).await;
+    notified(&mut setup).await;
+    assert_eq!(
+        setup.sim.order_status(&placed.external_order_id),
+        Some(Status::Received)
+    );
+    setup.sim.cancel_order(&placed.external_order_id).await;
+    let request = setup.hub.next().await;
+    assert!(matches!(
+        setup.adapter.parse(&request).expect("parse").inbound,
+        Inbound::Cancelled { .. }
+    ));
+    // FAILED for a reason other than POS_DENIED is a cancellation, not a rejection.
+    assert_eq!(
+        setup.sim.order_state(&placed.external_order_id).as_deref(),
+        Some("FAILED")
+    );
+    assert_eq!(
+        setup.sim.order_status(&placed.external_order_id),
+        Some(Status::Cancelled)
+    );
+    setup.sim.stop().await;
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/uber_eats")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn saved_orders_are_served_as_uber_answered_them_once_reads_are_released() {
+    let setup = setup(Generation::Classic, false).await;
+    for (case, generation) in [
+        ("discount_fees_tip_nyc", Generation::Classic),
+        ("scheduled_merchant_delivery_v1_brooklyn", Generation::V1),
+    ] {
+        let answer = fixture(&format!("{case}.fetched.json"));
+        let id = setup.sim.serve_order(&answer).expect("a saved order");
+        let reference = FetchRef {
+            external_order_id: id.clone(),
+            resource: format!("{}{}", setup.sim.base_url(), generation.order_path(&id)),
+            scheduled: false,
+        };
+        setup.sim.hold_order_reads();
+        let fetch = setup.adapter.fetch(&reference);
+        tokio::pin!(fetch);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut fetch)
+                .await
+                .is_err(),
+            "{case}: a held read is not answered"
+        );
+        setup.sim.release_order_reads();
+        let fetched = fetch.await.expect("answered once released");
+        // Served through the simulator, the order is the one Uber answered.
+        let saved = setup
+            .adapter
+            .parse_fetched(&reference, &answer)
+            .expect("the saved answer");
+        assert_eq!(fetched, saved, "{case}");
+        assert_eq!(setup.sim.order_status(&id), Some(Status::Received));
+    }
+    assert!(setup.sim.serve_order(b"{\"order\": {}}").is_err());
+    assert!(setup.sim.serve_order(b"not json").is_err());
+    setup.sim.stop().await;
 }

@@ -118,6 +118,14 @@ pub trait Platform: Send + Sync + 'static {
     /// URL signs it as registered, under `hub.public`.
     fn connect(&self, sim: &Self::Sim, hub: &HubAddress);
 
+    /// Notify-then-fetch platforms: the simulator serves `answer` (a fixture's
+    /// `*.fetched.json`, as the platform's order API answered) so that the hub's fetch of
+    /// that fixture's notification finds the order. The default ignores it.
+    fn serve_fetched(&self, sim: &Self::Sim, answer: &[u8]) -> anyhow::Result<()> {
+        let _ = (sim, answer);
+        Ok(())
+    }
+
     /// Makes one order happen on the platform for `sample` (its `store_ref` is the
     /// channel's id of a store of the sample chain, its currency that store's) and returns
     /// the platform's order id. For push platforms the simulator sends the webhook; for

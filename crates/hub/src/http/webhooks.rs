@@ -40,9 +40,12 @@ pub async fn receive_event(
     handle(&shared, &channel, Some(event), method, &uri, headers, body).await
 }
 
-/// Request headers worth keeping with the raw payload (never credentials).
-fn kept_headers(headers: &HeaderMap) -> serde_json::Value {
-    let kept: serde_json::Map<String, serde_json::Value> = headers
+/// What is kept of a request beside its body: the headers worth keeping (never
+/// credentials), and the method and query where they carry the request (platforms that
+/// push as `GET` with query parameters).
+fn kept_headers(request: &InboundRequest) -> serde_json::Value {
+    let mut kept: serde_json::Map<String, serde_json::Value> = request
+        .headers
         .iter()
         .filter(|(name, _)| {
             !matches!(
@@ -57,6 +60,12 @@ fn kept_headers(headers: &HeaderMap) -> serde_json::Value {
             )
         })
         .collect();
+    if request.method != Method::POST {
+        kept.insert(":method".into(), json!(request.method.as_str()));
+    }
+    if let Some(query) = &request.query {
+        kept.insert(":query".into(), json!(query));
+    }
     serde_json::Value::Object(kept)
 }
 
@@ -121,7 +130,7 @@ async fn handle(
         channel: channel_id,
         dedupe_key: &delivery.dedupe_key,
         received_at: request.received_at,
-        headers: kept_headers(&request.headers),
+        headers: kept_headers(&request),
         body: &request.body,
     };
     match record(shared, raw, &delivery).await {
@@ -253,7 +262,7 @@ async fn refuse(
 ) -> Response {
     let channel_id = channel.id().as_str();
     tracing::warn!(channel = channel_id, error_kind = error.kind(), error = %error, "Webhook refused.");
-    let headers = kept_headers(&request.headers);
+    let headers = kept_headers(request);
     if let Err(db_error) = shared
         .db
         .quarantine(
