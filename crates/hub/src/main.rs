@@ -47,6 +47,8 @@ enum Command {
     /// Verify a raw platform request with the configured credentials and print the unified
     /// order or event it becomes (exit 1 and the platform's answer if it is refused).
     Normalize(inspect::NormalizeArgs),
+    /// List the channels this hub has, with the secrets each needs in production.
+    Channels,
     /// Print the key a store's own system (POS) signs a channel's requests with.
     StoreCredential {
         #[arg(long)]
@@ -115,6 +117,17 @@ async fn main() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Channels => {
+            for factory in crossdock_hub::channels::factories() {
+                let secrets: Vec<String> = factory
+                    .dev_secrets()
+                    .iter()
+                    .map(|(name, _)| crossdock_channel::SecretSource::env_name(factory.id(), name))
+                    .collect();
+                println!("{:<10} secrets: {}", factory.id(), secrets.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::StoreCredential { channel, store } => {
             println!(

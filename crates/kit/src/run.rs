@@ -492,8 +492,39 @@ async fn fixtures_through_the_hub<P: Platform>(
     }
 }
 
-/// A pickup order at the store the channel knows as `store_ref`.
+/// The chain menu's price of `plu` in `currency` (`fixtures/chain/menu.json`).
+fn menu_price(menu: &Value, plu: &str, currency: &str) -> i64 {
+    fn find<'a>(value: &'a Value, plu: &str) -> Option<&'a Value> {
+        match value {
+            Value::Object(map) if map.get("plu").and_then(Value::as_str) == Some(plu) => {
+                Some(value)
+            }
+            Value::Object(map) => map.values().find_map(|v| find(v, plu)),
+            Value::Array(items) => items.iter().find_map(|v| find(v, plu)),
+            _ => None,
+        }
+    }
+    find(menu, plu)
+        .and_then(|item| item["prices"][currency].as_i64())
+        .unwrap_or_else(|| panic!("the chain menu has no {currency} price for {plu}"))
+}
+
+/// A pickup order at the store the channel knows as `store_ref`, priced from the chain's
+/// menu in the store's currency.
 fn sample(store_ref: &str, currency: &str) -> SampleOrder {
+    let path = repo_root().join("fixtures/chain/menu.json");
+    let menu: Value = serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let item = |plu: &str, name: &str, quantity, notes: Option<&str>, modifiers| SampleItem {
+        plu: plu.into(),
+        name: name.into(),
+        quantity,
+        unit_price_minor: menu_price(&menu, plu, currency),
+        notes: notes.map(Into::into),
+        modifiers,
+    };
     SampleOrder {
         store_ref: Some(store_ref.to_owned()),
         currency: currency.to_owned(),
@@ -501,29 +532,14 @@ fn sample(store_ref: &str, currency: &str) -> SampleOrder {
         customer_name: "Ada Lovelace".into(),
         customer_phone: Some("+1 212 555 0187".into()),
         items: vec![
-            SampleItem {
-                plu: "PZ-MARG-L".into(),
-                name: "Margherita (Large)".into(),
-                quantity: 2,
-                unit_price_minor: 1899,
-                notes: Some("well done".into()),
-                modifiers: vec![SampleItem {
-                    plu: "MOD-TOP-XCHS".into(),
-                    name: "Extra cheese".into(),
-                    quantity: 1,
-                    unit_price_minor: 250,
-                    notes: None,
-                    modifiers: vec![],
-                }],
-            },
-            SampleItem {
-                plu: "DR-COLA-330".into(),
-                name: "Cola 330ml".into(),
-                quantity: 1,
-                unit_price_minor: 299,
-                notes: None,
-                modifiers: vec![],
-            },
+            item(
+                "PZ-MARG-L",
+                "Margherita (Large)",
+                2,
+                Some("well done"),
+                vec![item("MOD-TOP-XCHS", "Extra mozzarella", 1, None, vec![])],
+            ),
+            item("DR-COLA-500", "Cola (500 ml)", 1, None, vec![]),
         ],
         notes: Some("ring the bell".into()),
         delivery_fee_minor: 0,
