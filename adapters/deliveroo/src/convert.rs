@@ -6,11 +6,12 @@
 //! choice made is stated on the function that makes it (and listed in the crate docs).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::{ChannelError, Inbound, clip};
+use crossdock_channel::convert::ConvertError;
+use crossdock_channel::{Inbound, clip};
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, StatusAction, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, NewOrder, Payment, StatusAction,
+    Timing, Totals,
 };
 
 use crate::wire;
@@ -23,37 +24,6 @@ pub(crate) const ACCEPT_WINDOW_GULF: TimeDelta = TimeDelta::minutes(7);
 pub(crate) const OFFER_LABEL: &str = "Deliveroo offer";
 /// Where an order's fields live in the webhook, for error messages.
 const ORDER: &str = "body.order";
-
-/// Why a Deliveroo payload cannot become what the hub needs.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A field is missing or unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount or currency that is not money.
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-}
-
-impl ConvertError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-        }
-    }
-}
 
 type Result<T> = std::result::Result<T, ConvertError>;
 

@@ -9,11 +9,12 @@
 //! made is stated on the function that makes it.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::{ChannelError, clip};
+use crossdock_channel::clip;
+use crossdock_channel::convert::ConvertError;
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder, Payment,
+    Timing, Totals,
 };
 use serde_json::{Map, Value, json};
 
@@ -30,44 +31,10 @@ pub(crate) const ACCEPT_WINDOW: TimeDelta = TimeDelta::minutes(3);
 /// The label of a promotion that names neither a code nor a campaign.
 pub(crate) const PROMOTION_LABEL: &str = "DoorDash promotion";
 
-/// Why a DoorDash order cannot become a unified order.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A field is missing or unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount that is not money (a fractional cent, an overflow).
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-}
-
-impl ConvertError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-        }
-    }
-}
-
 type Result<T> = std::result::Result<T, ConvertError>;
 
 fn at(field: &str) -> impl FnOnce(MoneyError) -> ConvertError + '_ {
-    move |source| ConvertError::Money {
-        field: field.to_owned(),
-        source,
-    }
+    ConvertError::money_at(field)
 }
 
 /// Minor units from DoorDash's amount. An integer is taken as it is; text (a JSON number
@@ -562,7 +529,7 @@ mod tests {
         assert_eq!(money(&text("-25"), usd(), "f").map(|m| m.minor), Ok(-25));
         let error = money(&text("12.5"), usd(), "order.tip_amount").expect_err("fraction");
         assert_eq!(
-            ChannelError::from(error).to_string(),
+            crossdock_channel::ChannelError::from(error).to_string(),
             "unacceptable order: order.tip_amount: amount `12.5 (minor units)` has more \
              decimals than USD allows (2)"
         );

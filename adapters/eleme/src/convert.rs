@@ -7,48 +7,18 @@
 //! The rules follow CHANNELS.md §5.2, §8 and §10. Where those sections are silent the
 //! choice made is stated on the function that makes it (and listed in the crate docs).
 
+use crossdock_channel::convert::ConvertError;
 use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeDelta, TimeZone, Utc};
-use crossdock_channel::{ChannelError, clip};
+use crossdock_channel::clip;
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder, Payment,
+    Timing, Totals,
 };
 
 use crate::wire::{IdText, NameValue, Num, OGoodsItem, OOrder, OrderRef};
-
-/// Why an Ele.me order cannot become a unified order.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A field is missing or unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount that is not money in the order's currency.
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-}
-
-impl ConvertError {
-    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-        }
-    }
-}
 
 type Result<T> = std::result::Result<T, ConvertError>;
 

@@ -773,14 +773,14 @@ fn yuan_are_parsed_from_their_text_never_through_f64() {
     assert_eq!(fen("0.1").and_then(|a| fen("0.2").map(|b| a + b)), Ok(30));
     assert!(matches!(
         yuan(&Num("12.345".to_owned()), cny(), "order.groups[0].items[0].price"),
-        Err(convert::ConvertError::Money {
+        Err(crossdock_channel::convert::ConvertError::Money {
             field,
             source: MoneyError::FractionalMinorUnit { value, .. }
         }) if field == "order.groups[0].items[0].price" && value == "12.345"
     ));
     assert!(matches!(
         yuan(&Num("1e999".to_owned()), cny(), "x"),
-        Err(convert::ConvertError::Money {
+        Err(crossdock_channel::convert::ConvertError::Money {
             source: MoneyError::NotANumber { .. },
             ..
         })

@@ -9,11 +9,12 @@
 //! made is stated on the function that makes it.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::{ChannelError, clip};
+use crossdock_channel::clip;
+use crossdock_channel::convert::ConvertError;
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder, Payment,
+    Timing, Totals,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -26,45 +27,11 @@ use crate::wire::{
 /// The label of a discount line that has no name.
 pub(crate) const DISCOUNT_LABEL: &str = "Google order discount";
 
-/// Why a Google payload cannot become a unified order.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A field is missing or unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount or currency that is not money in the order's currency.
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-}
-
-impl ConvertError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-        }
-    }
-}
-
 type Result<T> = std::result::Result<T, ConvertError>;
 
 /// Names the amount a money error is about.
 fn at(field: &str) -> impl FnOnce(MoneyError) -> ConvertError + '_ {
-    move |source| ConvertError::Money {
-        field: field.to_owned(),
-        source,
-    }
+    ConvertError::money_at(field)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -488,38 +488,38 @@ fn money_that_is_not_a_whole_minor_unit_or_not_money_is_refused_with_its_field()
     let err = |value: GoogleMoney| money(&value, "order.totalPrice.amount").expect_err("refused");
     assert!(matches!(
         err(gm("USD", text("1"), Some(5_000_000))),
-        convert::ConvertError::Money { field, source: MoneyError::FractionalMinorUnit { .. } }
+        crossdock_channel::convert::ConvertError::Money { field, source: MoneyError::FractionalMinorUnit { .. } }
             if field == "order.totalPrice.amount"
     ));
     assert!(matches!(
         err(gm("JPY", text("980"), Some(500_000_000))),
-        convert::ConvertError::Money {
+        crossdock_channel::convert::ConvertError::Money {
             source: MoneyError::FractionalMinorUnit { .. },
             ..
         }
     ));
     assert!(matches!(
         err(gm("USD", text("1.5"), None)),
-        convert::ConvertError::Money { field, source: MoneyError::NotANumber { .. } }
+        crossdock_channel::convert::ConvertError::Money { field, source: MoneyError::NotANumber { .. } }
             if field == "order.totalPrice.amount.units"
     ));
     assert!(matches!(
         err(gm("USD", text("99999999999999999999"), None)),
-        convert::ConvertError::Money {
+        crossdock_channel::convert::ConvertError::Money {
             source: MoneyError::Overflow { .. },
             ..
         }
     ));
     assert!(matches!(
         err(gm("USD", text("92233720368547759"), None)),
-        convert::ConvertError::Money {
+        crossdock_channel::convert::ConvertError::Money {
             source: MoneyError::Overflow { .. },
             ..
         }
     ));
     assert!(matches!(
         err(gm("US$", text("1"), None)),
-        convert::ConvertError::Money { field, source: MoneyError::BadCurrency(_) }
+        crossdock_channel::convert::ConvertError::Money { field, source: MoneyError::BadCurrency(_) }
             if field == "order.totalPrice.amount.currencyCode"
     ));
     let sign = err(gm("USD", text("1"), Some(-10_000_000))).to_string();

@@ -7,11 +7,12 @@
 //! stated on the function that makes it.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::{ChannelError, clip};
+use crossdock_channel::clip;
+use crossdock_channel::convert::ConvertError;
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder, Payment,
+    Timing, Totals,
 };
 use serde_json::value::RawValue;
 
@@ -27,46 +28,6 @@ pub(crate) const SELF_DELIVERY: &str = "0000";
 pub(crate) const SPEC_GROUP: &str = "spec";
 /// The group name of a line's attribute modifiers (属性).
 pub(crate) const PROPERTY_GROUP: &str = "property";
-
-/// Why a push cannot become a unified order.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A required parameter is absent or empty (Meituan's code 701).
-    #[error("missing parameter `{0}`")]
-    Missing(String),
-    /// A field is unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount that is not money in CNY.
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-    /// A well-formed order the hub cannot take.
-    #[error(transparent)]
-    Order(#[from] OrderError),
-}
-
-impl ConvertError {
-    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Missing(_) | ConvertError::Field { .. } => {
-                ChannelError::Malformed(error.to_string())
-            }
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-            ConvertError::Order(order) => ChannelError::Order(order),
-        }
-    }
-}
 
 type Result<T> = std::result::Result<T, ConvertError>;
 
@@ -97,7 +58,7 @@ impl<'a> Form<'a> {
     /// The value of `name`, trimmed and not blank.
     pub(crate) fn required(&self, name: &str) -> Result<&'a str> {
         self.text(name)
-            .ok_or_else(|| ConvertError::Missing(name.to_owned()))
+            .ok_or_else(|| ConvertError::missing(name.to_owned()))
     }
 }
 
@@ -339,14 +300,14 @@ fn flat_modifier(group: &str, name: &str, currency: Currency) -> Modifier {
 fn line(index: usize, item: &DetailItem<'_>, currency: Currency) -> Result<(Line, Money)> {
     let at = |name: &str| format!("detail[{index}].{name}");
     let name = json_text(item.food_name, &at("food_name"))?
-        .ok_or_else(|| ConvertError::Missing(at("food_name")))?;
+        .ok_or_else(|| ConvertError::missing(at("food_name")))?;
     let plu = json_text(item.app_food_code, &at("app_food_code"))?;
     let sku = json_text(item.sku_id, &at("sku_id"))?;
     let quantity_text = json_text(item.quantity, &at("quantity"))?
-        .ok_or_else(|| ConvertError::Missing(at("quantity")))?;
+        .ok_or_else(|| ConvertError::missing(at("quantity")))?;
     let quantity = integer(&quantity_text, &at("quantity"))?;
     let unit_price =
-        json_yuan(item.price, &at("price"))?.ok_or_else(|| ConvertError::Missing(at("price")))?;
+        json_yuan(item.price, &at("price"))?.ok_or_else(|| ConvertError::missing(at("price")))?;
     let box_price = json_yuan(item.box_price, &at("box_price"))?.unwrap_or(Money::zero(currency));
     let box_fee = match json_text(item.box_num, &at("box_num"))? {
         Some(boxes) => times_decimal(box_price, &boxes, &at("box_num"))?,

@@ -619,7 +619,11 @@ pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, Channel
 
 /// Meituan's error code and message for a refused push.
 fn refusal_code(error: &ChannelError) -> (u16, &'static str) {
-    let missing = |m: &str| m.starts_with("missing parameter") || m.contains("more than once");
+    let missing = |m: &str| {
+        m.starts_with("missing parameter")
+            || m.ends_with(": missing")
+            || m.contains("more than once")
+    };
     match error {
         ChannelError::Unauthorized(m) if missing(m) => (701, "缺少参数，数据不完整"),
         ChannelError::Unauthorized(m) if m.starts_with("app_id") => (702, "app_id不存在"),

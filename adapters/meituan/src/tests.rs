@@ -562,24 +562,18 @@ fn unreadable_orders_name_the_field() {
         set(&mut params, key, value);
         params
     };
-    assert_eq!(
-        malformed(without("order_id")),
-        "missing parameter `order_id`"
-    );
-    assert_eq!(
-        malformed(without("app_poi_code")),
-        "missing parameter `app_poi_code`"
-    );
-    assert_eq!(malformed(without("detail")), "missing parameter `detail`");
-    assert_eq!(malformed(without("total")), "missing parameter `total`");
-    assert_eq!(malformed(without("ctime")), "missing parameter `ctime`");
+    assert_eq!(malformed(without("order_id")), "order_id: missing");
+    assert_eq!(malformed(without("app_poi_code")), "app_poi_code: missing");
+    assert_eq!(malformed(without("detail")), "detail: missing");
+    assert_eq!(malformed(without("total")), "total: missing");
+    assert_eq!(malformed(without("ctime")), "ctime: missing");
     assert!(malformed(with("detail", "not json")).starts_with("detail: not a JSON array"));
     assert!(malformed(with("extras", "{")).starts_with("extras: "));
     assert!(
         malformed(with(
             "detail",
             r#"[{"food_name":"a","quantity":1,"price":1},{"food_name":"b","quantity":1}]"#
-        )) == "missing parameter `detail[1].price`"
+        )) == "detail[1].price: missing"
     );
     assert_eq!(
         malformed(with(
@@ -715,9 +709,7 @@ fn refunds_cancel_only_when_agreed() {
     }
     assert_eq!(
         delivered(&request("refund", Method::GET, p(&[("order_id", "42")]))),
-        Err(ChannelError::Malformed(
-            "missing parameter `notify_type`".into()
-        ))
+        Err(ChannelError::Malformed("notify_type: missing".into()))
     );
 }
 
@@ -844,9 +836,7 @@ fn accepted_pushes_get_data_ok_and_refusals_meituans_error_shape() {
     );
     let (status, code, _) = refused(ChannelError::Unauthorized("missing parameter `sig`".into()));
     assert_eq!((status, code), (401, 701));
-    let (status, code, _) = refused(ChannelError::Malformed(
-        "missing parameter `order_id`".into(),
-    ));
+    let (status, code, _) = refused(ChannelError::Malformed("order_id: missing".into()));
     assert_eq!((status, code), (400, 701));
     let (status, code, msg) = refused(ChannelError::Malformed("detail: x".into()));
     assert_eq!((status, code), (400, 700));

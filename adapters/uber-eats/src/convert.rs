@@ -9,14 +9,14 @@
 //! The rules follow CHANNELS.md §8 and §10. Where those sections are silent, the choice
 //! made is stated on the function that makes it.
 
+use crossdock_channel::convert::ConvertError;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::ChannelError;
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Discount, Fees,
-    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder,
-    OrderError, Payment, Timing, Totals,
+    Fulfillment, FulfillmentKind, FundedBy, Line, Modifier, Money, MoneyError, NewOrder, Payment,
+    Timing, Totals,
 };
 
 use crate::Generation;
@@ -32,41 +32,6 @@ pub(crate) const ACCEPT_WINDOW: TimeDelta = TimeDelta::seconds(690);
 /// The label of the platform-funded discount taken from Uber's promotion totals.
 pub(crate) const PROMOTION_LABEL: &str = "Uber Eats promotion";
 
-/// Why an Uber order cannot become a unified order.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum ConvertError {
-    /// A field is missing or unreadable; the hub answers "malformed".
-    #[error("{field}: {message}")]
-    Field { field: String, message: String },
-    /// An amount or currency that is not money in the order's currency.
-    #[error("{field}: {source}")]
-    Money { field: String, source: MoneyError },
-    /// A well-formed order the hub cannot take (e.g. quantity below 1).
-    #[error(transparent)]
-    Order(#[from] OrderError),
-}
-
-impl ConvertError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConvertError::Field {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ConvertError> for ChannelError {
-    fn from(error: ConvertError) -> Self {
-        match error {
-            ConvertError::Field { .. } => ChannelError::Malformed(error.to_string()),
-            ConvertError::Money { field, source } => {
-                ChannelError::Order(OrderError::MoneyAt { field, source })
-            }
-            ConvertError::Order(order) => ChannelError::Order(order),
-        }
-    }
-}
-
 type Result<T> = std::result::Result<T, ConvertError>;
 
 // ---------------------------------------------------------------------------------------
@@ -75,10 +40,7 @@ type Result<T> = std::result::Result<T, ConvertError>;
 
 /// Names the amount a money error is about.
 fn at(field: &str) -> impl FnOnce(MoneyError) -> ConvertError + '_ {
-    move |source| ConvertError::Money {
-        field: field.to_owned(),
-        source,
-    }
+    ConvertError::money_at(field)
 }
 
 fn currency(code: &str, field: &str) -> Result<Currency> {

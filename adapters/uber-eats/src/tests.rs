@@ -23,8 +23,9 @@ use crossdock_model::{
 use secrecy::SecretString;
 
 use super::*;
-use crate::convert::{ConvertError, e5_money};
+use crate::convert::e5_money;
 use crate::wire::{ClassicOrder, MoneyE5, V1OrderResponse};
+use crossdock_channel::convert::ConvertError;
 
 fn adapter() -> UberEats {
     UberEats::new(

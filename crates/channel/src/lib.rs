@@ -37,6 +37,7 @@
 //! `normalize` command and the full loop through a real hub and its simulator.
 
 pub mod config;
+pub mod convert;
 pub mod error;
 pub mod http;
 pub mod normalize;
