@@ -252,11 +252,7 @@ impl Deliveroo {
             ("base_url", &config.base_url),
             ("token_url", &config.token_url),
         ] {
-            let url = reqwest::Url::parse(value)
-                .map_err(|e| invalid(format!("`{name}` = `{value}` is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(invalid(format!("`{name}` = `{value}` must be http(s)")));
-            }
+            crossdock_channel::config::http_url(CHANNEL_ID, name, value)?;
         }
         if config.timeout_secs == 0 {
             return Err(invalid("`timeout_secs` must be at least 1".to_owned()));

@@ -265,18 +265,7 @@ impl DoorDash {
             message,
         };
         let id = ChannelId::parse(CHANNEL_ID).map_err(|e| invalid(e.to_string()))?;
-        let url = reqwest::Url::parse(&config.base_url).map_err(|e| {
-            invalid(format!(
-                "`base_url` = `{}` is not a URL: {e}",
-                config.base_url
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!(
-                "`base_url` = `{}` must be http(s)",
-                config.base_url
-            )));
-        }
+        crossdock_channel::config::http_url(CHANNEL_ID, "base_url", &config.base_url)?;
         let currency =
             Currency::parse(&config.currency).map_err(|e| invalid(format!("`currency`: {e}")))?;
         let store_currencies = config

@@ -295,11 +295,7 @@ impl Eleme {
             ("base_url", &config.base_url),
             ("token_url", &config.token_url),
         ] {
-            let url = reqwest::Url::parse(value)
-                .map_err(|e| invalid(format!("`{name}` = `{value}` is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(invalid(format!("`{name}` = `{value}` must be http(s)")));
-            }
+            crossdock_channel::config::http_url(CHANNEL_ID, name, value)?;
         }
         if config.app_key.trim().is_empty() {
             return Err(invalid("`app_key` must not be empty".to_owned()));

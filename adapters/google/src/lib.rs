@@ -327,11 +327,7 @@ impl Google {
             ("api_base_url", &config.api_base_url),
             ("token_url", &config.token_url),
         ] {
-            let url = reqwest::Url::parse(value)
-                .map_err(|e| invalid(format!("`{name}` = `{value}` is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(invalid(format!("`{name}` = `{value}` must be http(s)")));
-            }
+            crossdock_channel::config::http_url(CHANNEL_ID, name, value)?;
         }
         let service_url = config.customer_service_url.trim();
         if !["https://", "http://", "tel:", "mailto:"]

@@ -272,13 +272,8 @@ impl Meituan {
             message,
         };
         let id = ChannelId::parse(CHANNEL_ID).map_err(|e| invalid(e.to_string()))?;
-        let url = reqwest::Url::parse(&config.base_url).map_err(|e| {
-            invalid(format!(
-                "`base_url` = `{}` is not a URL: {e}",
-                config.base_url
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        let url = crossdock_channel::config::http_url(CHANNEL_ID, "base_url", &config.base_url)?;
+        if url.query().is_some() {
             return Err(invalid(format!(
                 "`base_url` = `{}` must be an http(s) URL without a query",
                 config.base_url

@@ -27,6 +27,30 @@ pub enum ConfigError {
     Invalid { channel: String, message: String },
 }
 
+impl ConfigError {
+    /// An option of `channel` that cannot work; `message` says which and why.
+    pub fn invalid(channel: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            channel: channel.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks that option `name` of `channel` is an http(s) URL, and returns it parsed.
+pub fn http_url(channel: &str, name: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(value).map_err(|e| {
+        ConfigError::invalid(channel, format!("`{name}` = `{value}` is not a URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::invalid(
+            channel,
+            format!("`{name}` = `{value}` must be http(s)"),
+        ));
+    }
+    Ok(url)
+}
+
 /// Where secrets come from, in order: environment, secrets file, development defaults.
 #[derive(Debug, Clone, Default)]
 pub struct SecretSource {
