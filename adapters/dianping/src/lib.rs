@@ -145,7 +145,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, CodeClaim, ConfigError, Delivery,
-    InboundRequest, PushOutcome, RateLimit, Redeemed, clip, http,
+    InboundRequest, PushOutcome, RateLimit, clip, http,
 };
 use crossdock_model::{ChannelId, Currency, Order, StatusAction, StatusChange};
 use secrecy::{ExposeSecret, SecretString};
@@ -458,7 +458,7 @@ impl Channel for Dianping {
         preview
     }
 
-    async fn redeem_code(&self, claim: &CodeClaim) -> Result<Redeemed, ChannelError> {
+    async fn redeem_code(&self, claim: &CodeClaim) -> Result<Bytes, ChannelError> {
         let code = convert::normalize_code(&claim.code)?;
         let shop = shop_ref(&claim.channel_store_ref)?;
         if !(1..=MAX_COUNT).contains(&claim.count) {
@@ -486,28 +486,13 @@ impl Channel for Dianping {
                 ],
             )
             .await?;
-        let delivery = self.parse_redeemed(claim, &body);
-        match &delivery {
-            Ok(delivery) => tracing::info!(
-                channel = CHANNEL_ID,
-                store = shop,
-                dedupe_key = %delivery.dedupe_key,
-                count = claim.count,
-                "Dianping voucher redeemed."
-            ),
-            Err(error) => tracing::warn!(
-                channel = CHANNEL_ID,
-                store = shop,
-                error_type = error.kind(),
-                retryable = error.is_retryable(),
-                %error,
-                "Dianping voucher not redeemed."
-            ),
-        }
-        Ok(Redeemed {
-            raw: body,
-            delivery: delivery?,
-        })
+        tracing::info!(
+            channel = CHANNEL_ID,
+            store = shop,
+            count = claim.count,
+            "Dianping voucher redeemed."
+        );
+        Ok(body)
     }
 
     /// Reads a `consume` answer; the order is placed when the code was claimed.

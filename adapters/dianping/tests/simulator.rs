@@ -39,6 +39,19 @@ async fn setup() -> Setup {
     setup_with(SimConfig::default()).await
 }
 
+/// What the hub does with a redemption: keeps the platform's answer and reads it.
+#[derive(Debug)]
+struct Redeemed {
+    raw: bytes::Bytes,
+    delivery: crossdock_channel::Delivery,
+}
+
+async fn redeem(adapter: &Dianping, claim: &CodeClaim) -> Result<Redeemed, ChannelError> {
+    let raw = adapter.redeem_code(claim).await?;
+    let delivery = adapter.parse_redeemed(claim, &raw)?;
+    Ok(Redeemed { raw, delivery })
+}
+
 fn adapter_for(sim: &DianpingSim, secret: &str, session: &str) -> Dianping {
     Dianping::new(
         DianpingConfig {
@@ -159,7 +172,7 @@ async fn a_redeemed_code_becomes_an_order_and_a_retry_uses_nothing_twice() {
     let Setup { sim, adapter } = setup().await;
     let (deal_id, codes) = sell(&sim, 1);
     let the_claim = claim(SHOP, &codes[0], 1, "hub-request-1");
-    let redeemed = adapter.redeem_code(&the_claim).await.expect("redeemed");
+    let redeemed = redeem(&adapter, &the_claim).await.expect("redeemed");
     let order = order_of(&redeemed.delivery.inbound);
     let voucher = sim.voucher(&codes[0]).expect("voucher");
     assert!(
@@ -195,13 +208,12 @@ async fn a_redeemed_code_becomes_an_order_and_a_retry_uses_nothing_twice() {
     assert_eq!(form["app_shop_accountname"], "Crossdock Hub");
 
     // The hub retries the same claim: same answer bytes, same dedupe key, nothing used.
-    let retry = adapter.redeem_code(&the_claim).await.expect("same answer");
+    let retry = redeem(&adapter, &the_claim).await.expect("same answer");
     assert_eq!(retry.raw, redeemed.raw);
     assert_eq!(retry.delivery.dedupe_key, redeemed.delivery.dedupe_key);
 
     // A new claim for the same code is refused: already used.
-    let error = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "hub-request-2"))
+    let error = redeem(&adapter, &claim(SHOP, &codes[0], 1, "hub-request-2"))
         .await
         .expect_err("used");
     assert_eq!(platform_status(&error), Some(409), "{error}");
@@ -214,14 +226,12 @@ async fn a_redeemed_code_becomes_an_order_and_a_retry_uses_nothing_twice() {
 async fn several_uses_of_one_order_are_redeemed_together() {
     let Setup { sim, adapter } = setup().await;
     let (_, codes) = sell(&sim, 3);
-    let error = adapter
-        .redeem_code(&claim(SHOP, &codes[1], 4, "too-many"))
+    let error = redeem(&adapter, &claim(SHOP, &codes[1], 4, "too-many"))
         .await
         .expect_err("only three");
     assert_eq!(platform_status(&error), Some(409), "{error}");
     assert!(error.to_string().contains("剩余 3 张"), "{error}");
-    let redeemed = adapter
-        .redeem_code(&claim(SHOP, &codes[1], 2, "two"))
+    let redeemed = redeem(&adapter, &claim(SHOP, &codes[1], 2, "two"))
         .await
         .expect("two redeemed");
     let order = order_of(&redeemed.delivery.inbound);
@@ -253,8 +263,7 @@ async fn several_uses_of_one_order_are_redeemed_together() {
         .await
         .expect("usable");
     assert_eq!(preview["uses_available"], 1);
-    let last = adapter
-        .redeem_code(&claim(SHOP, left, 1, "last"))
+    let last = redeem(&adapter, &claim(SHOP, left, 1, "last"))
         .await
         .expect("redeemed");
     assert_ne!(
@@ -268,8 +277,7 @@ async fn several_uses_of_one_order_are_redeemed_together() {
 async fn refused_codes_tell_the_cashier_why() {
     let Setup { sim, adapter } = setup().await;
     let (_, codes) = sell(&sim, 2);
-    let unknown = adapter
-        .redeem_code(&claim(SHOP, "9999999999", 1, "u"))
+    let unknown = redeem(&adapter, &claim(SHOP, "9999999999", 1, "u"))
         .await
         .expect_err("unknown");
     assert_eq!(platform_status(&unknown), Some(404), "{unknown}");
@@ -281,8 +289,7 @@ async fn refused_codes_tell_the_cashier_why() {
     assert_eq!(platform_status(&wrong_shop), Some(403), "{wrong_shop}");
     assert!(wrong_shop.to_string().contains("not valid at this store"));
     sim.expire(&codes[1]);
-    let expired = adapter
-        .redeem_code(&claim(SHOP, &codes[1], 1, "e"))
+    let expired = redeem(&adapter, &claim(SHOP, &codes[1], 1, "e"))
         .await
         .expect_err("expired");
     assert_eq!(platform_status(&expired), Some(410), "{expired}");
@@ -299,7 +306,7 @@ async fn refused_codes_tell_the_cashier_why() {
         claim(SHOP, &codes[0], 1, ""),
     ] {
         assert!(matches!(
-            adapter.redeem_code(&bad).await,
+            redeem(&adapter, &bad).await,
             Err(ChannelError::Malformed(_))
         ));
     }
@@ -312,8 +319,7 @@ async fn forged_signatures_and_dead_sessions_are_refused_as_dianping_does() {
     let Setup { sim, adapter } = setup().await;
     let (_, codes) = sell(&sim, 1);
     let forged = adapter_for(&sim, "not-the-secret", DEV_SESSION);
-    let error = forged
-        .redeem_code(&claim(SHOP, &codes[0], 1, "f"))
+    let error = redeem(&forged, &claim(SHOP, &codes[0], 1, "f"))
         .await
         .expect_err("forged");
     assert_eq!(platform_status(&error), Some(401), "{error}");
@@ -332,8 +338,7 @@ async fn forged_signatures_and_dead_sessions_are_refused_as_dianping_does() {
     );
     // The session expires while the hub runs.
     sim.revoke_sessions();
-    let error = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "r"))
+    let error = redeem(&adapter, &claim(SHOP, &codes[0], 1, "r"))
         .await
         .expect_err("revoked");
     assert_eq!(platform_status(&error), Some(403), "{error}");
@@ -454,8 +459,7 @@ async fn rate_limits_and_faults_are_retryable() {
         },
         1,
     );
-    let error = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "f"))
+    let error = redeem(&adapter, &claim(SHOP, &codes[0], 1, "f"))
         .await
         .expect_err("500");
     assert_eq!(platform_status(&error), Some(500), "{error}");
@@ -468,15 +472,13 @@ async fn rate_limits_and_faults_are_retryable() {
         },
         1,
     );
-    let error = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "f"))
+    let error = redeem(&adapter, &claim(SHOP, &codes[0], 1, "f"))
         .await
         .expect_err("429");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
     // The retry (same requestid) finally redeems, once.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "f"))
+    redeem(&adapter, &claim(SHOP, &codes[0], 1, "f"))
         .await
         .expect("redeemed");
     assert!(matches!(
@@ -490,8 +492,7 @@ async fn rate_limits_and_faults_are_retryable() {
 async fn a_reject_or_cancel_reverses_every_voucher_once() {
     let Setup { sim, adapter } = setup().await;
     let (deal_id, codes) = sell(&sim, 2);
-    let redeemed = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 2, "two"))
+    let redeemed = redeem(&adapter, &claim(SHOP, &codes[0], 2, "two"))
         .await
         .expect("redeemed");
     let order = stored(order_of(&redeemed.delivery.inbound));
@@ -547,8 +548,7 @@ async fn a_reject_or_cancel_reverses_every_voucher_once() {
 async fn a_late_reversal_is_parked_and_a_failed_one_retried() {
     let Setup { sim, adapter } = setup().await;
     let (_, codes) = sell(&sim, 1);
-    let redeemed = adapter
-        .redeem_code(&claim(SHOP, &codes[0], 1, "one"))
+    let redeemed = redeem(&adapter, &claim(SHOP, &codes[0], 1, "one"))
         .await
         .expect("redeemed");
     let order = stored(order_of(&redeemed.delivery.inbound));
@@ -623,8 +623,7 @@ async fn samples_become_vouchers_through_the_control_endpoints() {
         .await
         .expect("json");
     let code = sold["codes"][0].as_str().expect("a code").to_owned();
-    let redeemed = adapter
-        .redeem_code(&claim(SHOP, &code, 1, "sample"))
+    let redeemed = redeem(&adapter, &claim(SHOP, &code, 1, "sample"))
         .await
         .expect("redeemed");
     let order = order_of(&redeemed.delivery.inbound);

@@ -29,7 +29,7 @@
 //! | `reply` | the answer in the platform's convention (body, status) for accepted, duplicate, quoted and refused requests | — | no I/O; runs after the commit |
 //! | `fetch`, `parse_fetched` | notify-then-fetch platforms: get the order (HTTP), then read the answer (pure) | retryable for 429/5xx/timeouts, permanent otherwise | the adapter's HTTP timeout |
 //! | `refuse_notified` | tell the platform the hub cannot take a notified order | as `fetch` | as `fetch` |
-//! | `check_code`, `redeem_code`, `parse_redeemed` | code-at-the-counter platforms: check and redeem a customer's code (HTTP), read the redemption (pure); idempotent on `request_id` | permanent for a bad or used code (the cashier's message), retryable for outages | as `fetch` |
+//! | `check_code`, `redeem_code`, `parse_redeemed` | code-at-the-counter platforms: check and redeem a customer's code (HTTP, returning the platform's answer), read the answer (pure); idempotent on `request_id` | permanent for a bad or used code (the cashier's message), retryable for outages | as `fetch` |
 //! | `push` | report one status change to the platform; idempotent; [`PushOutcome::NotApplicable`] where the platform has no such call | retryable (429 with `retry_after`, 5xx, timeouts) or permanent (parks the order's syncs for HQ) | the adapter's HTTP timeout; the hub rate-limits calls to `push_rate` |
 //! | `store_credential` | channels whose requests come from the chain's stores: the key one store signs with | — | no I/O |
 //!
@@ -185,13 +185,6 @@ pub struct CodeClaim {
     pub claimed_at: DateTime<Utc>,
 }
 
-/// A redeemed code: what the platform answered (kept for audit) and the order it becomes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Redeemed {
-    pub raw: Bytes,
-    pub delivery: Delivery,
-}
-
 /// An HTTP answer to a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -313,10 +306,13 @@ pub trait Channel: Send + Sync + 'static {
         )))
     }
 
-    /// Redeems a code at a store; the redemption becomes an order of that store. Must be
-    /// safe to repeat with the same `request_id`. Implement it as an HTTP call followed by
-    /// [`Channel::parse_redeemed`].
-    async fn redeem_code(&self, claim: &CodeClaim) -> Result<Redeemed, ChannelError> {
+    /// Redeems a code at a store and returns the platform's answer, byte for byte; the hub
+    /// keeps it and reads it with [`Channel::parse_redeemed`] into an order of that store
+    /// (or, if it cannot, quarantines it: the code is used on the platform either way).
+    /// Must be safe to repeat with the same `request_id`. Errors: the platform refused the
+    /// redemption (permanent: a bad or used code, with the cashier's message) or could not
+    /// be reached (retryable).
+    async fn redeem_code(&self, claim: &CodeClaim) -> Result<Bytes, ChannelError> {
         Err(ChannelError::Unsupported(format!(
             "channel `{}` has no codes to redeem (asked for store {})",
             self.id(),

@@ -157,25 +157,37 @@ async fn redeem(
 ) -> Result<Json<Value>, ApiError> {
     let (channel, store, claim) = claim(&shared, &caller, &body)?;
     let channel_id = channel.id().as_str();
-    let redeemed = channel.redeem_code(&claim).await.map_err(|e| refused(&e))?;
-    let external_order_id = match &redeemed.delivery.inbound {
-        Inbound::Order(order) => order.external_order_id.clone(),
-        other => {
-            return Err(ApiError::internal(format!(
-                "channel {channel_id} answered a redemption with {other:?}, not an order"
-            )));
-        }
-    };
+    let answer = channel.redeem_code(&claim).await.map_err(|e| refused(&e))?;
     let received_at = Utc::now();
     let headers = json!({ "x-crossdock-claim": serde_json::to_string(&claim).unwrap_or_default() });
+    // The code is used on the platform now: an answer the hub cannot take is kept for HQ.
     let raw = RawRecord {
         channel: channel_id,
-        dedupe_key: &redeemed.delivery.dedupe_key,
+        dedupe_key: "",
         received_at,
         headers: headers.clone(),
-        body: &redeemed.raw,
+        body: &answer,
     };
-    match super::webhooks::record(&shared, raw, &redeemed.delivery).await {
+    let quarantine = |error: ChannelError| set_aside(&shared, &raw, error);
+    let delivery = match channel.parse_redeemed(&claim, &answer) {
+        Ok(delivery) => delivery,
+        Err(error) => return Err(quarantine(error).await),
+    };
+    let external_order_id = match &delivery.inbound {
+        Inbound::Order(order) => order.external_order_id.clone(),
+        other => {
+            let error = ChannelError::Malformed(format!(
+                "channel {channel_id} read a redemption as {other:?}, not an order"
+            ));
+            return Err(quarantine(error).await);
+        }
+    };
+    let record = RawRecord {
+        dedupe_key: &delivery.dedupe_key,
+        headers: headers.clone(),
+        ..raw
+    };
+    match super::webhooks::record(&shared, record, &delivery).await {
         Ok(Ok(recorded)) => {
             if !recorded.is_duplicate() {
                 shared.relay_wake.notify_one();
@@ -193,25 +205,27 @@ async fn redeem(
                 "duplicate": recorded.is_duplicate(),
             })))
         }
-        Ok(Err(error)) => {
-            // Redeemed on the platform but not an order the hub can take: set it aside
-            // for HQ with the platform's answer.
-            if let Err(db_error) = shared
-                .db
-                .quarantine(
-                    channel_id,
-                    received_at,
-                    error.kind(),
-                    &error.to_string(),
-                    &headers,
-                    &redeemed.raw,
-                )
-                .await
-            {
-                tracing::error!(channel = channel_id, error = %db_error, "Refused redemption could not be quarantined.");
-            }
-            Err(refused(&error))
-        }
+        Ok(Err(error)) => Err(quarantine(error).await),
         Err(error) => Err(ApiError::internal(error)),
     }
+}
+
+/// Quarantines the platform's answer to a redemption the hub cannot take, and says why.
+async fn set_aside(shared: &Shared, raw: &RawRecord<'_>, error: ChannelError) -> ApiError {
+    if let Err(db_error) = shared
+        .db
+        .quarantine(
+            raw.channel,
+            raw.received_at,
+            error.kind(),
+            &error.to_string(),
+            &raw.headers,
+            raw.body,
+        )
+        .await
+    {
+        tracing::error!(channel = raw.channel, error = %db_error, "A redeemed code could not be quarantined.");
+    }
+    tracing::warn!(channel = raw.channel, error = %error, "Redeemed code set aside for HQ.");
+    refused(&error)
 }
