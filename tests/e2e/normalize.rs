@@ -136,3 +136,23 @@ fn a_forged_request_exits_non_zero_with_the_platforms_answer() {
     assert!(!ok);
     assert_eq!(printed["error"]["kind"], "stale", "{printed}");
 }
+
+#[test]
+fn a_file_it_cannot_read_exits_2_not_as_a_refusal() {
+    let output = Command::new(env!("CARGO_BIN_EXE_crossdock"))
+        .arg("--config")
+        .arg(repo_root().join("config/crossdock.toml"))
+        .args([
+            "normalize",
+            "--channel",
+            "own_app",
+            "--body",
+            "/nonexistent/body",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run crossdock normalize");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/body"));
+}

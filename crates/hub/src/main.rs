@@ -110,7 +110,15 @@ async fn main() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Normalize(args) => {
-            let normalized = inspect::normalize(&settings, &args)?;
+            // Exit 1: the request is refused (the platform's answer is printed); exit 2: the
+            // files or the configuration could not be read.
+            let normalized = match inspect::normalize(&settings, &args) {
+                Ok(normalized) => normalized,
+                Err(error) => {
+                    eprintln!("Error: {error:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             println!("{}", normalized.text);
             Ok(if normalized.ok {
                 ExitCode::SUCCESS
@@ -119,13 +127,15 @@ async fn main() -> anyhow::Result<ExitCode> {
             })
         }
         Command::Channels => {
-            for factory in crossdock_hub::channels::factories() {
+            let factories = crossdock_hub::channels::factories();
+            let width = factories.iter().map(|f| f.id().len()).max().unwrap_or(0);
+            for factory in factories {
                 let secrets: Vec<String> = factory
                     .dev_secrets()
                     .iter()
                     .map(|(name, _)| crossdock_channel::SecretSource::env_name(factory.id(), name))
                     .collect();
-                println!("{:<10} secrets: {}", factory.id(), secrets.join(", "));
+                println!("{:<width$}  secrets: {}", factory.id(), secrets.join(", "));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -80,8 +80,8 @@ pub struct HubAddress {
 pub struct Signed {
     /// The body is covered: changing any byte of it must fail verification or parsing.
     pub body: bool,
-    /// Headers whose values carry the credential or signature (every byte is changed in
-    /// turn). Name at least one, unless `body` is covered by a signature inside it.
+    /// Headers whose values carry the credential or signature, named in lower case (every
+    /// byte is changed in turn). Name at least one, unless `body` is covered by a signature inside it.
     pub headers: &'static [&'static str],
     /// The query string is covered (platforms that sign URL parameters).
     pub query: bool,
