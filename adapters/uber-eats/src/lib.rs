@@ -48,8 +48,28 @@
 //!   it (stores the Uber order and sends the signed webhook to the hub) and answers
 //!   `{"external_order_id", "event_id", "webhook_status", "webhook_body"}`.
 //!
-//! # Choices where CHANNELS.md is silent
+//! # Documentation followed
 //!
+//! CHANNELS.md §1, §8 and §10, and Uber's pages:
+//!
+//! - webhooks and their signature: <https://developer.uber.com/docs/eats/guides/webhooks>,
+//!   <https://developer.uber.com/docs/eats/references/api/webhooks.orders-notification>;
+//! - authentication (client credentials, scopes):
+//!   <https://developer.uber.com/docs/eats/guides/authentication>;
+//! - the classic order: <https://developer.uber.com/docs/eats/references/api/v2/get-eats-order-orderid>;
+//! - accept and deny:
+//!   <https://developer.uber.com/docs/eats/references/api/v1/post-eats-order-orderid-acceptposorder>,
+//!   <https://developer.uber.com/docs/eats/references/api/v1/post-eats-order-orderid-denyposorder>;
+//! - cancel: <https://developer.uber.com/docs/deliveries/direct/api/v1/post-eats-orders-orderid-cancel>;
+//! - rate limits: <https://developer.uber.com/docs/rate-limiting>;
+//! - field names of the newer `/v1/delivery/order` shape where the pages were not readable:
+//!   the public models of <https://github.com/MultiSafepay/laravel-ubereats-models>.
+//!
+//! # Assumptions (where the documentation is silent)
+//!
+//! - The newer Order API's write-backs (`/accept`, `/deny`, `/ready`, `/cancel` under
+//!   `/v1/delivery/order/{id}`) take the classic fields' names; Uber's pages for them were
+//!   not readable here.
 //! - A classic order has no schedule field; an `orders.scheduled.notification` sets
 //!   [`FetchRef::scheduled`], and the order's time is `estimated_ready_for_pickup_at`.
 //! - `StatusAction::Fail` is sent as a deny before acceptance and as a cancel after it.
