@@ -8,4 +8,5 @@ mod ingest;
 mod normalize;
 mod own_app;
 mod restart;
+mod store_sales;
 mod uber_eats;

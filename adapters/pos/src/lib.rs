@@ -575,6 +575,12 @@ impl Channel for Pos {
 
     /// The key to install on the POS of store `channel_store_ref` (our store code); `None`
     /// if it is not a store code (no request could ever name it).
+    /// A POS order is a sale its store already made: it goes to that store whatever the
+    /// store's state (paused for online orders, outside its hours).
+    fn orders_are_store_sales(&self) -> bool {
+        true
+    }
+
     fn store_credential(&self, channel_store_ref: &str) -> Option<String> {
         StoreId::parse(channel_store_ref)
             .ok()

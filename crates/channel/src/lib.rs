@@ -32,6 +32,7 @@
 //! | `check_code`, `redeem_code`, `parse_redeemed` | code-at-the-counter platforms: check and redeem a customer's code (HTTP, returning the platform's answer), read the answer (pure); idempotent on `request_id` | permanent for a bad or used code (the cashier's message), retryable for outages | as `fetch` |
 //! | `push` | report one status change to the platform; idempotent; [`PushOutcome::NotApplicable`] where the platform has no such call | retryable (429 with `retry_after`, 5xx, timeouts) or permanent (parks the order's syncs for HQ) | the adapter's HTTP timeout; the hub rate-limits calls to `push_rate` |
 //! | `store_credential` | channels whose requests come from the chain's stores: the key one store signs with | — | no I/O |
+//! | `orders_are_store_sales` | `true` where every order is a sale the store already made (a POS): routed to that store as it is | — | — |
 //!
 //! Every adapter passes the conformance kit (`crossdock-kit`): fixtures, tampering, the
 //! `normalize` command and the full loop through a real hub and its simulator.
@@ -328,6 +329,13 @@ pub trait Channel: Send + Sync + 'static {
             self.id(),
             claim.channel_store_ref
         )))
+    }
+
+    /// Whether this channel's orders are sales a store already made (a store POS): the
+    /// router then assigns each to the store the channel names without asking whether it
+    /// can take orders (paused, closed, busy). Default: `false`, orders to be routed.
+    fn orders_are_store_sales(&self) -> bool {
+        false
     }
 
     /// The credential a store's own system uses to send this channel's requests, for

@@ -11,7 +11,8 @@
 //! Rules: a channel that names the store gets that store (through the channel's store
 //! mapping); an order routed by address gets the nearest store whose delivery zone
 //! contains the drop-off point; in both cases only stores of the order's brand that are
-//! not paused.
+//! not paused. A sale a store already made ([`route_sale`]) goes to that store, whatever
+//! its state.
 
 use std::collections::HashMap;
 
@@ -153,7 +154,8 @@ impl Registry {
         hits
     }
 
-    fn paused_until(&self, id: &StoreId) -> Option<DateTime<Utc>> {
+    /// Until when the store is paused, if it is (or was: the time may have passed).
+    pub fn paused_until(&self, id: &StoreId) -> Option<DateTime<Utc>> {
         self.by_id
             .get(id)
             .and_then(|&i| self.entries[i].paused_until)
@@ -220,6 +222,41 @@ fn unfit(
         return Some(format!("does not serve brand {brand}"));
     }
     None
+}
+
+/// Assigns a sale a store already made (channels whose orders come from the store's own
+/// system, a POS) to the store the channel names. Nothing is asked of that store: the sale
+/// happened there, paused, closed or busy.
+pub fn route_sale(registry: &Registry, order: &NewOrder) -> Decision {
+    let rule = "store_sale";
+    let channel = order.channel.as_str();
+    let Some(reference) = &order.channel_store_ref else {
+        return Decision::none(
+            rule,
+            Unroutable::UnknownStore,
+            format!("a {channel} sale must name the store that made it"),
+            vec![],
+        );
+    };
+    match registry.by_channel(channel, reference) {
+        Some(store) => Decision {
+            rule,
+            store: Some(store.id.clone()),
+            reason: None,
+            refusal: None,
+            candidates: vec![Candidate {
+                store: store.id.clone(),
+                distance_m: None,
+                verdict: "made the sale".into(),
+            }],
+        },
+        None => Decision::none(
+            rule,
+            Unroutable::UnknownStore,
+            format!("unknown store: {channel} store id {reference} is not mapped to any store"),
+            vec![],
+        ),
+    }
 }
 
 /// Decides which store takes `order`.

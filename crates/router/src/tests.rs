@@ -256,3 +256,23 @@ fn a_registry_refuses_open_rings_and_ambiguous_channel_ids() {
         Err(RegistryError::DuplicateChannelId { .. })
     ));
 }
+
+#[test]
+fn a_sale_goes_to_the_store_that_made_it_even_when_paused() {
+    let now = Utc::now();
+    let registry = chain(&[("C", now + Duration::minutes(30))]);
+    let sale = order("mkt", Some("mkt-C"), None);
+    let decision = route(&registry, &sale, now);
+    assert_eq!(
+        decision.store, None,
+        "an order to a paused store is refused"
+    );
+    let decision = route_sale(&registry, &sale);
+    assert_eq!(decision.rule, "store_sale");
+    assert_eq!(decision.store.as_ref().map(|s| s.as_str()), Some("C"));
+    let unknown = route_sale(&registry, &order("mkt", Some("mkt-Z"), None));
+    assert_eq!(unknown.store, None);
+    assert_eq!(unknown.refusal, Some(Unroutable::UnknownStore));
+    let unnamed = route_sale(&registry, &order("mkt", None, Some((40.0, -74.0))));
+    assert_eq!(unnamed.refusal, Some(Unroutable::UnknownStore));
+}

@@ -36,7 +36,15 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     let result = shared
         .db
         .route_order(message.order_id, |order| {
-            let decision = crossdock_router::route(&registry, &order.order, now);
+            let sale = shared
+                .channels
+                .get(order.order.channel.as_str())
+                .is_some_and(|channel| channel.orders_are_store_sales());
+            let decision = if sale {
+                crossdock_router::route_sale(&registry, &order.order)
+            } else {
+                crossdock_router::route(&registry, &order.order, now)
+            };
             rule = decision.rule;
             let recorded = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
             let routing = match decision.store {
