@@ -156,3 +156,32 @@ fn a_file_it_cannot_read_exits_2_not_as_a_refusal() {
     assert!(output.stdout.is_empty());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/body"));
 }
+
+/// The sample chain maps stores only for channels this hub has, and every channel that
+/// routes by the platform's store id has stores mapped.
+#[test]
+fn the_sample_chain_maps_every_channel_and_no_other() {
+    let known: Vec<&str> = crossdock_hub::channels::factories()
+        .iter()
+        .map(|f| f.id())
+        .collect();
+    let chain = crate::helpers::chain();
+    for store in &chain.stores {
+        for channel in store.channels.keys() {
+            assert!(
+                known.contains(&channel.as_str()),
+                "{}: unknown channel {channel}",
+                store.id
+            );
+        }
+    }
+    for channel in known {
+        assert!(
+            chain
+                .stores
+                .iter()
+                .any(|s| s.channels.contains_key(channel)),
+            "no store of the sample chain is mapped for channel {channel}"
+        );
+    }
+}
