@@ -19,6 +19,7 @@ pub fn factories() -> Vec<Box<dyn ChannelFactory>> {
         Box::new(crossdock_adapter_google::Factory),
         Box::new(crossdock_adapter_eleme::Factory),
         Box::new(crossdock_adapter_deliveroo::Factory),
+        Box::new(crossdock_adapter_just_eat::Factory),
     ]
 }
 
