@@ -53,7 +53,8 @@ impl CallLog {
         Self::default()
     }
 
-    /// Records a call. Credentials in `authorization`-like headers are redacted.
+    /// Records a call. Credentials are redacted: `authorization`, and headers whose name
+    /// says secret, token, key, password, session or cookie (`x-flyt-api-key`).
     pub fn record(
         &self,
         method: &str,
@@ -66,13 +67,15 @@ impl CallLog {
             .iter()
             .map(|(name, value)| {
                 let name = name.as_str().to_ascii_lowercase();
-                let value =
-                    if name == "authorization" || name.contains("secret") || name.contains("token")
-                    {
-                        "<redacted>".to_owned()
-                    } else {
-                        value.to_str().unwrap_or("<binary>").to_owned()
-                    };
+                let credential = name == "authorization"
+                    || ["secret", "token", "key", "password", "session", "cookie"]
+                        .iter()
+                        .any(|word| name.contains(word));
+                let value = if credential {
+                    "<redacted>".to_owned()
+                } else {
+                    value.to_str().unwrap_or("<binary>").to_owned()
+                };
                 (name, value)
             })
             .collect();
@@ -389,12 +392,14 @@ mod tests {
         };
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer abc".parse().expect("header"));
+        headers.insert("x-flyt-api-key", "k-123".parse().expect("header"));
         headers.insert("x-request-id", "r1".parse().expect("header"));
         log.record("POST", "/a", &headers, br#"{"x":1}"#, 200);
         log.record("POST", "/b", &HeaderMap::new(), b"plain", 500);
         let calls = waiter.await.expect("join");
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].headers["authorization"], "<redacted>");
+        assert_eq!(calls[0].headers["x-flyt-api-key"], "<redacted>");
         assert_eq!(calls[0].headers["x-request-id"], "r1");
         assert_eq!(calls[0].body, serde_json::json!({"x": 1}));
         assert_eq!(calls[1].body, serde_json::json!("plain"));
