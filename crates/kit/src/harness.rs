@@ -147,16 +147,20 @@ impl Drop for Infra {
     }
 }
 
+/// Removes a test's queues and database. Every broker step is bounded: a close whose
+/// answer never comes (seen once with lapin) must not hang the test suite.
 async fn remove(settings: &Settings, db_name: &str) {
-    if let Ok(connection) = crossdock_broker::connect(&settings.broker).await {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = Topology::from_config(&settings.broker)
-                .delete(&channel)
-                .await;
+    let bounded = Duration::from_secs(10);
+    if let Ok(Ok(connection)) =
+        tokio::time::timeout(bounded, crossdock_broker::connect(&settings.broker)).await
+    {
+        if let Ok(Ok(channel)) = tokio::time::timeout(bounded, connection.create_channel()).await {
+            let topology = Topology::from_config(&settings.broker);
+            let _ = tokio::time::timeout(bounded, topology.delete(&channel)).await;
         }
-        let _ = connection.close(200, "test done".into()).await;
+        let _ = tokio::time::timeout(bounded, connection.close(200, "test done".into())).await;
     }
-    let _ = Db::drop_database(&admin_database_url(), db_name).await;
+    let _ = tokio::time::timeout(bounded, Db::drop_database(&admin_database_url(), db_name)).await;
 }
 
 /// What a platform or a store needs to talk to a running hub: its address, the HQ token
