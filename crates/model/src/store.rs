@@ -47,6 +47,9 @@ pub struct StoreProfile {
     /// Day (`mon`…`sun`) → opening intervals `["HH:MM", "HH:MM"]`, local time; a close
     /// earlier than the open means the next day.
     pub hours: BTreeMap<String, Vec<[String; 2]>>,
+    /// Local dates the store is closed all day (holidays), whatever `hours` say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed_on: Vec<chrono::NaiveDate>,
     /// Active orders the kitchen takes at once.
     pub capacity: u32,
     pub prep_minutes: u32,

@@ -14,10 +14,14 @@
 //! not paused. A sale a store already made ([`route_sale`]) goes to that store, whatever
 //! its state.
 
+mod hours;
+
+pub use hours::OpeningHours;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile, Unroutable};
+use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile, Timing, Unroutable};
 use geo::{Contains, Distance, Haversine, LineString, Point, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -28,6 +32,8 @@ use serde::Serialize;
 pub enum RegistryError {
     #[error("store {store}: delivery zone needs at least 4 points forming a closed ring")]
     BadZone { store: StoreId },
+    #[error("store {store}: opening hours: {message}")]
+    BadHours { store: StoreId, message: String },
     #[error("channel {channel} store id {channel_store_id} is mapped to both {first} and {second}")]
     DuplicateChannelId {
         channel: String,
@@ -39,6 +45,7 @@ pub enum RegistryError {
 
 struct Entry {
     profile: StoreProfile,
+    hours: OpeningHours,
     zone: Polygon<f64>,
     paused_until: Option<DateTime<Utc>>,
 }
@@ -99,8 +106,15 @@ impl Registry {
                 }
                 by_channel.insert(key, index);
             }
+            let hours =
+                OpeningHours::compile(&profile.timezone, &profile.hours, &profile.closed_on)
+                    .map_err(|message| RegistryError::BadHours {
+                        store: profile.id.clone(),
+                        message,
+                    })?;
             by_id.insert(profile.id.clone(), index);
             entries.push(Entry {
+                hours,
                 profile,
                 zone,
                 paused_until,
@@ -152,6 +166,11 @@ impl Registry {
             .collect();
         hits.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.id.cmp(&b.0.id)));
         hits
+    }
+
+    /// The store's compiled opening hours.
+    pub fn hours(&self, id: &StoreId) -> Option<&OpeningHours> {
+        self.by_id.get(id).map(|&i| &self.entries[i].hours)
     }
 
     /// Until when the store is paused, if it is (or was: the time may have passed).
@@ -220,6 +239,21 @@ fn unfit(
         && *brand != store.brand
     {
         return Some(format!("does not serve brand {brand}"));
+    }
+    // A scheduled order is made at its due time: the store must be open then.
+    let due = match order.fulfillment.timing {
+        Timing::Scheduled { at } => at,
+        Timing::Asap => now,
+    };
+    if let Some(hours) = registry.hours(&store.id)
+        && !hours.is_open(due)
+    {
+        let when = if due == now {
+            "now"
+        } else {
+            "at the order's time"
+        };
+        return Some(format!("closed {when} ({})", hours.local(due)));
     }
     None
 }

@@ -30,7 +30,11 @@ fn store(id: &str, lat: f64, lng: f64, half: f64, brand: &str) -> StoreProfile {
         currency: Currency::parse("USD").expect("currency"),
         address: "1 Main St".into(),
         location: LatLng { lat, lng },
-        hours: BTreeMap::new(),
+        hours: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|day| (day.to_string(), vec![["00:00".into(), "24:00".into()]]))
+            .collect(),
+        closed_on: vec![],
         capacity: 10,
         prep_minutes: 15,
         delivery_zone: ring,
@@ -275,4 +279,245 @@ fn a_sale_goes_to_the_store_that_made_it_even_when_paused() {
     assert_eq!(unknown.refusal, Some(Unroutable::UnknownStore));
     let unnamed = route_sale(&registry, &order("mkt", None, Some((40.0, -74.0))));
     assert_eq!(unnamed.refusal, Some(Unroutable::UnknownStore));
+}
+
+/// A store with `hours` in `zone`, for the hours rules.
+fn with_hours(zone: &str, hours: &[(&str, &str, &str)], closed_on: &[&str]) -> Registry {
+    let mut profile = store("H", 40.00, -74.00, 0.02, "pizza");
+    profile.timezone = zone.into();
+    profile.hours = BTreeMap::new();
+    for (day, open, close) in hours {
+        profile
+            .hours
+            .entry(day.to_string())
+            .or_default()
+            .push([open.to_string(), close.to_string()]);
+    }
+    profile.closed_on = closed_on
+        .iter()
+        .map(|d| d.parse().expect("a date"))
+        .collect();
+    Registry::build([(profile, None)]).expect("registry")
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("an RFC 3339 instant")
+}
+
+/// (case, zone, hours as (day, open, close), closed days, instant, open?)
+type HoursCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str, &'a str)],
+    &'a [&'a str],
+    &'a str,
+    bool,
+);
+
+#[test]
+fn opening_hours_rules() {
+    let friday_late = [("fri", "18:00", "02:00"), ("sat", "12:00", "23:00")];
+    let cases: Vec<HoursCase> = vec![
+        // London is UTC+0 in November; 2026-11-20 is a Friday.
+        (
+            "friday evening",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-20T19:00:00Z",
+            true,
+        ),
+        (
+            "after midnight, still Friday's hours",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-21T01:30:00Z",
+            true,
+        ),
+        (
+            "after Friday's close",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-21T02:00:00Z",
+            false,
+        ),
+        (
+            "Saturday morning",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-21T10:00:00Z",
+            false,
+        ),
+        (
+            "Saturday noon",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-21T12:00:00Z",
+            true,
+        ),
+        (
+            "Friday before opening",
+            "Europe/London",
+            &friday_late,
+            &[],
+            "2026-11-20T17:59:00Z",
+            false,
+        ),
+        // Shanghai is UTC+8: 13:59Z is 21:59 there, 14:00Z is 22:00.
+        (
+            "Shanghai open",
+            "Asia/Shanghai",
+            &[("fri", "10:00", "22:00")],
+            &[],
+            "2026-11-20T13:59:00Z",
+            true,
+        ),
+        (
+            "Shanghai closing time",
+            "Asia/Shanghai",
+            &[("fri", "10:00", "22:00")],
+            &[],
+            "2026-11-20T14:00:00Z",
+            false,
+        ),
+        (
+            "Shanghai's Friday is UTC's Thursday",
+            "Asia/Shanghai",
+            &[("fri", "06:00", "10:00")],
+            &[],
+            "2026-11-19T23:00:00Z",
+            true,
+        ),
+        // New York: 2026-03-08 is the spring-forward Sunday (UTC-5 → UTC-4 at 02:00).
+        (
+            "New York before DST",
+            "America/New_York",
+            &[("sun", "10:00", "12:00")],
+            &[],
+            "2026-03-01T15:30:00Z",
+            true,
+        ),
+        (
+            "New York after DST",
+            "America/New_York",
+            &[("sun", "10:00", "12:00")],
+            &[],
+            "2026-03-08T14:30:00Z",
+            true,
+        ),
+        (
+            "New York after DST, an hour early",
+            "America/New_York",
+            &[("sun", "10:00", "12:00")],
+            &[],
+            "2026-03-08T13:30:00Z",
+            false,
+        ),
+        // Special days closed, and the tail of the day before that runs into one.
+        (
+            "closed on a holiday",
+            "Europe/London",
+            &friday_late,
+            &["2026-11-20"],
+            "2026-11-20T19:00:00Z",
+            false,
+        ),
+        (
+            "the night into a holiday",
+            "Europe/London",
+            &friday_late,
+            &["2026-11-21"],
+            "2026-11-21T01:00:00Z",
+            false,
+        ),
+        (
+            "the day after a holiday",
+            "Europe/London",
+            &friday_late,
+            &["2026-11-20"],
+            "2026-11-21T12:30:00Z",
+            true,
+        ),
+        (
+            "no hours: never open",
+            "Europe/London",
+            &[],
+            &[],
+            "2026-11-20T19:00:00Z",
+            false,
+        ),
+    ];
+    for (case, zone, hours, closed, instant, open) in cases {
+        let registry = with_hours(zone, hours, closed);
+        let id = crossdock_model::StoreId::parse("H").expect("id");
+        let compiled = registry.hours(&id).expect("hours");
+        assert_eq!(
+            compiled.is_open(at(instant)),
+            open,
+            "{case}: {}",
+            compiled.local(at(instant))
+        );
+    }
+}
+
+#[test]
+fn bad_hours_are_refused_with_the_store_and_the_reason() {
+    let mut profile = store("H", 40.00, -74.00, 0.02, "pizza");
+    profile.timezone = "Mars/Olympus".into();
+    let error = Registry::build([(profile.clone(), None)]).expect_err("refused");
+    assert!(error.to_string().contains("Mars/Olympus"), "{error}");
+    profile.timezone = "Europe/London".into();
+    profile
+        .hours
+        .insert("fri".into(), vec![["25:00".into(), "02:00".into()]]);
+    let error = Registry::build([(profile.clone(), None)]).expect_err("refused");
+    assert!(
+        error.to_string().contains("store H") && error.to_string().contains("25:00"),
+        "{error}"
+    );
+    profile.hours.remove("fri");
+    profile.hours.insert("friday".into(), vec![]);
+    let error = Registry::build([(profile, None)]).expect_err("refused");
+    assert!(error.to_string().contains("friday"), "{error}");
+}
+
+#[test]
+fn a_closed_store_is_dropped_and_a_scheduled_order_is_checked_at_its_time() {
+    // Open Friday 18:00–02:00 in London; now is Saturday 10:00 (closed).
+    let registry = with_hours(
+        "Europe/London",
+        &[("fri", "18:00", "02:00"), ("sat", "18:00", "23:00")],
+        &[],
+    );
+    let now = at("2026-11-21T10:00:00Z");
+    let asap = order("mkt", Some("mkt-H"), None);
+    let decision = route(&registry, &asap, now);
+    assert_eq!(decision.store, None);
+    assert_eq!(decision.refusal, Some(Unroutable::StoreUnavailable));
+    let reason = decision.reason.unwrap_or_default();
+    assert!(
+        reason.contains("closed now (Sat 10:00 Europe/London)"),
+        "{reason}"
+    );
+    let mut later = asap.clone();
+    later.fulfillment.timing = crossdock_model::Timing::Scheduled {
+        at: at("2026-11-21T19:00:00Z"),
+    };
+    assert_eq!(
+        route(&registry, &later, now).store.map(|s| s.to_string()),
+        Some("H".into()),
+        "due when the store is open"
+    );
+    later.fulfillment.timing = crossdock_model::Timing::Scheduled {
+        at: at("2026-11-22T10:00:00Z"),
+    };
+    let reason = route(&registry, &later, now).reason.unwrap_or_default();
+    assert!(
+        reason.contains("closed at the order's time (Sun 10:00"),
+        "{reason}"
+    );
 }
