@@ -93,6 +93,35 @@ impl Fixture {
         (running, rx)
     }
 
+    /// Waits until `queue` has a consumer: the consumer's session declared the topology and
+    /// is consuming, so no later re-declare of its races with what the test does next.
+    async fn consuming(&self, queue: &str) {
+        let channel = self.channel().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let declared = channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            if let Ok(queue) = declared
+                && queue.consumer_count() >= 1
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no consumer on {queue} within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     async fn cleanup(self) {
         let channel = self.channel().await;
         self.topology
@@ -623,6 +652,9 @@ async fn publisher_rebuilds_its_connection_after_a_channel_failure() {
     let fixture = Fixture::new(10).await;
     let publisher = fixture.publisher().await;
     let (consumer, mut rx) = fixture.collect(fixture.topology.orders_queue(), 1, Disposition::Ack);
+    // The consumer declares the topology when its session starts: let it finish, or its
+    // declare may bring the exchange back between the deletion and the publish.
+    fixture.consuming(&fixture.topology.orders_queue()).await;
 
     // Without its exchange, the broker closes the publisher's channel (404) on publish.
     fixture
