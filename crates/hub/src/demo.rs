@@ -769,6 +769,18 @@ impl Traffic {
             .iter()
             .filter(|s| s.channels.contains_key(channel))
             .collect();
+        // Demo orders go to stores open now (by their own hours), where any is; otherwise
+        // the order shows how the hub refuses one for a closed store.
+        let now = chrono::Utc::now();
+        let open: Vec<&StoreProfile> = mapped
+            .iter()
+            .copied()
+            .filter(|s| {
+                crossdock_router::OpeningHours::compile(&s.timezone, &s.hours, &s.closed_on)
+                    .is_ok_and(|hours| hours.is_open(now))
+            })
+            .collect();
+        let mapped = if open.is_empty() { mapped } else { open };
         let home = mapped.iter().find(|s| s.id == self.home).copied();
         let store = match home {
             Some(home) if rng.random_bool(0.6) => home,
