@@ -57,8 +57,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer,
+    WebhookAnswer, lock, post_webhook,
 };
 use crossdock_model::Status;
 use serde::de::DeserializeOwned;
@@ -271,6 +271,7 @@ struct Inner {
     webhooks: Mutex<HashMap<String, SentWebhook>>,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 /// A running Deliveroo simulator.
@@ -320,6 +321,7 @@ impl DeliverooSim {
             webhooks: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
         tracing::info!(base_url = %server.base_url(), "Deliveroo simulator listening.");
@@ -388,7 +390,7 @@ impl DeliverooSim {
 
     /// The order's Deliveroo `status` (`placed`, `accepted`, …).
     pub fn order_status(&self, external_order_id: &str) -> Option<String> {
-        let now = Instant::now();
+        let now = self.inner.clock.now();
         lock(&self.inner.orders).get(external_order_id).map(|o| {
             if o.overdue(&self.inner.platform, now) {
                 "rejected".to_owned()
@@ -400,7 +402,7 @@ impl DeliverooSim {
 
     /// What Deliveroo's view of the order amounts to, as a unified status.
     pub fn unified_status(&self, external_order_id: &str) -> Option<Status> {
-        let now = Instant::now();
+        let now = self.inner.clock.now();
         lock(&self.inner.orders)
             .get(external_order_id)
             .map(|o| o.unified(&self.inner.platform, now))
@@ -448,6 +450,11 @@ impl DeliverooSim {
         &self.inner.faults
     }
 
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
@@ -489,7 +496,7 @@ impl Inner {
             id.clone(),
             SimOrder {
                 order,
-                placed: Instant::now(),
+                placed: self.clock.now(),
                 prep_stage: None,
                 sync_status: None,
                 rider_log: Vec::new(),
@@ -529,7 +536,7 @@ impl Inner {
                 let mut orders = lock(&inner.orders);
                 orders
                     .get_mut(&id)
-                    .is_some_and(|order| inner.auto_reject_if_due(order, Instant::now()))
+                    .is_some_and(|order| inner.auto_reject_if_due(order, inner.clock.now()))
             };
             if rejected {
                 tracing::info!(external_order_id = %id, "Deliveroo simulator auto-rejected an order nobody accepted.");
@@ -711,7 +718,7 @@ impl Inner {
         };
         lock(&self.tokens)
             .get(token.trim())
-            .is_some_and(|expires| Instant::now() < *expires)
+            .is_some_and(|expires| self.clock.now() < *expires)
     }
 }
 
@@ -983,7 +990,7 @@ async fn token(State(inner): State<Shared>, Form(form): Form<HashMap<String, Str
     );
     lock(&inner.tokens).insert(
         access_token.clone(),
-        Instant::now() + inner.platform.token_ttl,
+        inner.clock.now() + inner.platform.token_ttl,
     );
     axum::Json(TokenResponse {
         access_token,
@@ -1136,7 +1143,7 @@ async fn answer_write(
         Ok(body) => body,
         Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_request", message),
     };
-    let now = Instant::now();
+    let now = inner.clock.now();
     let (response, changed) = {
         let mut orders = lock(&inner.orders);
         let Some(order) = orders.get_mut(id) else {
@@ -1273,7 +1280,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
 }
 
 async fn sim_order(State(inner): State<Shared>, Path(id): Path<String>) -> Response {
-    let now = Instant::now();
+    let now = inner.clock.now();
     let orders = lock(&inner.orders);
     let Some(order) = orders.get(&id) else {
         return error(StatusCode::NOT_FOUND, "not_found", "Order not found.");

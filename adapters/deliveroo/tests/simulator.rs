@@ -475,7 +475,7 @@ async fn a_scheduled_order_is_accepted_and_confirmed_and_only_it() {
     assert_eq!(setup.sim.order_status(&id).as_deref(), Some("confirmed"));
     assert_eq!(setup.sim.unified_status(&id), Some(Status::Accepted));
     // A repeat of the whole push (a retry after a crash) is a no-op: 409s count as done.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    setup.sim.clock().advance(Duration::from_millis(150));
     let again = delivered(
         setup
             .adapter
@@ -667,7 +667,7 @@ async fn deliveroo_per_order_limits_answer_429_with_retry_after() {
     };
     assert_eq!(sync(http.clone()).await, 200);
     assert_eq!(sync(http.clone()).await, 429, "within the interval");
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    setup.sim.clock().advance(Duration::from_millis(450));
     assert_eq!(sync(http.clone()).await, 409, "a second sync status");
     // The adapter reads the limit as retryable, with the platform's wait.
     let stored_order = stored(order, Status::Received);

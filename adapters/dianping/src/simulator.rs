@@ -42,7 +42,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use chrono::{DateTime, TimeDelta, Utc};
-use crossdock_channel::sim::{CallLog, Faults, SampleFulfillment, SampleOrder, SimServer, lock};
+use crossdock_channel::sim::{
+    CallLog, Faults, SampleFulfillment, SampleOrder, SimClock, SimServer, lock,
+};
 use crossdock_model::Status;
 use rand::Rng;
 use serde_json::{Value, json};
@@ -153,6 +155,7 @@ struct Inner {
     window: Mutex<(Instant, u32)>,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 /// A running Dianping simulator.
@@ -176,6 +179,7 @@ impl DianpingSim {
             window: Mutex::new((Instant::now(), 0)),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
         tracing::info!(base_url = %server.base_url(), "Dianping simulator listening.");
@@ -225,15 +229,6 @@ impl DianpingSim {
         }
     }
 
-    /// Moves a redemption's time back (to test the reverse window).
-    pub fn age_redemption(&self, code: &str, by: Duration) {
-        if let Some(voucher) = lock(&self.inner.state).vouchers.get_mut(code)
-            && let VoucherState::Consumed { at, .. } = &mut voucher.state
-        {
-            *at -= TimeDelta::from_std(by).unwrap_or(TimeDelta::zero());
-        }
-    }
-
     /// Invalidates every merchant session: the next call answers code 403.
     pub fn revoke_sessions(&self) {
         lock(&self.inner.sessions).clear();
@@ -270,6 +265,11 @@ impl DianpingSim {
     /// Scripted misbehaviour of router calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
     }
 
     pub async fn stop(self) {
@@ -564,7 +564,7 @@ impl Inner {
         let order_id: String = std::iter::once(char::from(b'1' + rng.random_range(0..9u8)))
             .chain((0..23).map(|_| char::from(b'0' + rng.random_range(0..10u8))))
             .collect();
-        let expires_at = Utc::now()
+        let expires_at = self.clock.utc()
             + TimeDelta::from_std(self.config.voucher_validity).unwrap_or(TimeDelta::days(90));
         let mut codes = Vec::new();
         while codes.len() < count as usize {
@@ -629,8 +629,8 @@ impl Inner {
 
     fn within_rate(&self) -> bool {
         let mut window = lock(&self.window);
-        if window.0.elapsed() >= Duration::from_secs(1) {
-            *window = (Instant::now(), 0);
+        if self.clock.since(window.0) >= Duration::from_secs(1) {
+            *window = (self.clock.now(), 0);
         }
         window.1 += 1;
         window.1 <= self.config.rate_limit_per_second
@@ -697,13 +697,13 @@ impl Inner {
     fn prepare(&self, code: &str, shop: &str) -> Answer {
         let state = lock(&self.state);
         let (voucher, deal) = Self::usable(&state, code, shop)?;
-        if voucher.expires_at <= Utc::now() {
+        if voucher.expires_at <= self.clock.utc() {
             return Err(refuse(codes::EXPIRED, "券码已过期"));
         }
         if matches!(voucher.state, VoucherState::Consumed { .. }) {
             return Err(refuse(codes::ALREADY_USED, "券码已使用"));
         }
-        let available = siblings(&state, voucher).len();
+        let available = siblings(&state, voucher, self.clock.utc()).len();
         let mut data = receipt_json(voucher, deal);
         data.insert("count".into(), json!(available));
         data.insert("payment_detail".into(), payment_detail(voucher, deal));
@@ -732,20 +732,20 @@ impl Inner {
             _ => return Err(refuse(codes::BAD_PARAMETER, "参数错误: count 须为 1-100")),
         };
         let (voucher, _) = Self::usable(&state, code, shop)?;
-        if voucher.expires_at <= Utc::now() {
+        if voucher.expires_at <= self.clock.utc() {
             return Err(refuse(codes::EXPIRED, "券码已过期"));
         }
         if matches!(voucher.state, VoucherState::Consumed { .. }) {
             return Err(refuse(codes::ALREADY_USED, "券码已使用"));
         }
-        let available = siblings(&state, voucher);
+        let available = siblings(&state, voucher, self.clock.utc());
         if available.len() < count {
             return Err(refuse(
                 codes::NOT_ENOUGH,
                 &format!("可验证数量不足，剩余 {} 张", available.len()),
             ));
         }
-        let now = Utc::now();
+        let now = self.clock.utc();
         let chosen: Vec<String> = available.into_iter().take(count).collect();
         let mut data = Vec::new();
         for code in &chosen {
@@ -788,12 +788,12 @@ impl Inner {
             return Err(refuse(codes::NOT_CONSUMED, "券码未验证，无法撤销"));
         };
         let window = TimeDelta::from_std(self.config.reverse_window).unwrap_or(TimeDelta::zero());
-        if Utc::now() - *at > window {
+        if self.clock.utc() - *at > window {
             return Err(refuse(codes::TOO_LATE_TO_REVERSE, "已超过可撤销时间"));
         }
         let mut entry = receipt_json(voucher, deal);
         entry.insert("open_shop_uuid".into(), json!(shop));
-        let now = Utc::now();
+        let now = self.clock.utc();
         if let Some(voucher) = state.vouchers.get_mut(code) {
             voucher.state = VoucherState::Unused;
             voucher.reversed_at = Some(now);
@@ -816,7 +816,7 @@ impl Inner {
 }
 
 /// The unused vouchers of `voucher`'s order and deal, `voucher` first, then by code.
-fn siblings(state: &Book, voucher: &Voucher) -> Vec<String> {
+fn siblings(state: &Book, voucher: &Voucher, now: DateTime<Utc>) -> Vec<String> {
     let mut others: Vec<String> = state
         .vouchers
         .values()
@@ -825,7 +825,7 @@ fn siblings(state: &Book, voucher: &Voucher) -> Vec<String> {
                 && v.deal_id == voucher.deal_id
                 && v.code != voucher.code
                 && v.state == VoucherState::Unused
-                && v.expires_at > Utc::now()
+                && v.expires_at > now
         })
         .map(|v| v.code.clone())
         .collect();

@@ -449,7 +449,7 @@ async fn rate_limits_and_faults_are_retryable() {
     let error = adapter.check_code(&preview).await.expect_err("third");
     assert!(matches!(error, ChannelError::RateLimited { .. }), "{error}");
     assert!(error.is_retryable());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.clock().advance(Duration::from_millis(1100));
 
     sim.faults().push(
         Fault {
@@ -477,7 +477,7 @@ async fn rate_limits_and_faults_are_retryable() {
         .expect_err("429");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
     // The retry (same requestid) finally redeems, once.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.clock().advance(Duration::from_millis(1100));
     redeem(&adapter, &claim(SHOP, &codes[0], 1, "f"))
         .await
         .expect("redeemed");
@@ -568,7 +568,7 @@ async fn a_late_reversal_is_parked_and_a_failed_one_retried() {
     );
     let error = adapter.push(&order, &cancel).await.expect_err("503");
     assert!(error.is_retryable(), "{error}");
-    sim.age_redemption(&codes[0], Duration::from_secs(2 * 3600));
+    sim.clock().advance(Duration::from_secs(2 * 3600));
     let error = adapter.push(&order, &cancel).await.expect_err("too late");
     assert!(!error.is_retryable(), "{error}");
     assert!(error.to_string().contains("too late"), "{error}");

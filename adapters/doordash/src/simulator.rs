@@ -54,8 +54,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, TokenBucket,
+    WebhookAnswer, lock, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -220,16 +220,8 @@ struct Platform {
     key_id: String,
     signing_key: Vec<u8>,
     confirm_deadline: Duration,
-    rate_per_second: f64,
-    rate_burst: f64,
     delivery_by_merchant: bool,
     cancellation_allowlisted: bool,
-}
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
 }
 
 #[derive(Debug)]
@@ -238,9 +230,11 @@ struct Inner {
     hub_webhook_url: Mutex<String>,
     http: reqwest::Client,
     orders: Mutex<HashMap<String, StoredOrder>>,
-    bucket: Mutex<Bucket>,
+    /// DoorDash's rate limit on API calls.
+    rate_limit: TokenBucket,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 /// A running DoorDash simulator.
@@ -262,20 +256,20 @@ impl DoorDashSim {
                 key_id: config.key_id,
                 signing_key,
                 confirm_deadline: config.confirm_deadline,
-                rate_per_second: f64::from(config.rate_per_second.max(1)),
-                rate_burst: f64::from(config.rate_burst.max(1)),
                 delivery_by_merchant: config.delivery_by_merchant,
                 cancellation_allowlisted: config.cancellation_allowlisted,
             },
             hub_webhook_url: Mutex::new(config.hub_webhook_url),
             http: reqwest::Client::new(),
             orders: Mutex::new(HashMap::new()),
-            bucket: Mutex::new(Bucket {
-                tokens: f64::from(config.rate_burst.max(1)),
-                at: Instant::now(),
-            }),
+            rate_limit: TokenBucket::new(
+                f64::from(config.rate_per_second.max(1)),
+                f64::from(config.rate_burst.max(1)),
+                Instant::now(),
+            ),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
         tracing::info!(base_url = %server.base_url(), "DoorDash simulator listening.");
@@ -436,6 +430,11 @@ impl DoorDashSim {
         &self.inner.faults
     }
 
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
@@ -449,7 +448,7 @@ impl Inner {
     /// Applies the confirmation deadline.
     fn expire(&self, order: &mut StoredOrder) {
         if order.state == OrderState::AwaitingConfirmation
-            && order.sent_at.elapsed() > self.platform.confirm_deadline
+            && self.clock.since(order.sent_at) > self.platform.confirm_deadline
         {
             order.state = OrderState::TimedOut;
         }
@@ -474,7 +473,7 @@ impl Inner {
                 webhook: webhook.clone(),
                 store_id,
                 is_asap: sample.scheduled_for.is_none(),
-                sent_at: Instant::now(),
+                sent_at: self.clock.now(),
                 state: OrderState::AwaitingConfirmation,
                 client_order_id: None,
                 confirmation: None,
@@ -531,17 +530,7 @@ impl Inner {
 
     /// Takes one token of the rate limit; `false` when none is left.
     fn take_token(&self) -> bool {
-        let mut bucket = lock(&self.bucket);
-        let now = Instant::now();
-        let refill = now.duration_since(bucket.at).as_secs_f64() * self.platform.rate_per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.platform.rate_burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.rate_limit.take(self.clock.now())
     }
 
     /// Checks the JWT and `auth-version`; the error is the 401 message.

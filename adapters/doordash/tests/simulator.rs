@@ -561,7 +561,7 @@ async fn doordash_fails_an_order_not_confirmed_in_time() {
     )
     .await;
     let (id, order) = place(&mut setup, &sample(SampleFulfillment::Pickup)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    setup.sim.clock().advance(Duration::from_millis(300));
     assert_eq!(setup.sim.order_state(&id), Some(OrderState::TimedOut));
     assert_eq!(setup.sim.status(&id), Some(Status::Failed));
     let error = push(

@@ -40,7 +40,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, TokenBucket,
+    WebhookAnswer, lock,
 };
 use crossdock_model::{Currency, FulfillmentKind, Money, Status};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -186,12 +187,6 @@ pub struct GoogleSim {
     server: SimServer,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 struct Inner {
     project_id: String,
     signing_key_pem: String,
@@ -199,7 +194,8 @@ struct Inner {
     service_account_email: String,
     service_account_key: DecodingKey,
     token_ttl: Duration,
-    rate_limit: Option<SimRateLimit>,
+    /// The platform's rate limit on API calls, if any.
+    rate_limit: Option<TokenBucket>,
     deadline: Duration,
     sandbox: bool,
     hub_webhook_url: Mutex<String>,
@@ -208,9 +204,9 @@ struct Inner {
     orders: Mutex<HashMap<String, SimOrder>>,
     tokens: Mutex<HashMap<String, Instant>>,
     token_requests: AtomicUsize,
-    bucket: Mutex<Bucket>,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 impl std::fmt::Debug for Inner {
@@ -243,7 +239,6 @@ impl GoogleSim {
             Utc::now(),
         )
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let burst = config.rate_limit.map_or(0.0, |r| r.burst);
         let inner = Arc::new(Inner {
             project_id: config.project_id,
             signing_key_pem: config.signing_key_pem,
@@ -251,7 +246,9 @@ impl GoogleSim {
             service_account_email: config.service_account_email,
             service_account_key,
             token_ttl: config.token_ttl,
-            rate_limit: config.rate_limit,
+            rate_limit: config
+                .rate_limit
+                .map(|limit| TokenBucket::new(limit.per_second, limit.burst, Instant::now())),
             deadline: config.deadline,
             sandbox: config.sandbox,
             hub_webhook_url: Mutex::new(config.hub_webhook_url),
@@ -260,12 +257,9 @@ impl GoogleSim {
             orders: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             token_requests: AtomicUsize::new(0),
-            bucket: Mutex::new(Bucket {
-                tokens: burst,
-                at: Instant::now(),
-            }),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
         let _ = inner.base_url.set(server.base_url());
@@ -362,6 +356,11 @@ impl GoogleSim {
     /// Scripted misbehaviour of update calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
     }
 
     pub async fn stop(self) {
@@ -930,25 +929,14 @@ impl Inner {
         };
         lock(&self.tokens)
             .get(token)
-            .is_some_and(|expires| Instant::now() < *expires)
+            .is_some_and(|expires| self.clock.now() < *expires)
     }
 
     /// Takes one request from the rate limit; `false` when none is left.
     fn admit(&self) -> bool {
-        let Some(limit) = self.rate_limit else {
-            return true;
-        };
-        let mut bucket = lock(&self.bucket);
-        let now = Instant::now();
-        let refill = now.duration_since(bucket.at).as_secs_f64() * limit.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(limit.burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.rate_limit
+            .as_ref()
+            .is_none_or(|bucket| bucket.take(self.clock.now()))
     }
 }
 
@@ -1058,7 +1046,7 @@ fn answer_token(inner: &Inner, form: &HashMap<String, String>) -> Response {
         Uuid::new_v4().simple(),
         Uuid::new_v4().simple()
     );
-    lock(&inner.tokens).insert(access_token.clone(), Instant::now() + inner.token_ttl);
+    lock(&inner.tokens).insert(access_token.clone(), inner.clock.now() + inner.token_ttl);
     axum::Json(TokenResponse {
         access_token,
         expires_in: inner.token_ttl.as_secs(),

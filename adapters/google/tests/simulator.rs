@@ -606,7 +606,7 @@ async fn faults_and_rate_limits_are_retryable_and_the_rest_is_permanent() {
     // An unknown order: permanent.
     let mut unknown = order.clone();
     unknown.order.external_order_id = "00000000000000000001".into();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    setup.sim.clock().advance(Duration::from_secs(2));
     let error = adapter.push(&unknown, &accept).await.expect_err("unknown");
     assert!(
         matches!(&error, ChannelError::Platform { status: 404, .. }),

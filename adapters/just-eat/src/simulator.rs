@@ -48,8 +48,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::signature::{constant_time_eq, hmac_sha256};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer,
+    WebhookAnswer, lock, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -517,6 +517,7 @@ struct Inner {
     orders: Mutex<HashMap<String, StoredOrder>>,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 /// A running simulator.
@@ -539,6 +540,7 @@ impl JustEatSim {
             orders: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
         tracing::info!(
@@ -687,6 +689,11 @@ impl JustEatSim {
         &self.inner.faults
     }
 
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
@@ -700,7 +707,7 @@ impl Inner {
             ids.order_id.clone(),
             StoredOrder {
                 webhook,
-                pending_since: Instant::now(),
+                pending_since: self.clock.now(),
                 state: OrderState::Pending,
                 failure: None,
                 cancel_reason: None,
@@ -717,7 +724,7 @@ impl Inner {
             .unwrap_or_default();
         let answer = self.send("", webhook).await;
         if let Some(order) = lock(&self.orders).get_mut(&external_order_id) {
-            order.pending_since = Instant::now();
+            order.pending_since = self.clock.now();
             order.state = match answer.status {
                 200 => OrderState::Injected,
                 202 => OrderState::Pending,
@@ -739,7 +746,7 @@ impl Inner {
     /// Applies the injection deadline.
     fn expire(&self, order: &mut StoredOrder) {
         if order.state == OrderState::Pending
-            && order.pending_since.elapsed() > self.accept_deadline
+            && self.clock.since(order.pending_since) > self.accept_deadline
         {
             order.state = OrderState::TimedOut;
         }

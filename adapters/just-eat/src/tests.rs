@@ -1043,7 +1043,7 @@ async fn an_order_not_answered_in_time_fails_to_inject() {
     let adapter = adapter_at(&sim.base_url(), DEV_API_KEY);
     let id = sim.add_order(&sample());
     let order = stored(&sim, &id);
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    sim.clock().advance(Duration::from_millis(120));
     assert_eq!(sim.status(&id), Some(Status::Failed));
     let accept = change(StatusAction::Accept { prep_minutes: 12 }, Status::Received);
     let error = adapter.push(&order, &accept).await.expect_err("too late");

@@ -144,6 +144,78 @@ pub struct Fault {
     pub delay: Option<Duration>,
 }
 
+/// A simulator's clock for its own rules (acceptance deadlines, rate-limit windows, token
+/// lifetimes): real time plus an offset a test advances, so that a deadline passes without
+/// the test sleeping. Times the simulator sends to the hub (signatures, timestamps) stay on
+/// the real clock, as the hub checks them against its own.
+#[derive(Debug, Default)]
+pub struct SimClock {
+    offset_ms: std::sync::atomic::AtomicU64,
+}
+
+impl SimClock {
+    fn offset(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// The simulator's monotonic now.
+    pub fn now(&self) -> std::time::Instant {
+        std::time::Instant::now() + self.offset()
+    }
+
+    /// The simulator's wall-clock now.
+    pub fn utc(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset()
+    }
+
+    /// How long since `earlier` (an instant of this clock).
+    pub fn since(&self, earlier: std::time::Instant) -> Duration {
+        self.now().saturating_duration_since(earlier)
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms
+            .fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A token-bucket rate limit, as platforms publish theirs: `per_second` sustained, `burst`
+/// at once. Time comes from the caller (its [`SimClock`]).
+#[derive(Debug)]
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<(f64, std::time::Instant)>,
+}
+
+impl TokenBucket {
+    /// A full bucket at `now`.
+    pub fn new(per_second: f64, burst: f64, now: std::time::Instant) -> Self {
+        Self {
+            per_second,
+            burst,
+            state: Mutex::new((burst, now)),
+        }
+    }
+
+    /// Takes one request; `false` when none is left at `now`.
+    pub fn take(&self, now: std::time::Instant) -> bool {
+        let mut state = lock(&self.state);
+        let (tokens, at) = *state;
+        let refill = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
+        let tokens = (tokens + refill).min(self.burst);
+        if tokens >= 1.0 {
+            *state = (tokens - 1.0, now);
+            true
+        } else {
+            *state = (tokens, now);
+            false
+        }
+    }
+}
+
 /// Scripted faults: each call to [`Faults::next`] (or [`Faults::apply`]) takes the next one,
 /// if any.
 #[derive(Debug, Clone, Default)]
@@ -379,6 +451,37 @@ pub async fn post_webhook(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_bucket_allows_its_burst_then_its_rate() {
+        let clock = SimClock::default();
+        let bucket = TokenBucket::new(2.0, 3.0, clock.now());
+        assert!((0..3).all(|_| bucket.take(clock.now())), "the burst");
+        assert!(!bucket.take(clock.now()), "then nothing");
+        clock.advance(Duration::from_millis(500));
+        assert!(
+            bucket.take(clock.now()),
+            "one more after half a second at 2/s"
+        );
+        assert!(!bucket.take(clock.now()));
+        clock.advance(Duration::from_secs(60));
+        assert!(
+            (0..3).all(|_| bucket.take(clock.now())),
+            "never more than the burst"
+        );
+        assert!(!bucket.take(clock.now()));
+    }
+
+    #[test]
+    fn the_sim_clock_moves_only_forward_and_only_when_told() {
+        let clock = SimClock::default();
+        let start = clock.now();
+        let wall = clock.utc();
+        clock.advance(Duration::from_secs(90));
+        assert!(clock.since(start) >= Duration::from_secs(90));
+        assert!(clock.utc() - wall >= chrono::TimeDelta::seconds(90));
+        assert!(clock.since(clock.now() + Duration::from_secs(1)).is_zero());
+    }
 
     #[tokio::test]
     async fn the_call_log_redacts_credentials_and_wakes_waiters() {

@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use crossdock_channel::signature::{constant_time_eq, hmac_sha256_hex};
-use crossdock_channel::sim::{
+use crossdock_channel::sim::{SimClock, 
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
     post_webhook,
 };
@@ -329,6 +329,7 @@ struct Inner {
     orders: Mutex<HashMap<String, StoredOrder>>,
     calls: CallLog,
     faults: Faults,
+    clock: SimClock,
 }
 
 /// A running simulator.
@@ -350,6 +351,7 @@ impl @@Type@@Sim {
             orders: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
         tracing::info!(
@@ -474,6 +476,11 @@ impl @@Type@@Sim {
         &self.inner.faults
     }
 
+    /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.clock
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
@@ -487,7 +494,7 @@ impl Inner {
             ids.order_id.clone(),
             StoredOrder {
                 webhook,
-                placed: Instant::now(),
+                placed: self.clock.now(),
                 state: OrderState::Placed,
                 reason: None,
                 prep_minutes: None,
@@ -522,7 +529,7 @@ impl Inner {
 
     /// Applies the acceptance deadline.
     fn expire(&self, order: &mut StoredOrder) {
-        if order.state == OrderState::Placed && order.placed.elapsed() > self.accept_deadline {
+        if order.state == OrderState::Placed && self.clock.since(order.placed) > self.accept_deadline {
             order.state = OrderState::Expired;
         }
     }

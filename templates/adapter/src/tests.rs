@@ -464,6 +464,25 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     sim.stop().await;
 }
 
+// PLATFORM: the platform's own acceptance deadline, and what it answers after it.
+#[tokio::test]
+async fn an_order_not_accepted_in_time_expires_on_the_platform() {
+    let sim = @@Type@@Sim::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let adapter = adapter_at(&sim.base_url(), DEV_API_KEY);
+    let id = sim.add_order(&sample());
+    let order = stored(&sim, &id);
+    // The simulator's clock, not a sleep: the deadline passes at once.
+    sim.clock()
+        .advance(ACCEPT_WINDOW.to_std().expect("a positive window") + Duration::from_secs(1));
+    assert_eq!(sim.status(&id), Some(Status::Failed));
+    let accept = change(StatusAction::Accept { prep_minutes: 12 }, Status::Received);
+    let error = adapter.push(&order, &accept).await.expect_err("too late");
+    assert!(!error.is_retryable(), "{error}");
+    sim.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------
