@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crossdock_channel::normalize::format_headers;
+use crossdock_channel::normalize::{format_headers, refusal};
 use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_channel::{
     Channel, ChannelSettings, HeaderValue, InboundRequest, Method, SecretSource,
@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use crate::fixtures::{Case, CaseInput, load_cases};
 use crate::harness::{Hub, StoreQueue, WAIT, repo_root, store_for, wait_for};
 use crate::{FIXTURE_PUBLIC_URL, FIXTURE_TIME, Platform};
-use crossdock_channel::normalize::refusal;
 
 /// Runs every check of the kit: fixtures, tampering, `crossdock normalize`, the full loop.
 pub async fn conformance<P: Platform>(platform: P) {
@@ -406,15 +405,7 @@ async fn fixtures_through_the_hub<P: Platform>(
             });
         }
         let (expected, _) = document(case, adapter);
-        // One byte changed: in the middle of a signed body, where the order is, or else in
-        // the credential.
-        let middle = format!("body byte {}", request.body.len() / 2);
-        let variants = tampered(platform, &request);
-        let one = variants
-            .iter()
-            .position(|(place, _)| *place == middle)
-            .or_else(|| (!variants.is_empty()).then_some(0));
-        if let Some((place, variant)) = one.map(|i| variants[i].clone()) {
+        if let Some((place, variant)) = one_tampered(platform, &request) {
             let (orders, inbox, quarantine) = (
                 count(hub, "orders").await,
                 count(hub, "inbox").await,
@@ -445,12 +436,25 @@ async fn fixtures_through_the_hub<P: Platform>(
                 case.name
             );
         }
+        let (orders, quarantine) = (count(hub, "orders").await, count(hub, "quarantine").await);
         let (status, body) = send(hub, &request).await;
         let refused = expected.get("error").is_some();
         if refused {
             assert!(
                 (400..500).contains(&status),
                 "{channel} fixture {} should be refused ({expected}); the hub answered {status} {body}",
+                case.name
+            );
+            assert_eq!(
+                count(hub, "orders").await,
+                orders,
+                "{channel} {}: a refused request stored an order",
+                case.name
+            );
+            assert_eq!(
+                count(hub, "quarantine").await,
+                quarantine + 1,
+                "{channel} {}: a refused request left no quarantine record",
                 case.name
             );
             continue;
