@@ -590,6 +590,24 @@ async fn act_and_round_trip<P: Platform>(
     }
 }
 
+/// Places `order` on the platform and waits until the hub routed it; returns the platform's
+/// id of the order and the hub's.
+async fn place_and_route<P: Platform>(
+    platform: &P,
+    sim: &P::Sim,
+    hub: &Hub,
+    order: &SampleOrder,
+    channel: &str,
+) -> (String, String, Value) {
+    let external = platform
+        .place_order(sim, &hub.access, order)
+        .await
+        .expect("place an order on the platform");
+    let view = hub.routed_order(channel, &external).await;
+    let order_id = view["id"].as_str().expect("order id").to_owned();
+    (external, order_id, view)
+}
+
 /// The full loop through a real hub and the platform's simulator.
 pub async fn check_loop<P: Platform>(platform: &P) {
     let adapter = adapter(platform);
@@ -605,17 +623,12 @@ pub async fn check_loop<P: Platform>(platform: &P) {
     let order = sample(&store_ref, &currency);
 
     // Order in, worked by the store, every status back out.
-    let external = platform
-        .place_order(&sim, &hub.access, &order)
-        .await
-        .expect("place an order on the platform");
-    let view = hub.routed_order(&channel, &external).await;
+    let (external, order_id, view) = place_and_route(platform, &sim, &hub, &order, &channel).await;
     assert_eq!(
         view["store_id"],
         json!(store),
         "{channel} order went to the wrong store: {view}"
     );
-    let order_id = view["id"].as_str().expect("order id").to_owned();
     hub.delivered_to_store(&order_id).await;
     for (action, body) in [
         ("accept", json!({ "prep_minutes": 12 })),
@@ -635,12 +648,7 @@ pub async fn check_loop<P: Platform>(platform: &P) {
     }
 
     // A store that rejects.
-    let external = platform
-        .place_order(&sim, &hub.access, &order)
-        .await
-        .expect("place a second order");
-    let view = hub.routed_order(&channel, &external).await;
-    let order_id = view["id"].as_str().expect("order id").to_owned();
+    let (external, order_id, _) = place_and_route(platform, &sim, &hub, &order, &channel).await;
     act_and_round_trip(
         platform,
         &sim,
@@ -652,12 +660,7 @@ pub async fn check_loop<P: Platform>(platform: &P) {
     .await;
 
     // The platform cancels: the store hears at once, and nothing more is pushed.
-    let external = platform
-        .place_order(&sim, &hub.access, &order)
-        .await
-        .expect("place a third order");
-    let view = hub.routed_order(&channel, &external).await;
-    let order_id = view["id"].as_str().expect("order id").to_owned();
+    let (external, order_id, _) = place_and_route(platform, &sim, &hub, &order, &channel).await;
     act_and_round_trip(
         platform,
         &sim,
