@@ -43,7 +43,7 @@ impl Case {
         path.exists().then_some(path)
     }
 
-    /// The request as the hub would receive it at `received_at`.
+    /// The request as the hub would receive it at `received_at`; `None` for a claim.
     pub fn request(&self, received_at: DateTime<Utc>) -> Option<InboundRequest> {
         match &self.input {
             CaseInput::Request {
@@ -68,15 +68,17 @@ impl Case {
         channel: &dyn Channel,
         received_at: DateTime<Utc>,
     ) -> Result<Document, ChannelError> {
+        let fetched = self.fetched.as_deref();
         match (&self.input, self.request(received_at)) {
             (CaseInput::Claim(claim), _) => {
-                let answer = self.fetched.as_deref().unwrap_or_default();
-                normalize::normalize_claim(channel, claim, answer)
+                normalize::normalize_claim(channel, claim, fetched.unwrap_or_default())
             }
-            (CaseInput::Request { .. }, Some(request)) => {
-                normalize::normalize(channel, &request, self.fetched.as_deref())
+            (_, request) => {
+                let request = request.ok_or_else(|| {
+                    ChannelError::Malformed(format!("case {} has no request", self.name))
+                })?;
+                normalize::normalize(channel, &request, fetched)
             }
-            (CaseInput::Request { .. }, None) => unreachable!("a request case has a request"),
         }
     }
 }
