@@ -185,3 +185,40 @@ fn the_sample_chain_maps_every_channel_and_no_other() {
         );
     }
 }
+
+/// A command about one channel builds only that channel: in production, the POS key is the
+/// only secret `store-credential --channel pos` needs, and it derives from it.
+#[test]
+fn a_command_about_one_channel_needs_only_that_channels_secrets() {
+    let run = |master: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_crossdock"));
+        command
+            .arg("--config")
+            .arg(repo_root().join("config/crossdock.toml"))
+            .args(["store-credential", "--channel", "pos", "--store", "NYC-001"])
+            .env("CROSSDOCK_MODE", "production")
+            .env("RUST_LOG", "warn");
+        if let Some(master) = master {
+            command.env("CROSSDOCK_SECRET_POS_MASTER_KEY", master);
+        }
+        command.output().expect("run crossdock store-credential")
+    };
+    let output = run(Some("a-production-master-key"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(
+        key,
+        crossdock_adapter_pos::store_key(b"a-production-master-key", "NYC-001")
+    );
+    let output = run(None);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("CROSSDOCK_SECRET_POS_MASTER_KEY"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

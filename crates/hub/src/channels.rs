@@ -41,22 +41,31 @@ pub fn build(
         );
     }
     factories()
-        .into_iter()
-        .map(|factory| {
-            let channel_settings = ChannelSettings {
-                channel: factory.id().to_owned(),
-                options: settings
-                    .channels
-                    .get(factory.id())
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null),
-                secrets: secrets.clone(),
-                dev_secrets: factory.dev_secrets(),
-                http: http.clone(),
-            };
-            factory
-                .build(&channel_settings)
-                .with_context(|| format!("building channel {}", factory.id()))
-        })
+        .iter()
+        .map(|factory| build_one(factory.as_ref(), settings, secrets, http))
         .collect()
+}
+
+/// Builds one channel from its configuration section (absent: the adapter's defaults) and
+/// the secrets, as `serve` does.
+pub fn build_one(
+    factory: &dyn ChannelFactory,
+    settings: &Settings,
+    secrets: &SecretSource,
+    http: &reqwest::Client,
+) -> anyhow::Result<Arc<dyn Channel>> {
+    let channel_settings = ChannelSettings {
+        channel: factory.id().to_owned(),
+        options: settings
+            .channels
+            .get(factory.id())
+            .cloned()
+            .unwrap_or(serde_json::Value::Null),
+        secrets: secrets.clone(),
+        dev_secrets: factory.dev_secrets(),
+        http: http.clone(),
+    };
+    factory
+        .build(&channel_settings)
+        .with_context(|| format!("building channel {}", factory.id()))
 }

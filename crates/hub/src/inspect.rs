@@ -53,16 +53,21 @@ fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Builds the one channel asked for (so a command about one channel needs only that
+/// channel's secrets).
 fn channel(settings: &Settings, id: &str) -> anyhow::Result<Arc<dyn Channel>> {
+    let factories = channels::factories();
+    let factory = factories.iter().find(|f| f.id() == id).with_context(|| {
+        let known: Vec<&str> = factories.iter().map(|f| f.id()).collect();
+        format!("no channel `{id}`; this hub has {known:?}")
+    })?;
     let secrets = settings.secret_source()?;
-    let http = reqwest::Client::new();
-    channels::build(settings, &secrets, &http)?
-        .into_iter()
-        .find(|channel| channel.id().as_str() == id)
-        .with_context(|| {
-            let known: Vec<&str> = channels::factories().iter().map(|f| f.id()).collect();
-            format!("no channel `{id}`; this hub has {known:?}")
-        })
+    channels::build_one(
+        factory.as_ref(),
+        settings,
+        &secrets,
+        &reqwest::Client::new(),
+    )
 }
 
 /// What `crossdock normalize` prints, and whether the request passed.

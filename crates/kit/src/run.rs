@@ -7,9 +7,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use crossdock_channel::normalize::{format_headers, refusal};
 use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
-use crossdock_channel::{
-    Channel, ChannelSettings, HeaderValue, InboundRequest, Method, SecretSource,
-};
+use crossdock_channel::{Channel, HeaderValue, InboundRequest, Method, SecretSource};
 use crossdock_hub::Settings;
 use crossdock_hub::inspect::{self, NormalizeArgs};
 use crossdock_model::Status;
@@ -31,23 +29,27 @@ fn fixture_time() -> DateTime<Utc> {
     FIXTURE_TIME.parse().expect("FIXTURE_TIME is RFC 3339")
 }
 
-/// The adapter as the hub builds it in development, with its default options.
+/// The hub's configuration file in development mode, with the fixtures' public URL.
+fn settings() -> Settings {
+    let mut settings = Settings::load(Some(&repo_root().join("config/crossdock.toml")))
+        .expect("the hub's configuration");
+    settings.http.public_url = FIXTURE_PUBLIC_URL.into();
+    settings
+}
+
+/// The adapter as `serve` builds it from the hub's configuration, in development (its
+/// secrets are the simulator's).
 fn adapter<P: Platform>(platform: &P) -> Arc<dyn Channel> {
     let factory = platform.factory();
-    factory
-        .build(&ChannelSettings {
-            channel: factory.id().to_owned(),
-            options: Value::Null,
-            secrets: SecretSource::new(Default::default(), true),
-            dev_secrets: factory.dev_secrets(),
-            http: reqwest::Client::new(),
-        })
-        .unwrap_or_else(|e| {
-            panic!(
-                "building {} with its development defaults: {e}",
-                factory.id()
-            )
-        })
+    let settings = settings();
+    let secrets = SecretSource::new(Default::default(), true);
+    crossdock_hub::channels::build_one(
+        factory.as_ref(),
+        &settings,
+        &secrets,
+        &reqwest::Client::new(),
+    )
+    .unwrap_or_else(|e| panic!("building {}: {e:#}", factory.id()))
 }
 
 fn fixtures_dir(channel: &str) -> PathBuf {
@@ -251,9 +253,7 @@ fn normalize_args(channel: &str, case: &Case) -> NormalizeArgs {
 /// byte changed.
 pub fn check_normalize_command<P: Platform>(platform: &P) {
     let (channel, cases) = cases(platform);
-    let mut settings = Settings::load(Some(&repo_root().join("config/crossdock.toml")))
-        .expect("the hub's configuration");
-    settings.http.public_url = FIXTURE_PUBLIC_URL.into();
+    let settings = settings();
     let adapter = adapter(platform);
     let scratch = std::env::temp_dir().join(format!(
         "crossdock-kit-{channel}-{}",
