@@ -83,6 +83,17 @@ impl InboundRequest {
     }
 }
 
+/// Whether a header (name in lower case) carries a credential, never to be stored, logged or
+/// shown: `authorization`, `proxy-authorization`, `cookie`, and any name that says secret,
+/// token, key, password or session (`x-flyt-api-key`). Signatures are not credentials and
+/// are kept for forensics.
+pub fn is_credential_header(name: &str) -> bool {
+    matches!(name, "authorization" | "proxy-authorization" | "cookie")
+        || ["secret", "token", "key", "password", "session", "cookie"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
 /// Where a notify-then-fetch platform keeps the order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FetchRef {
@@ -388,4 +399,33 @@ pub trait ChannelFactory: Send + Sync + 'static {
     fn dev_secrets(&self) -> &'static [(&'static str, &'static str)];
 
     fn build(&self, settings: &ChannelSettings) -> Result<Arc<dyn Channel>, ConfigError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_credential_header;
+
+    #[test]
+    fn credential_headers_are_told_from_signatures() {
+        for name in [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "x-flyt-api-key",
+            "x-api-token",
+            "x-client-secret",
+            "x-session",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in [
+            "x-uber-signature",
+            "x-deliveroo-hmac-sha256",
+            "x-jet-connect-hash",
+            "x-crossdock-timestamp",
+            "content-type",
+        ] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+    }
 }

@@ -53,8 +53,7 @@ impl CallLog {
         Self::default()
     }
 
-    /// Records a call. Credentials are redacted: `authorization`, and headers whose name
-    /// says secret, token, key, password, session or cookie (`x-flyt-api-key`).
+    /// Records a call. Credentials are redacted ([`crate::is_credential_header`]).
     pub fn record(
         &self,
         method: &str,
@@ -67,11 +66,7 @@ impl CallLog {
             .iter()
             .map(|(name, value)| {
                 let name = name.as_str().to_ascii_lowercase();
-                let credential = name == "authorization"
-                    || ["secret", "token", "key", "password", "session", "cookie"]
-                        .iter()
-                        .any(|word| name.contains(word));
-                let value = if credential {
+                let value = if crate::is_credential_header(&name) {
                     "<redacted>".to_owned()
                 } else {
                     value.to_str().unwrap_or("<binary>").to_owned()

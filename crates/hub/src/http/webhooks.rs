@@ -47,12 +47,7 @@ fn kept_headers(request: &InboundRequest) -> serde_json::Value {
     let mut kept: serde_json::Map<String, serde_json::Value> = request
         .headers
         .iter()
-        .filter(|(name, _)| {
-            !matches!(
-                name.as_str(),
-                "authorization" | "cookie" | "proxy-authorization"
-            )
-        })
+        .filter(|(name, _)| !crossdock_channel::is_credential_header(name.as_str()))
         .map(|(name, value)| {
             (
                 name.as_str().to_owned(),
