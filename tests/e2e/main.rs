@@ -2,6 +2,7 @@
 //! platform simulators. Each test gets its own database and its own broker prefix, so the
 //! tests run in parallel. `TEST_LOG=1` shows the hub's logs.
 
+mod codes;
 mod demo;
 mod helpers;
 mod ingest;
