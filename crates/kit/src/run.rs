@@ -436,7 +436,11 @@ async fn fixtures_through_the_hub<P: Platform>(
                 case.name
             );
         }
-        let (orders, quarantine) = (count(hub, "orders").await, count(hub, "quarantine").await);
+        let (orders, inbox, quarantine) = (
+            count(hub, "orders").await,
+            count(hub, "inbox").await,
+            count(hub, "quarantine").await,
+        );
         let (status, body) = send(hub, &request).await;
         let refused = expected.get("error").is_some();
         if refused {
@@ -464,6 +468,15 @@ async fn fixtures_through_the_hub<P: Platform>(
             "{channel} fixture {}: the hub answered {status} {body}",
             case.name
         );
+        // A quote is answered and recorded nowhere.
+        if expected["kind"] == "quote" {
+            assert_eq!(
+                (count(hub, "orders").await, count(hub, "inbox").await),
+                (orders, inbox),
+                "{channel} {}: a quote was recorded",
+                case.name
+            );
+        }
         // An order is stored when the hub answers; a notified one once the hub fetched it
         // (wait for it, so that the counts below see a settled hub).
         if let Some(external) = expected["order"]["external_order_id"].as_str()
