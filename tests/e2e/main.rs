@@ -8,6 +8,7 @@ mod helpers;
 mod ingest;
 mod normalize;
 mod own_app;
+mod quotes;
 mod restart;
 mod store_sales;
 mod uber_eats;

@@ -151,6 +151,13 @@ impl Registry {
             .map(|&i| &self.entries[i].profile)
     }
 
+    /// Whether the store's delivery zone contains the point.
+    pub fn delivers_to(&self, id: &StoreId, lat: f64, lng: f64) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|&i| self.entries[i].zone.contains(&Point::new(lng, lat)))
+    }
+
     /// Stores whose delivery zone contains the point, nearest first, with distances (m).
     pub fn covering(&self, lat: f64, lng: f64) -> Vec<(&StoreProfile, f64)> {
         let point = Point::new(lng, lat);
@@ -221,6 +228,22 @@ impl Decision {
             candidates,
         }
     }
+}
+
+/// The drop-off point of an order the store says it delivers itself, if the point can be
+/// held against the zones (WGS 84; GCJ-02 points are offset by design and are not).
+fn store_delivery_point(order: &NewOrder) -> Option<crossdock_model::Coordinates> {
+    let fulfillment = &order.fulfillment;
+    if fulfillment.kind != FulfillmentKind::Delivery
+        || fulfillment.delivered_by != Some(crossdock_model::DeliveredBy::Store)
+    {
+        return None;
+    }
+    fulfillment
+        .address
+        .as_ref()?
+        .coordinates
+        .filter(|point| point.system == crossdock_model::CoordSystem::Wgs84)
 }
 
 /// Why a store cannot take this order now, if it cannot.
@@ -306,6 +329,24 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
                 vec![],
             );
         };
+        // A store that delivers the order itself delivers only inside its zone.
+        if let Some(point) = store_delivery_point(order)
+            && !registry.delivers_to(&store.id, point.lat, point.lng)
+        {
+            return Decision::none(
+                rule,
+                Unroutable::OutOfArea,
+                format!(
+                    "store {} does not deliver to the address: it is outside the store's delivery zone",
+                    store.id
+                ),
+                vec![Candidate {
+                    store: store.id.clone(),
+                    distance_m: None,
+                    verdict: "address outside its delivery zone".into(),
+                }],
+            );
+        }
         return match unfit(registry, store, order, now) {
             None => Decision {
                 rule,

@@ -521,3 +521,32 @@ fn a_closed_store_is_dropped_and_a_scheduled_order_is_checked_at_its_time() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_named_store_delivers_itself_only_inside_its_zone() {
+    let now = Utc::now();
+    let registry = chain(&[]);
+    // Store C's zone is ±0.02° around (40.30, -74.00).
+    let inside = order("mkt", Some("mkt-C"), Some((40.30, -74.00)));
+    assert_eq!(
+        route(&registry, &inside, now).store.map(|s| s.to_string()),
+        Some("C".into())
+    );
+    let outside = order("mkt", Some("mkt-C"), Some((40.00, -74.00)));
+    let decision = route(&registry, &outside, now);
+    assert_eq!(decision.store, None);
+    assert_eq!(decision.refusal, Some(Unroutable::OutOfArea));
+    assert!(
+        decision
+            .reason
+            .unwrap_or_default()
+            .contains("outside the store's delivery zone")
+    );
+    // A platform courier delivers anywhere the platform does.
+    let mut courier = outside.clone();
+    courier.fulfillment.delivered_by = Some(DeliveredBy::Platform);
+    assert_eq!(
+        route(&registry, &courier, now).store.map(|s| s.to_string()),
+        Some("C".into())
+    );
+}
