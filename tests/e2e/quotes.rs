@@ -4,9 +4,9 @@
 
 use crossdock_adapter_google::simulator::{GoogleSim, SimConfig};
 use crossdock_channel::sim::SampleFulfillment;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::{TestHub, WAIT, sample_pickup, wait_for};
+use crate::helpers::{TestHub, sample_pickup};
 
 async fn count(hub: &TestHub, table: &str) -> i64 {
     let client = hub.db().pool().get().await.expect("connection");
@@ -63,21 +63,14 @@ async fn a_checkout_is_answered_from_the_router_and_recorded_nowhere() {
     );
 
     // A paused store is closed to Google's customers.
-    let client = hub.db().pool().get().await.expect("connection");
-    client
-        .execute(
-            "UPDATE stores SET paused_until = now() + interval '1 hour' WHERE id = 'NYC-001'",
-            &[],
+    let (status, live) = hub
+        .post(
+            &hub.admin_token,
+            "/stores/NYC-001/pause",
+            json!({ "minutes": 60 }),
         )
-        .await
-        .expect("pause");
-    let shared = &hub.handle().shared;
-    let store = crossdock_model::StoreId::parse("NYC-001").expect("id");
-    wait_for("the hub to see the pause", WAIT, || {
-        let paused = shared.registry().paused_until(&store).is_some();
-        async move { paused.then_some(()) }
-    })
-    .await;
+        .await;
+    assert_eq!(status, 200, "{live}");
     let answer = google
         .checkout(&sample_pickup("crossdockpizza-nyc-001", "USD"))
         .await;

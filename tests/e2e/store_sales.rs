@@ -13,20 +13,16 @@ use crate::helpers::{TestHub, WAIT, sample_pickup, wait_for};
 async fn a_paused_store_still_gets_its_own_pos_sales() {
     let hub = TestHub::start().await;
     let store = StoreId::parse("NYC-002").expect("store id");
-    let client = hub.db().pool().get().await.expect("connection");
-    client
-        .execute(
-            "UPDATE stores SET paused_until = now() + interval '1 hour' WHERE id = $1",
-            &[&store.as_str()],
+    // HQ pauses the store for an hour; the hub that answers sees it at once.
+    let (status, live) = hub
+        .post(
+            &hub.admin_token,
+            &format!("/stores/{store}/pause"),
+            serde_json::json!({ "minutes": 60, "reason": "oven repair" }),
         )
-        .await
-        .expect("pause the store");
-    let shared = &hub.handle().shared;
-    wait_for("the hub to see the pause", WAIT, || {
-        let paused = shared.registry().paused_until(&store).is_some();
-        async move { paused.then_some(()) }
-    })
-    .await;
+        .await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["paused"], true, "{live}");
 
     // An order from the app for the paused store is refused back to the app.
     let placed = hub.app.place_order(&sample_pickup("NYC-002", "USD")).await;

@@ -1,15 +1,41 @@
-//! The store registry: stores, their channel ids and their API tokens.
+//! The store registry: stores, their channel ids, their API tokens, and their live state
+//! (pause, items they cannot make, the orders they are working).
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{StoreId, StoreProfile};
+use tokio_postgres::Row;
 
 use crate::{Db, DbError};
 
-/// A store as the registry holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoreState {
-    pub profile: StoreProfile,
+/// A store's live state as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRow {
+    pub store: StoreId,
     pub paused_until: Option<DateTime<Utc>>,
+    pub pause_reason: Option<String>,
+    /// Item codes (PLUs) the store cannot make, sorted.
+    pub unavailable: Vec<String>,
+    /// Orders occupying the store's kitchen.
+    pub active: u32,
+}
+
+/// Where a hub's reading of live state stands: every change by a transaction older than
+/// this has been read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LiveWatermark(u64);
+
+const LIVE_COLUMNS: &str = "store_id, paused_until, pause_reason, unavailable, active";
+
+fn live_from_row(row: &Row) -> Result<LiveRow, DbError> {
+    let store: String = row.get(0);
+    let active: i32 = row.get(4);
+    Ok(LiveRow {
+        store: StoreId::parse(store).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        paused_until: row.get(1),
+        pause_reason: row.get(2),
+        unavailable: row.get(3),
+        active: u32::try_from(active).unwrap_or(0),
+    })
 }
 
 impl Db {
@@ -62,23 +88,99 @@ impl Db {
             .get(0))
     }
 
-    /// Every store, for the in-memory registry.
-    pub async fn load_stores(&self) -> Result<Vec<StoreState>, DbError> {
+    /// Every store's profile, for the in-memory registry.
+    pub async fn load_stores(&self) -> Result<Vec<StoreProfile>, DbError> {
         let client = self.pool.get().await?;
         let rows = client
-            .query("SELECT profile, paused_until FROM stores ORDER BY id", &[])
+            .query("SELECT profile FROM stores ORDER BY id", &[])
             .await?;
         rows.into_iter()
             .map(|row| {
                 let profile: serde_json::Value = row.get(0);
-                let profile = serde_json::from_value(profile)
-                    .map_err(|e| DbError::Corrupt(format!("store profile: {e}")))?;
-                Ok(StoreState {
-                    profile,
-                    paused_until: row.get(1),
-                })
+                serde_json::from_value(profile)
+                    .map_err(|e| DbError::Corrupt(format!("store profile: {e}")))
             })
             .collect()
+    }
+
+    /// The live state of stores changed since `since` (all of them from the default
+    /// watermark), and the watermark to pass next time. Reads in one snapshot: every
+    /// transaction older than the snapshot's oldest running one is visible in it, and
+    /// rows written by those still running are read again next time.
+    pub async fn live_changes(
+        &self,
+        since: LiveWatermark,
+    ) -> Result<(Vec<LiveRow>, LiveWatermark), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let xmin: String = tx
+            .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", &[])
+            .await?
+            .get(0);
+        let next = xmin
+            .parse::<u64>()
+            .map(LiveWatermark)
+            .map_err(|e| DbError::Corrupt(format!("snapshot xmin {xmin}: {e}")))?;
+        let sql =
+            format!("SELECT {LIVE_COLUMNS} FROM store_live WHERE changed_xid >= $1::text::xid8");
+        let rows = tx.query(&sql, &[&since.0.to_string()]).await?;
+        tx.commit().await?;
+        let rows = rows.iter().map(live_from_row).collect::<Result<_, _>>()?;
+        Ok((rows, next))
+    }
+
+    /// One store's live state.
+    pub async fn live(&self, store: &StoreId) -> Result<Option<LiveRow>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {LIVE_COLUMNS} FROM store_live WHERE store_id = $1");
+        let row = client.query_opt(&sql, &[&store.as_str()]).await?;
+        row.as_ref().map(live_from_row).transpose()
+    }
+
+    /// Pauses a store until `until` (`None`: resumes it); `None` for an unknown store.
+    pub async fn set_pause(
+        &self,
+        store: &StoreId,
+        until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+    ) -> Result<Option<LiveRow>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "UPDATE store_live SET paused_until = $2, pause_reason = $3 WHERE store_id = $1
+             RETURNING {LIVE_COLUMNS}"
+        );
+        let reason = until.and(reason);
+        let row = client
+            .query_opt(&sql, &[&store.as_str(), &until, &reason])
+            .await?;
+        row.as_ref().map(live_from_row).transpose()
+    }
+
+    /// Marks items unavailable ("86") and available again at a store; `None` for an
+    /// unknown store.
+    pub async fn set_availability(
+        &self,
+        store: &StoreId,
+        unavailable: &[String],
+        available: &[String],
+    ) -> Result<Option<LiveRow>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "UPDATE store_live SET unavailable = ARRAY(
+                 SELECT DISTINCT item FROM unnest(unavailable || $2::text[]) AS item
+                 WHERE NOT item = ANY($3::text[]) ORDER BY item)
+             WHERE store_id = $1
+             RETURNING {LIVE_COLUMNS}"
+        );
+        let row = client
+            .query_opt(&sql, &[&store.as_str(), &unavailable, &available])
+            .await?;
+        row.as_ref().map(live_from_row).transpose()
     }
 
     /// Stores the hash of a store's API token (replacing the previous one).

@@ -149,10 +149,18 @@ impl Db {
         let channel = order.channel.as_str();
         let inserted = tx
             .execute(
-                "INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at)
-                 VALUES ($1, $2, $3, 'received', $4, $5, $6, $6)
+                "INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
+                 VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
                  ON CONFLICT (channel, external_order_id) DO NOTHING",
-                &[&id.as_uuid(), &channel, &order.external_order_id, &doc, &flags_json, &received_at],
+                &[
+                    &id.as_uuid(),
+                    &channel,
+                    &order.external_order_id,
+                    &doc,
+                    &flags_json,
+                    &received_at,
+                    &order.fulfillment.accept_by,
+                ],
             )
             .await?;
         if inserted == 0 {

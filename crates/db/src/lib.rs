@@ -6,7 +6,9 @@
 //! - [`chain`]: the store registry (stores, channel store ids, store tokens).
 //! - [`ingest`]: recording a platform's request — inbox (dedupe, raw payload), order,
 //!   first events and outbox row, in one transaction.
-//! - [`orders`]: reads, status changes (state machine enforced), routing and store delivery.
+//! - [`orders`]: reads, status changes (state machine enforced) and store delivery.
+//! - [`routing`]: assignment to a store (its load checked under a row lock), stores
+//!   declining orders, HQ's re-assignment and attention list, the deadline guard.
 //! - [`outbox`]: claiming committed messages for the relay.
 //! - [`sync`]: the per-order status sync queue.
 //!
@@ -18,6 +20,7 @@ pub mod chain;
 pub mod ingest;
 pub mod orders;
 pub mod outbox;
+pub mod routing;
 pub mod sync;
 
 use std::sync::Arc;
@@ -54,6 +57,9 @@ pub enum DbError {
 pub trait Routes: Send + Sync + 'static {
     /// A new order for the router.
     fn order_received(&self, order_id: OrderId) -> OutboxMessage;
+    /// An order a store declined, back to the router (`attempt`: how many stores have
+    /// declined it).
+    fn reroute(&self, order_id: OrderId, attempt: usize) -> OutboxMessage;
     /// A notify-then-fetch notification for the fetcher, under its dedupe key.
     fn fetch(&self, channel: &str, dedupe_key: &str, body: serde_json::Value) -> OutboxMessage;
     /// An order (or news of it: `kind`) for its store's queue.

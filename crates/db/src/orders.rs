@@ -59,25 +59,15 @@ impl Actor {
     }
 }
 
-/// Where the router sends an order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Routing {
-    To(StoreId),
-    /// No store can take it; `reason` goes back to the channel.
-    Nowhere {
-        reason: String,
-    },
-}
-
-/// What routing came to for an order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Assignment {
-    /// The order now belongs to this store and went onto its queue.
-    Assigned(StoreId),
-    /// The order already had a store (a redelivery): nothing changed.
-    AlreadyAssigned(StoreId),
-    /// The order was finished before routing (e.g. cancelled): nothing to do.
-    Finished(Status),
+/// What a store queue's hand-over of an order came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// The first hand-over to this store.
+    First,
+    /// A redelivery of an order the store already has.
+    Again,
+    /// The order is no longer this store's (declined, timed out, re-assigned).
+    NotTheStore,
 }
 
 pub(crate) const ORDER_COLUMNS: &str = "id, status, store_id, flags, received_at, updated_at, doc";
@@ -177,7 +167,8 @@ pub(crate) async fn lock_order(
 
 /// Applies `action` to a locked order: state machine, status, event, and — unless the
 /// channel itself asked — a pending sync and its nudge. A cancellation by the channel
-/// drops the order's pending syncs and tells its store at once.
+/// drops the order's pending syncs. The order's store hears of every change it did not
+/// make itself (the platform's, HQ's, the router's) at once.
 pub(crate) async fn apply_action(
     db: &Db,
     tx: &Transaction<'_>,
@@ -188,8 +179,10 @@ pub(crate) async fn apply_action(
     let from = order.status;
     let target = from.transition(action.target(), order.order.fulfillment.kind)?;
     let now = Utc::now();
+    // Whatever an order waited for HQ for, a change of status settles it.
     tx.execute(
-        "UPDATE orders SET status = $2, updated_at = $3 WHERE id = $1",
+        "UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
+         WHERE id = $1",
         &[&order.id.as_uuid(), &target.as_str(), &now],
     )
     .await?;
@@ -209,6 +202,12 @@ pub(crate) async fn apply_action(
     order.status = target;
     order.updated_at = now;
     let channel = order.order.channel.as_str();
+    if let Some(store) = &order.store_id
+        && *actor != Actor::Store(store.clone())
+    {
+        let kind = format!("order.{}", target.as_str());
+        outbox::insert(tx, &db.routes().to_store(store, order.id, &kind)).await?;
+    }
     if *actor == Actor::Channel {
         if target == Status::Cancelled {
             tx.execute(
@@ -217,10 +216,6 @@ pub(crate) async fn apply_action(
                 &[&order.id.as_uuid()],
             )
             .await?;
-        }
-        if let Some(store) = &order.store_id {
-            let kind = format!("order.{}", target.as_str());
-            outbox::insert(tx, &db.routes().to_store(store, order.id, &kind)).await?;
         }
     } else {
         let action_json =
@@ -240,22 +235,6 @@ pub(crate) async fn apply_action(
         outbox::insert(tx, &db.routes().sync(channel, order.id)).await?;
     }
     Ok(order)
-}
-
-/// Locks an order that still awaits routing; `Err` with what routing already came to when
-/// it has a store (a redelivery) or is finished.
-async fn lock_unrouted(
-    tx: &Transaction<'_>,
-    id: OrderId,
-) -> Result<Result<Order, Assignment>, ChangeError> {
-    let order = lock_order(tx, id).await?.ok_or(ChangeError::NotFound(id))?;
-    if let Some(existing) = order.store_id {
-        return Ok(Err(Assignment::AlreadyAssigned(existing)));
-    }
-    if order.status.is_final() {
-        return Ok(Err(Assignment::Finished(order.status)));
-    }
-    Ok(Ok(order))
 }
 
 impl Db {
@@ -359,105 +338,62 @@ impl Db {
         Ok(order)
     }
 
-    /// Routes an order once: locks it, lets `decide` choose (under the lock, so the order is
-    /// read once and two routers cannot both route it), and records the decision — the
-    /// store and its queue message, or the rejection back to the channel. An order that
-    /// already has a store or is finished is left as it is.
-    pub async fn route_order<F>(&self, id: OrderId, decide: F) -> Result<Assignment, ChangeError>
-    where
-        F: FnOnce(&Order) -> (Routing, serde_json::Value),
-    {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let order = match lock_unrouted(&tx, id).await? {
-            Ok(order) => order,
-            Err(done) => return Ok(done),
-        };
-        let (routing, decision) = decide(&order);
-        let now = Utc::now();
-        let reason = match &routing {
-            Routing::To(store) => format!("assigned to {store}"),
-            Routing::Nowhere { reason } => reason.clone(),
-        };
-        let routed = NewEvent {
-            order_id: id,
-            at: now,
-            source: EventSource::Router,
-            kind: EventKind::Routed,
-            status: None,
-            reason: Some(&reason),
-            data: Some(&decision),
-        };
-        let assignment = match routing {
-            Routing::To(store) => {
-                tx.execute(
-                    "UPDATE orders SET store_id = $2, updated_at = $3 WHERE id = $1",
-                    &[&id.as_uuid(), &store.as_str(), &now],
-                )
-                .await?;
-                insert_event(&tx, routed).await?;
-                outbox::insert(&tx, &self.routes().to_store(&store, id, "order.routed")).await?;
-                Assignment::Assigned(store)
-            }
-            Routing::Nowhere { reason } => {
-                insert_event(&tx, routed).await?;
-                let action = StatusAction::Reject { reason };
-                let order = apply_action(self, &tx, order, &action, &Actor::Router).await?;
-                Assignment::Finished(order.status)
-            }
-        };
-        tx.commit().await?;
-        Ok(assignment)
-    }
-
-    /// Records that the store queue handed the order over; `true` the first time only.
+    /// Records that the store queue handed the order to `store`: the first time only, and
+    /// only while the order is still that store's (a store that declined it, or lost it
+    /// to a timeout, does not get it late).
     pub async fn record_store_delivery(
         &self,
         id: OrderId,
         store: &StoreId,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Handover, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let now = Utc::now();
         let row = tx
-            .query_one(
-                "INSERT INTO store_deliveries (order_id, store_id, delivered_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (order_id) DO UPDATE SET handovers = store_deliveries.handovers + 1
+            .query_opt(
+                "INSERT INTO store_deliveries (order_id, store_id, delivered_at)
+                 SELECT $1, $2, $3 FROM orders WHERE id = $1 AND store_id = $2
+                 ON CONFLICT (order_id, store_id)
+                     DO UPDATE SET handovers = store_deliveries.handovers + 1
                  RETURNING handovers",
                 &[&id.as_uuid(), &store.as_str(), &now],
             )
             .await?;
+        let Some(row) = row else {
+            return Ok(Handover::NotTheStore);
+        };
         let handovers: i32 = row.get(0);
-        let first = handovers == 1;
-        if first {
-            let reason = format!("on the queue of {store}");
-            insert_event(
-                &tx,
-                NewEvent {
-                    order_id: id,
-                    at: now,
-                    source: EventSource::Hub,
-                    kind: EventKind::DeliveredToStore,
-                    status: None,
-                    reason: Some(&reason),
-                    data: None,
-                },
-            )
-            .await?;
+        if handovers > 1 {
+            tx.commit().await?;
+            return Ok(Handover::Again);
         }
+        let reason = format!("on the queue of {store}");
+        insert_event(
+            &tx,
+            NewEvent {
+                order_id: id,
+                at: now,
+                source: EventSource::Hub,
+                kind: EventKind::DeliveredToStore,
+                status: None,
+                reason: Some(&reason),
+                data: None,
+            },
+        )
+        .await?;
         tx.commit().await?;
-        Ok(first)
+        Ok(Handover::First)
     }
 
-    /// How often the store queue handed an order over (0: never).
+    /// How often store queues handed an order over, over every store it went to (0: never).
     pub async fn store_handovers(&self, id: OrderId) -> Result<i32, DbError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
-                "SELECT handovers FROM store_deliveries WHERE order_id = $1",
+            .query_one(
+                "SELECT COALESCE(sum(handovers), 0)::integer FROM store_deliveries WHERE order_id = $1",
                 &[&id.as_uuid()],
             )
             .await?;
-        Ok(row.map(|r| r.get(0)).unwrap_or(0))
+        Ok(row.get(0))
     }
 }

@@ -4,14 +4,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use crossdock_broker::{Publisher, Topology};
 use crossdock_channel::Channel;
+use crossdock_db::chain::{LiveRow, LiveWatermark};
 use crossdock_db::{Db, DbConfig};
-use crossdock_router::Registry;
+use crossdock_router::{Registry, StoreLive};
 use secrecy::SecretString;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -90,6 +91,8 @@ pub struct Shared {
     pub registry: RwLock<Arc<Registry>>,
     /// The database's registry version the in-memory registry was built from.
     registry_version: AtomicI64,
+    /// How far the in-memory registry has read the stores' live state.
+    live_watermark: Mutex<LiveWatermark>,
     /// Wakes the relay right after a commit that wrote outbox rows.
     pub relay_wake: Notify,
     pub admin_token: SecretString,
@@ -106,23 +109,72 @@ impl Shared {
     }
 
     /// Rebuilds the in-memory store registry if the database's has changed since it was
-    /// last built; returns the number of stores when it did.
+    /// last built; returns the number of stores when it did. The new registry gets every
+    /// store's live state before it replaces the old one.
     pub async fn refresh_registry(&self) -> anyhow::Result<Option<usize>> {
         let version = self.db.registry_version().await?;
         if version == self.registry_version.load(Ordering::Acquire) {
             return Ok(None);
         }
         let stores = self.db.load_stores().await?;
-        let registry = Registry::build(stores.into_iter().map(|s| (s.profile, s.paused_until)))?;
+        let registry = Registry::build(stores)?;
+        let (live, watermark) = self.db.live_changes(LiveWatermark::default()).await?;
+        for row in live {
+            apply_live(&registry, row);
+        }
         let count = registry.len();
         match self.registry.write() {
             Ok(mut guard) => *guard = Arc::new(registry),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(registry),
         }
+        self.set_live_watermark(watermark);
         // Stores read after the version: a change in between only causes one more rebuild.
         self.registry_version.store(version, Ordering::Release);
         Ok(Some(count))
     }
+
+    /// Reads the stores' live state changed since the last read into the registry;
+    /// returns how many stores changed.
+    pub async fn refresh_live(&self) -> anyhow::Result<usize> {
+        let since = *self
+            .live_watermark
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (rows, watermark) = self.db.live_changes(since).await?;
+        let registry = self.registry();
+        let changed = rows.len();
+        for row in rows {
+            apply_live(&registry, row);
+        }
+        self.set_live_watermark(watermark);
+        Ok(changed)
+    }
+
+    /// Puts a store's live state, as the database just returned it, into the registry at
+    /// once (other processes read it within `router.live_refresh_ms`).
+    pub fn note_live(&self, row: LiveRow) {
+        apply_live(&self.registry(), row);
+    }
+
+    fn set_live_watermark(&self, watermark: LiveWatermark) {
+        let mut slot = self
+            .live_watermark
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = watermark;
+    }
+}
+
+fn apply_live(registry: &Registry, row: LiveRow) {
+    registry.set_live(
+        &row.store,
+        StoreLive {
+            paused_until: row.paused_until,
+            pause_reason: row.pause_reason,
+            unavailable: row.unavailable.into_iter().collect(),
+            active: row.active,
+        },
+    );
 }
 
 /// A running hub.
@@ -222,6 +274,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         topology,
         registry: RwLock::new(Arc::new(Registry::build([])?)),
         registry_version: AtomicI64::new(i64::MIN),
+        live_watermark: Mutex::new(LiveWatermark::default()),
         relay_wake: Notify::new(),
         admin_token,
         publisher,
@@ -256,6 +309,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     }
     if roles.router {
         tasks.spawn(workers::router::run(shared.clone(), stopped.clone()));
+        tasks.spawn(workers::router::sweep(shared.clone(), stopped.clone()));
     }
     if roles.store {
         for queue in shared.topology.store_queues() {

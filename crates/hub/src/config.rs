@@ -89,12 +89,38 @@ impl Default for RelaySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterSettings {
+    /// How often the registry's version is checked (profiles, zones, channel ids).
     pub refresh_ms: u64,
+    /// How often stores' live state (pause, unavailable items, load) is read.
+    pub live_refresh_ms: u64,
+    /// How long a store has to accept an order before it goes to the next store (or HQ).
+    pub store_accept_ms: u64,
+    /// Time kept before a platform's acceptance deadline to tell it no: an order still not
+    /// accepted then is rejected back to the platform.
+    pub deadline_margin_ms: u64,
+    /// How often overdue orders (store time out, platform deadline near) are looked for.
+    pub sweep_ms: u64,
 }
 
 impl Default for RouterSettings {
     fn default() -> Self {
-        Self { refresh_ms: 5000 }
+        Self {
+            refresh_ms: 5000,
+            live_refresh_ms: 250,
+            store_accept_ms: 180_000,
+            deadline_margin_ms: 30_000,
+            sweep_ms: 1000,
+        }
+    }
+}
+
+impl RouterSettings {
+    pub fn accept_timing(&self) -> crossdock_db::routing::AcceptTiming {
+        let ms = |v: u64| chrono::Duration::milliseconds(i64::try_from(v).unwrap_or(i64::MAX));
+        crossdock_db::routing::AcceptTiming {
+            store_window: ms(self.store_accept_ms),
+            margin: ms(self.deadline_margin_ms),
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use uuid::Uuid;
 pub mod kind {
     pub const ORDER_RECEIVED: &str = "order.received";
     pub const ORDER_FETCH: &str = "order.fetch";
+    pub const ORDER_REROUTE: &str = "order.reroute";
     pub const ORDER_ROUTED: &str = "order.routed";
+    pub const ORDER_WITHDRAWN: &str = "order.withdrawn";
     pub const SYNC_REQUESTED: &str = "sync.requested";
     pub const SYNC_PARKED: &str = "sync.parked";
 }
@@ -29,6 +31,15 @@ impl Routes for TopologyRoutes {
         }
     }
 
+    fn reroute(&self, order_id: OrderId, attempt: usize) -> OutboxMessage {
+        OutboxMessage {
+            routing_key: "order.reroute".into(),
+            kind: kind::ORDER_REROUTE.into(),
+            message_id: format!("reroute:{order_id}:{attempt}"),
+            body: json!({ "order_id": order_id }),
+        }
+    }
+
     fn fetch(&self, channel: &str, dedupe_key: &str, body: serde_json::Value) -> OutboxMessage {
         OutboxMessage {
             routing_key: format!("fetch.{channel}"),
@@ -42,7 +53,7 @@ impl Routes for TopologyRoutes {
         OutboxMessage {
             routing_key: self.topology.store_routing_key(store),
             kind: kind.into(),
-            message_id: format!("{kind}:{order_id}"),
+            message_id: format!("{kind}:{order_id}:{store}"),
             body: json!({ "order_id": order_id, "store_id": store, "kind": kind }),
         }
     }

@@ -24,8 +24,10 @@
 //!    Then an order placed on the simulator reaches its store, the store works it, and
 //!    each status the hub pushed reads back from the simulator as the same unified status
 //!    (the status mapping round-trips); a status the platform has no call for is recorded
-//!    as skipped. A second order is rejected by the store, and a third is cancelled by the
-//!    platform, which reaches the store at once and stops further pushes.
+//!    as skipped. A second order is rejected by the store: the channel named the store, so
+//!    the order waits on HQ's attention list, and HQ's reject reads back from the
+//!    simulator. A third is cancelled by the platform, which reaches the store at once and
+//!    stops further pushes.
 //!
 //! # Fixture layout
 //!

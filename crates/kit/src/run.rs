@@ -660,13 +660,39 @@ pub async fn check_loop<P: Platform>(platform: &P) {
         .await;
     }
 
-    // A store that rejects.
+    // A store that rejects an order its channel named it for: the order waits for HQ,
+    // who rejects it back to the platform.
     let (external, order_id, _) = place_and_route(platform, &sim, &hub, &order, &channel).await;
+    let (status, answer) = hub
+        .access
+        .post(
+            &token,
+            &format!("/orders/{order_id}/reject"),
+            json!({ "reason": "out of dough" }),
+        )
+        .await;
+    assert_eq!(status, 200, "store reject: {answer}");
+    assert_eq!(answer["next"], "hq", "{channel}: {answer}");
+    let (_, attention) = hub.access.get(&hub.access.admin_token, "/attention").await;
+    let waiting = attention["orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["order"]["id"] == order_id.as_str())
+        .unwrap_or_else(|| {
+            panic!("{channel}: the declined order is not on HQ's attention list: {attention}")
+        });
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("out of dough")),
+        "{waiting}"
+    );
     act_and_round_trip(
         platform,
         &sim,
         &hub,
-        &token,
+        &hub.access.admin_token,
         (&order_id, &external),
         ("reject", json!({ "reason": "out of dough" })),
     )

@@ -63,6 +63,11 @@ pub enum EventKind {
     SyncSkipped,
     /// The order was flagged for attention (e.g. totals that do not add up).
     Flagged,
+    /// The assigned store rejected the order or did not accept it in time; it was taken
+    /// back from that store (`data.store`, `data.by`: `store` or `timeout`).
+    Declined,
+    /// The order waits for HQ: the channel named the store and that store declined it.
+    NeedsAttention,
 }
 
 impl EventKind {
@@ -77,23 +82,27 @@ impl EventKind {
             EventKind::SyncParked => "sync_parked",
             EventKind::SyncSkipped => "sync_skipped",
             EventKind::Flagged => "flagged",
+            EventKind::Declined => "declined",
+            EventKind::NeedsAttention => "needs_attention",
         }
     }
 
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Received,
+        EventKind::Routed,
+        EventKind::StatusChanged,
+        EventKind::DeliveredToStore,
+        EventKind::SyncDelivered,
+        EventKind::SyncFailed,
+        EventKind::SyncParked,
+        EventKind::SyncSkipped,
+        EventKind::Flagged,
+        EventKind::Declined,
+        EventKind::NeedsAttention,
+    ];
+
     pub fn parse(value: &str) -> Option<Self> {
-        [
-            EventKind::Received,
-            EventKind::Routed,
-            EventKind::StatusChanged,
-            EventKind::DeliveredToStore,
-            EventKind::SyncDelivered,
-            EventKind::SyncFailed,
-            EventKind::SyncParked,
-            EventKind::SyncSkipped,
-            EventKind::Flagged,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == value)
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
     }
 }
 

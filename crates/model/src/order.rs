@@ -385,6 +385,13 @@ pub struct NewOrder {
 }
 
 impl NewOrder {
+    /// Whether the hub chooses the store: the channel named none (an address-based order).
+    /// When a store declines such an order the router asks the next candidate; an order
+    /// whose channel named the store goes to HQ instead.
+    pub fn hub_chooses_store(&self) -> bool {
+        self.channel_store_ref.is_none()
+    }
+
     /// Refuses an order the hub cannot take, and lists the flags of one it takes with
     /// reservations. Money that does not add up is flagged, never corrected.
     pub fn check(&self) -> Result<Vec<Flag>, OrderError> {

@@ -77,6 +77,16 @@ impl Status {
         )
     }
 
+    /// Whether an order in this status takes a place in its store's kitchen, counting
+    /// against the store's capacity: from assignment until it is ready. (The database's
+    /// `occupies_kitchen` says the same; a test pins them together.)
+    pub fn occupies_kitchen(&self) -> bool {
+        matches!(
+            self,
+            Status::Received | Status::Accepted | Status::Preparing
+        )
+    }
+
     /// Position on the forward path; `None` for the off-path endings.
     fn progress(&self) -> Option<u8> {
         match self {

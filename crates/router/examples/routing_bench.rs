@@ -3,7 +3,10 @@
 //! restaurants) would have them. Stores are spread over a continent-sized area in dense
 //! metro clusters, each with an irregular 12-sided delivery zone of 2–5 km; orders are
 //! dropped at random points inside random stores' zones, so every lookup has candidates to
-//! filter (opening hours in the store's time zone, pause, brand) and rank by distance.
+//! filter and rank by distance. Every filter has work to do: one store in ten is of another
+//! brand, and of the rest about 5% are paused, 10% at capacity and 10% out of an item;
+//! every order has three lines with modifiers, all checked against the store's
+//! unavailable items; hours are in the store's time zone.
 //!
 //! `cargo run --release -p crossdock-router --example routing_bench [-- SIZES ORDERS]`
 //! (defaults: `1000,5000,30000` and 20000 orders per size). Prints p50, p99 and max per
@@ -17,10 +20,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fees,
-    Fulfillment, FulfillmentKind, LatLng, Money, NewOrder, Payment, StoreId, StoreProfile, Timing,
-    Totals,
+    Fulfillment, FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId,
+    StoreProfile, Timing, Totals,
 };
-use crossdock_router::{Registry, route};
+use crossdock_router::{Registry, StoreLive, route};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -89,7 +92,50 @@ fn store(index: usize, rng: &mut StdRng) -> StoreProfile {
     }
 }
 
-fn order_at(lat: f64, lng: f64) -> NewOrder {
+/// The menu the orders pick from, and the modifiers each line carries.
+const ITEMS: [&str; 8] = [
+    "PZ-MARG-L",
+    "PZ-PEPP-L",
+    "PZ-VEG-M",
+    "PZ-BBQ-L",
+    "SD-WINGS",
+    "SD-GARLIC",
+    "DR-COLA",
+    "DS-BROWNIE",
+];
+const MODIFIERS: [&str; 4] = [
+    "MOD-CRUST-THIN",
+    "MOD-TOP-XCHS",
+    "MOD-TOP-MUSH",
+    "MOD-DIP-RANCH",
+];
+
+fn line(plu: &str, rng: &mut StdRng) -> Line {
+    let usd = Currency::parse("USD").expect("currency");
+    Line {
+        channel_item_id: plu.into(),
+        plu: Some(plu.into()),
+        name: plu.into(),
+        quantity: 1,
+        unit_price: Money::new(1299, usd),
+        total: Money::new(1299, usd),
+        notes: None,
+        modifiers: (0..2)
+            .map(|_| Modifier {
+                group: None,
+                name: "option".into(),
+                channel_item_id: None,
+                plu: Some(MODIFIERS[rng.random_range(0..MODIFIERS.len())].into()),
+                quantity: 1,
+                unit_price: Money::zero(usd),
+                removed: false,
+                modifiers: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn order_at(lat: f64, lng: f64, rng: &mut StdRng) -> NewOrder {
     let usd = Currency::parse("USD").expect("currency");
     NewOrder {
         channel: ChannelId::parse("own_app").expect("channel"),
@@ -116,7 +162,9 @@ fn order_at(lat: f64, lng: f64) -> NewOrder {
         },
         customer: Customer::default(),
         notes: None,
-        lines: vec![],
+        lines: (0..3)
+            .map(|_| line(ITEMS[rng.random_range(0..ITEMS.len())], rng))
+            .collect(),
         totals: Totals {
             currency: usd,
             subtotal: Money::zero(usd),
@@ -165,18 +213,44 @@ fn main() {
                 )
             })
             .collect();
+        let ids: Vec<StoreId> = stores.iter().map(|s| s.id.clone()).collect();
         let started = Instant::now();
-        let registry = Registry::build(stores.into_iter().map(|s| (s, None))).expect("registry");
+        let registry = Registry::build(stores).expect("registry");
         let build = started.elapsed();
         // A fixed instant (a Friday, 18:00 in New York), so the stores' hours decide alike
         // on every run.
         let now: DateTime<Utc> = "2026-11-20T23:00:00Z".parse().expect("instant");
+        for id in &ids {
+            let live = match rng.random_range(0..100) {
+                0..5 => StoreLive {
+                    paused_until: Some(now + chrono::Duration::minutes(30)),
+                    ..StoreLive::default()
+                },
+                5..15 => StoreLive {
+                    active: 25,
+                    ..StoreLive::default()
+                },
+                15..25 => StoreLive {
+                    unavailable: [ITEMS[rng.random_range(0..ITEMS.len())].to_owned()].into(),
+                    active: rng.random_range(0..25),
+                    ..StoreLive::default()
+                },
+                _ => StoreLive {
+                    active: rng.random_range(0..25),
+                    ..StoreLive::default()
+                },
+            };
+            registry.set_live(id, live);
+        }
+        let orders_placed: Vec<NewOrder> = points
+            .iter()
+            .map(|&(lat, lng)| order_at(lat, lng, &mut rng))
+            .collect();
         let mut times = Vec::with_capacity(orders);
         let (mut hits, mut routed) = (0usize, 0usize);
-        for &(lat, lng) in &points {
-            let order = order_at(lat, lng);
+        for order in &orders_placed {
             let started = Instant::now();
-            let decision = route(&registry, &order, now);
+            let decision = route(&registry, order, now, &[]);
             times.push(started.elapsed());
             hits += decision.candidates.len();
             routed += usize::from(decision.store.is_some());

@@ -2,30 +2,35 @@
 //!
 //! # Layout
 //!
-//! - [`Registry`]: every store in memory — profile, delivery zone as a polygon, pause
-//!   state — with an R-tree over the zones' bounding boxes and a map of channel store ids,
-//!   so routing reads no database and costs O(log n) in the number of stores.
+//! - [`Registry`]: every store in memory — profile, delivery zone as a polygon, compiled
+//!   opening hours — with an R-tree over the zones' bounding boxes and a map of channel
+//!   store ids, so routing reads no database and costs O(log n) in the number of stores.
+//!   Each store also carries its [`StoreLive`] state (pause, items it cannot make, active
+//!   orders), which the hub keeps current in place without rebuilding the registry.
 //! - [`route`]: the decision for one order, with every candidate considered and why it
-//!   was chosen or dropped. Pure: the caller records it and acts on it.
+//!   was chosen or dropped. Pure given the registry: the caller records it and acts on it.
 //!
 //! Rules: a channel that names the store gets that store (through the channel's store
 //! mapping); an order routed by address gets the nearest store whose delivery zone
-//! contains the drop-off point; in both cases only stores of the order's brand that are
-//! not paused. A sale a store already made ([`route_sale`]) goes to that store, whatever
-//! its state.
+//! contains the drop-off point. In both cases the store must serve the order's brand, be
+//! open by its own hours (at the due time for a scheduled order), not be paused, have
+//! room under its capacity, be able to make every item, and not have declined the order
+//! already ([`unfit`]). A sale a store already made ([`route_sale`]) goes to that store,
+//! whatever its state.
 
 mod hours;
 
 pub use hours::OpeningHours;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile, Timing, Unroutable};
 use geo::{Contains, Distance, Haversine, LineString, Point, Polygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a store cannot enter the registry.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,11 +48,44 @@ pub enum RegistryError {
     },
 }
 
+/// What changes about a store from minute to minute, as HQ, the store and the order flow
+/// set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreLive {
+    /// Paused (by HQ or the store) until this time; a time in the past is no pause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
+    /// Item codes (PLUs) the store cannot make now ("86").
+    #[serde(default)]
+    pub unavailable: BTreeSet<String>,
+    /// Orders the kitchen is working: assigned and not yet ready (see
+    /// `Status::occupies_kitchen`).
+    #[serde(default)]
+    pub active: u32,
+}
+
+impl StoreLive {
+    /// Whether the store is paused at `now`.
+    pub fn paused_at(&self, now: DateTime<Utc>) -> bool {
+        self.paused_until.is_some_and(|until| until > now)
+    }
+}
+
 struct Entry {
     profile: StoreProfile,
     hours: OpeningHours,
     zone: Polygon<f64>,
-    paused_until: Option<DateTime<Utc>>,
+    live: RwLock<StoreLive>,
+}
+
+impl Entry {
+    fn live(&self) -> RwLockReadGuard<'_, StoreLive> {
+        self.live
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The stores as the router sees them.
@@ -67,15 +105,14 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// Builds the registry from every store and its pause state.
-    pub fn build(
-        stores: impl IntoIterator<Item = (StoreProfile, Option<DateTime<Utc>>)>,
-    ) -> Result<Self, RegistryError> {
+    /// Builds the registry from every store's profile; every store starts with an empty
+    /// [`StoreLive`] until [`Registry::set_live`] says otherwise.
+    pub fn build(stores: impl IntoIterator<Item = StoreProfile>) -> Result<Self, RegistryError> {
         let mut entries = Vec::new();
         let mut by_id = HashMap::new();
         let mut by_channel: HashMap<(String, String), usize> = HashMap::new();
         let mut boxes = Vec::new();
-        for (profile, paused_until) in stores {
+        for profile in stores {
             let ring = &profile.delivery_zone;
             if ring.len() < 4 || ring.first() != ring.last() {
                 return Err(RegistryError::BadZone {
@@ -117,7 +154,7 @@ impl Registry {
                 hours,
                 profile,
                 zone,
-                paused_until,
+                live: RwLock::new(StoreLive::default()),
             });
         }
         Ok(Self {
@@ -180,11 +217,37 @@ impl Registry {
         self.by_id.get(id).map(|&i| &self.entries[i].hours)
     }
 
-    /// Until when the store is paused, if it is (or was: the time may have passed).
-    pub fn paused_until(&self, id: &StoreId) -> Option<DateTime<Utc>> {
-        self.by_id
-            .get(id)
-            .and_then(|&i| self.entries[i].paused_until)
+    /// The store's live state.
+    pub fn live(&self, id: &StoreId) -> Option<StoreLive> {
+        self.by_id.get(id).map(|&i| self.entries[i].live().clone())
+    }
+
+    /// Replaces a store's live state; `false` if the store is not in the registry.
+    pub fn set_live(&self, id: &StoreId, live: StoreLive) -> bool {
+        let Some(&i) = self.by_id.get(id) else {
+            return false;
+        };
+        let mut slot = self.entries[i]
+            .live
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = live;
+        true
+    }
+
+    /// Sets the number of orders a store is working, as the database counted them.
+    pub fn set_active(&self, id: &StoreId, active: u32) {
+        if let Some(&i) = self.by_id.get(id) {
+            self.entries[i]
+                .live
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .active = active;
+        }
+    }
+
+    fn entry(&self, id: &StoreId) -> Option<&Entry> {
+        self.by_id.get(id).map(|&i| &self.entries[i])
     }
 }
 
@@ -246,37 +309,74 @@ fn store_delivery_point(order: &NewOrder) -> Option<crossdock_model::Coordinates
         .filter(|point| point.system == crossdock_model::CoordSystem::Wgs84)
 }
 
-/// Why a store cannot take this order now, if it cannot.
-fn unfit(
+/// The item codes an order needs made: every line's and every modifier's PLU, except
+/// ingredients the customer took off.
+fn needed_items(order: &NewOrder) -> impl Iterator<Item = &str> {
+    fn modifiers<'a>(list: &'a [crossdock_model::Modifier], out: &mut Vec<&'a str>) {
+        for modifier in list.iter().filter(|m| !m.removed) {
+            out.extend(modifier.plu.as_deref());
+            modifiers(&modifier.modifiers, out);
+        }
+    }
+    let mut out = Vec::new();
+    for line in &order.lines {
+        out.extend(line.plu.as_deref());
+        modifiers(&line.modifiers, &mut out);
+    }
+    out.into_iter()
+}
+
+/// Why `store` cannot take `order` at `now`, if it cannot; `None` for an unknown store.
+///
+/// The reasons are worded so that each adapter's mapping of free-text reasons to its
+/// platform's codes finds the right one: "closed", "too busy", "unavailable".
+pub fn unfit(
     registry: &Registry,
-    store: &StoreProfile,
+    store: &StoreId,
     order: &NewOrder,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    if let Some(until) = registry.paused_until(&store.id)
-        && until > now
-    {
-        return Some(format!("paused until {}", until.to_rfc3339()));
-    }
+    let entry = registry.entry(store)?;
     if let Some(brand) = &order.brand
-        && *brand != store.brand
+        && *brand != entry.profile.brand
     {
         return Some(format!("does not serve brand {brand}"));
+    }
+    let live = entry.live();
+    if let Some(until) = live.paused_until
+        && until > now
+    {
+        return Some(format!(
+            "paused until {}: closed for new orders",
+            until.to_rfc3339()
+        ));
     }
     // A scheduled order is made at its due time: the store must be open then.
     let due = match order.fulfillment.timing {
         Timing::Scheduled { at } => at,
         Timing::Asap => now,
     };
-    if let Some(hours) = registry.hours(&store.id)
-        && !hours.is_open(due)
-    {
+    if !entry.hours.is_open(due) {
         let when = if due == now {
             "now"
         } else {
             "at the order's time"
         };
-        return Some(format!("closed {when} ({})", hours.local(due)));
+        return Some(format!("closed {when} ({})", entry.hours.local(due)));
+    }
+    let capacity = entry.profile.capacity;
+    if live.active >= capacity {
+        return Some(format!(
+            "too busy: {} active orders, its capacity is {capacity}",
+            live.active
+        ));
+    }
+    let missing: BTreeSet<&str> = needed_items(order)
+        .filter(|plu| live.unavailable.contains(*plu))
+        .collect();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.into_iter().collect();
+        return Some(format!("item unavailable: {}", list.join(", ")));
     }
     None
 }
@@ -316,8 +416,21 @@ pub fn route_sale(registry: &Registry, order: &NewOrder) -> Decision {
     }
 }
 
-/// Decides which store takes `order`.
-pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decision {
+/// Decides which store takes `order` at `now`. Stores in `declined` (those that rejected
+/// the order or did not accept it in time) are not asked again.
+pub fn route(
+    registry: &Registry,
+    order: &NewOrder,
+    now: DateTime<Utc>,
+    declined: &[StoreId],
+) -> Decision {
+    let why_not = |store: &StoreId| {
+        if declined.contains(store) {
+            Some("declined the order already".to_owned())
+        } else {
+            unfit(registry, store, order, now)
+        }
+    };
     let channel = order.channel.as_str();
     if let Some(reference) = &order.channel_store_ref {
         let rule = "by_channel_store";
@@ -347,7 +460,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
                 }],
             );
         }
-        return match unfit(registry, store, order, now) {
+        return match why_not(&store.id) {
             None => Decision {
                 rule,
                 store: Some(store.id.clone()),
@@ -405,7 +518,7 @@ pub fn route(registry: &Registry, order: &NewOrder, now: DateTime<Utc>) -> Decis
         let distance_m = Some(distance.round().clamp(0.0, f64::from(u32::MAX)) as u32);
         let verdict = if chosen.is_some() {
             "not needed: a nearer store was chosen".to_owned()
-        } else if let Some(why) = unfit(registry, store, order, now) {
+        } else if let Some(why) = why_not(&store.id) {
             why
         } else {
             chosen = Some(store.id.clone());

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use crossdock_model::{
     Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fees,
-    Fulfillment, FulfillmentKind, LatLng, Money, NewOrder, Payment, StoreId, StoreProfile, Timing,
-    Totals,
+    Fulfillment, FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId,
+    StoreProfile, Timing, Totals,
 };
 
 use super::*;
@@ -94,27 +94,88 @@ fn order(channel: &str, store_ref: Option<&str>, point: Option<(f64, f64)>) -> N
     }
 }
 
-fn chain(paused: &[(&str, DateTime<Utc>)]) -> Registry {
+/// An order line of the item `plu`, with modifiers of the given PLUs (`-PLU`: taken off).
+fn line(plu: &str, modifiers: &[&str]) -> Line {
+    let usd = Currency::parse("USD").expect("currency");
+    Line {
+        channel_item_id: format!("ch-{plu}"),
+        plu: Some(plu.into()),
+        name: plu.into(),
+        quantity: 1,
+        unit_price: Money::zero(usd),
+        total: Money::zero(usd),
+        notes: None,
+        modifiers: modifiers
+            .iter()
+            .map(|m| Modifier {
+                group: None,
+                name: m.to_string(),
+                channel_item_id: None,
+                plu: Some(m.trim_start_matches('-').into()),
+                quantity: 1,
+                unit_price: Money::zero(usd),
+                removed: m.starts_with('-'),
+                modifiers: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn with_lines(mut order: NewOrder, lines: Vec<Line>) -> NewOrder {
+    order.lines = lines;
+    order
+}
+
+/// Live state: paused until a time.
+fn paused(until: DateTime<Utc>) -> StoreLive {
+    StoreLive {
+        paused_until: Some(until),
+        ..StoreLive::default()
+    }
+}
+
+/// Live state: working `active` orders.
+fn busy(active: u32) -> StoreLive {
+    StoreLive {
+        active,
+        ..StoreLive::default()
+    }
+}
+
+/// Live state: these items are "86".
+fn out_of(plus: &[&str]) -> StoreLive {
+    StoreLive {
+        unavailable: plus.iter().map(|p| p.to_string()).collect(),
+        ..StoreLive::default()
+    }
+}
+
+/// Four stores: A and B overlap (B 0.01° north of A), C alone, D another brand's. Each
+/// has capacity 10 and is open around the clock.
+fn chain(live: &[(&str, StoreLive)]) -> Registry {
     let stores = vec![
         store("A", 40.00, -74.00, 0.02, "pizza"),
         store("B", 40.01, -74.00, 0.02, "pizza"),
         store("C", 40.30, -74.00, 0.02, "pizza"),
         store("D", 40.50, -74.00, 0.02, "burgers"),
     ];
-    Registry::build(stores.into_iter().map(|s| {
-        let until = paused
-            .iter()
-            .find(|(id, _)| *id == s.id.as_str())
-            .map(|(_, t)| *t);
-        (s, until)
-    }))
-    .expect("registry")
+    let registry = Registry::build(stores).expect("registry");
+    for (id, state) in live {
+        assert!(registry.set_live(&StoreId::parse(*id).expect("id"), state.clone()));
+    }
+    registry
 }
 
-/// (case, paused stores, order, the chosen store or the start of the reason).
+fn id(text: &str) -> StoreId {
+    StoreId::parse(text).expect("id")
+}
+
+/// (case, stores' live state, stores that declined, order, the chosen store or the start
+/// of the reason).
 type Case = (
     &'static str,
-    Vec<(&'static str, DateTime<Utc>)>,
+    Vec<(&'static str, StoreLive)>,
+    Vec<&'static str>,
     NewOrder,
     Result<&'static str, &'static str>,
 );
@@ -129,11 +190,13 @@ fn routing_rules() {
         (
             "channel names the store",
             vec![],
+            vec![],
             order("mkt", Some("mkt-C"), None),
             Ok("C"),
         ),
         (
             "own app pickup names our store",
+            vec![],
             vec![],
             order("own_app", Some("B"), None),
             Ok("B"),
@@ -141,23 +204,27 @@ fn routing_rules() {
         (
             "unknown channel store id",
             vec![],
+            vec![],
             order("mkt", Some("mkt-Z"), None),
             Err("unknown store"),
         ),
         (
             "named store paused",
-            vec![("C", later)],
+            vec![("C", paused(later))],
+            vec![],
             order("mkt", Some("mkt-C"), None),
             Err("store C cannot take"),
         ),
         (
             "pause that has passed",
-            vec![("C", earlier)],
+            vec![("C", paused(earlier))],
+            vec![],
             order("mkt", Some("mkt-C"), None),
             Ok("C"),
         ),
         (
             "point in one zone",
+            vec![],
             vec![],
             order("own_app", None, Some((40.30, -74.00))),
             Ok("C"),
@@ -165,23 +232,27 @@ fn routing_rules() {
         (
             "point in two zones, nearer A",
             vec![],
+            vec![],
             order("own_app", None, Some((40.001, -74.0))),
             Ok("A"),
         ),
         (
             "point in two zones, nearer B",
             vec![],
+            vec![],
             order("own_app", None, Some((40.009, -74.0))),
             Ok("B"),
         ),
         (
             "nearest paused: next one",
-            vec![("A", later)],
+            vec![("A", paused(later))],
+            vec![],
             order("own_app", None, Some((40.001, -74.0))),
             Ok("B"),
         ),
         (
             "outside every zone",
+            vec![],
             vec![],
             order("own_app", None, Some((41.0, -70.0))),
             Err("delivery address is outside"),
@@ -189,19 +260,114 @@ fn routing_rules() {
         (
             "only zone is another brand's",
             vec![],
+            vec![],
             order("own_app", None, Some((40.50, -74.0))),
             Err("no store whose zone"),
         ),
         (
             "no store and no location",
             vec![],
+            vec![],
             order("own_app", None, None),
             Err("the order names no store"),
         ),
+        (
+            "named store at capacity",
+            vec![("C", busy(10))],
+            vec![],
+            order("mkt", Some("mkt-C"), None),
+            Err("store C cannot take the order: too busy"),
+        ),
+        (
+            "named store with room again",
+            vec![("C", busy(9))],
+            vec![],
+            order("mkt", Some("mkt-C"), None),
+            Ok("C"),
+        ),
+        (
+            "nearest at capacity: next one",
+            vec![("A", busy(12))],
+            vec![],
+            order("own_app", None, Some((40.001, -74.0))),
+            Ok("B"),
+        ),
+        (
+            "item unavailable at the nearest: next one",
+            vec![("A", out_of(&["PZ-MARG"]))],
+            vec![],
+            with_lines(
+                order("own_app", None, Some((40.001, -74.0))),
+                vec![line("PZ-MARG", &[])],
+            ),
+            Ok("B"),
+        ),
+        (
+            "a modifier unavailable counts",
+            vec![("A", out_of(&["MOD-BASIL"]))],
+            vec![],
+            with_lines(
+                order("own_app", None, Some((40.001, -74.0))),
+                vec![line("PZ-MARG", &["MOD-BASIL"])],
+            ),
+            Ok("B"),
+        ),
+        (
+            "an ingredient taken off does not",
+            vec![("A", out_of(&["MOD-BASIL"]))],
+            vec![],
+            with_lines(
+                order("own_app", None, Some((40.001, -74.0))),
+                vec![line("PZ-MARG", &["-MOD-BASIL"])],
+            ),
+            Ok("A"),
+        ),
+        (
+            "other items unavailable do not",
+            vec![("A", out_of(&["PZ-PEPP"]))],
+            vec![],
+            with_lines(
+                order("own_app", None, Some((40.001, -74.0))),
+                vec![line("PZ-MARG", &[])],
+            ),
+            Ok("A"),
+        ),
+        (
+            "named store missing an item",
+            vec![("C", out_of(&["PZ-MARG", "DR-COLA"]))],
+            vec![],
+            with_lines(
+                order("mkt", Some("mkt-C"), None),
+                vec![line("DR-COLA", &[]), line("PZ-MARG", &[])],
+            ),
+            Err("store C cannot take the order: item unavailable: DR-COLA, PZ-MARG"),
+        ),
+        (
+            "the nearest declined: next one",
+            vec![],
+            vec!["A"],
+            order("own_app", None, Some((40.001, -74.0))),
+            Ok("B"),
+        ),
+        (
+            "every covering store declined",
+            vec![],
+            vec!["A", "B"],
+            order("own_app", None, Some((40.001, -74.0))),
+            Err("no store whose zone"),
+        ),
+        (
+            "every covering store busy, paused or out",
+            vec![("A", busy(10)), ("B", paused(later))],
+            vec![],
+            order("own_app", None, Some((40.001, -74.0))),
+            Err("no store whose zone"),
+        ),
     ];
-    for (case, paused, order, expected) in cases {
-        let registry = chain(&paused);
-        let decision = route(&registry, &order, now);
+    for (case, live, declined, order, expected) in cases {
+        let registry = chain(&live);
+        let declined: Vec<StoreId> = declined.into_iter().map(id).collect();
+        let decision = route(&registry, &order, now, &declined);
         match expected {
             Ok(store) => assert_eq!(
                 decision.store.as_ref().map(StoreId::as_str),
@@ -223,11 +389,12 @@ fn routing_rules() {
 #[test]
 fn the_decision_lists_every_candidate_with_its_verdict() {
     let later = Utc::now() + Duration::minutes(30);
-    let registry = chain(&[("A", later)]);
+    let registry = chain(&[("A", paused(later))]);
     let decision = route(
         &registry,
         &order("own_app", None, Some((40.001, -74.0))),
         Utc::now(),
+        &[],
     );
     let verdicts: Vec<(&str, &str)> = decision
         .candidates
@@ -249,14 +416,14 @@ fn a_registry_refuses_open_rings_and_ambiguous_channel_ids() {
     let mut open = store("A", 40.0, -74.0, 0.01, "pizza");
     open.delivery_zone.pop();
     assert!(matches!(
-        Registry::build([(open, None)]),
+        Registry::build([open]),
         Err(RegistryError::BadZone { .. })
     ));
     let a = store("A", 40.0, -74.0, 0.01, "pizza");
     let mut b = store("B", 41.0, -74.0, 0.01, "pizza");
     b.channels.insert("mkt".into(), "mkt-A".into());
     assert!(matches!(
-        Registry::build([(a, None), (b, None)]),
+        Registry::build([a, b]),
         Err(RegistryError::DuplicateChannelId { .. })
     ));
 }
@@ -264,9 +431,9 @@ fn a_registry_refuses_open_rings_and_ambiguous_channel_ids() {
 #[test]
 fn a_sale_goes_to_the_store_that_made_it_even_when_paused() {
     let now = Utc::now();
-    let registry = chain(&[("C", now + Duration::minutes(30))]);
+    let registry = chain(&[("C", paused(now + Duration::minutes(30)))]);
     let sale = order("mkt", Some("mkt-C"), None);
-    let decision = route(&registry, &sale, now);
+    let decision = route(&registry, &sale, now, &[]);
     assert_eq!(
         decision.store, None,
         "an order to a paused store is refused"
@@ -297,7 +464,7 @@ fn with_hours(zone: &str, hours: &[(&str, &str, &str)], closed_on: &[&str]) -> R
         .iter()
         .map(|d| d.parse().expect("a date"))
         .collect();
-    Registry::build([(profile, None)]).expect("registry")
+    Registry::build([profile]).expect("registry")
 }
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -468,20 +635,20 @@ fn opening_hours_rules() {
 fn bad_hours_are_refused_with_the_store_and_the_reason() {
     let mut profile = store("H", 40.00, -74.00, 0.02, "pizza");
     profile.timezone = "Mars/Olympus".into();
-    let error = Registry::build([(profile.clone(), None)]).expect_err("refused");
+    let error = Registry::build([profile.clone()]).expect_err("refused");
     assert!(error.to_string().contains("Mars/Olympus"), "{error}");
     profile.timezone = "Europe/London".into();
     profile
         .hours
         .insert("fri".into(), vec![["25:00".into(), "02:00".into()]]);
-    let error = Registry::build([(profile.clone(), None)]).expect_err("refused");
+    let error = Registry::build([profile.clone()]).expect_err("refused");
     assert!(
         error.to_string().contains("store H") && error.to_string().contains("25:00"),
         "{error}"
     );
     profile.hours.remove("fri");
     profile.hours.insert("friday".into(), vec![]);
-    let error = Registry::build([(profile, None)]).expect_err("refused");
+    let error = Registry::build([profile]).expect_err("refused");
     assert!(error.to_string().contains("friday"), "{error}");
 }
 
@@ -495,7 +662,7 @@ fn a_closed_store_is_dropped_and_a_scheduled_order_is_checked_at_its_time() {
     );
     let now = at("2026-11-21T10:00:00Z");
     let asap = order("mkt", Some("mkt-H"), None);
-    let decision = route(&registry, &asap, now);
+    let decision = route(&registry, &asap, now, &[]);
     assert_eq!(decision.store, None);
     assert_eq!(decision.refusal, Some(Unroutable::StoreUnavailable));
     let reason = decision.reason.unwrap_or_default();
@@ -508,14 +675,18 @@ fn a_closed_store_is_dropped_and_a_scheduled_order_is_checked_at_its_time() {
         at: at("2026-11-21T19:00:00Z"),
     };
     assert_eq!(
-        route(&registry, &later, now).store.map(|s| s.to_string()),
+        route(&registry, &later, now, &[])
+            .store
+            .map(|s| s.to_string()),
         Some("H".into()),
         "due when the store is open"
     );
     later.fulfillment.timing = crossdock_model::Timing::Scheduled {
         at: at("2026-11-22T10:00:00Z"),
     };
-    let reason = route(&registry, &later, now).reason.unwrap_or_default();
+    let reason = route(&registry, &later, now, &[])
+        .reason
+        .unwrap_or_default();
     assert!(
         reason.contains("closed at the order's time (Sun 10:00"),
         "{reason}"
@@ -529,11 +700,13 @@ fn a_named_store_delivers_itself_only_inside_its_zone() {
     // Store C's zone is ±0.02° around (40.30, -74.00).
     let inside = order("mkt", Some("mkt-C"), Some((40.30, -74.00)));
     assert_eq!(
-        route(&registry, &inside, now).store.map(|s| s.to_string()),
+        route(&registry, &inside, now, &[])
+            .store
+            .map(|s| s.to_string()),
         Some("C".into())
     );
     let outside = order("mkt", Some("mkt-C"), Some((40.00, -74.00)));
-    let decision = route(&registry, &outside, now);
+    let decision = route(&registry, &outside, now, &[]);
     assert_eq!(decision.store, None);
     assert_eq!(decision.refusal, Some(Unroutable::OutOfArea));
     assert!(
@@ -546,7 +719,9 @@ fn a_named_store_delivers_itself_only_inside_its_zone() {
     let mut courier = outside.clone();
     courier.fulfillment.delivered_by = Some(DeliveredBy::Platform);
     assert_eq!(
-        route(&registry, &courier, now).store.map(|s| s.to_string()),
+        route(&registry, &courier, now, &[])
+            .store
+            .map(|s| s.to_string()),
         Some("C".into())
     );
 }

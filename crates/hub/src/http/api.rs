@@ -7,14 +7,18 @@
 //! | `GET /orders/{id}` | store, HQ | one order; HQ also gets `events` |
 //! | `GET /orders/{id}/events` | HQ | the order's history |
 //! | `POST /orders/{id}/accept` `{"prep_minutes": n}` | store, HQ | accept |
-//! | `POST /orders/{id}/reject` `{"reason": "..."}` | store, HQ | reject |
+//! | `POST /orders/{id}/reject` `{"reason": "..."}` | store | decline: the order goes to the next store where the hub chose the store, to HQ's attention where the channel named it |
+//! | `POST /orders/{id}/reject` `{"reason": "..."}` | HQ | reject back to the channel |
+//! | `POST /orders/{id}/assign` `{"store": "...", "force": false}` | HQ | re-assign an order no store has accepted (`force`: even to a store the router would drop) |
+//! | `GET /attention?limit=` | HQ | orders waiting for HQ (a store the channel named declined them), longest-waiting first |
 //! | `POST /orders/{id}/preparing`, `/ready`, `/picked-up`, `/delivered`, `/complete` | store, HQ | progress |
 //! | `POST /orders/{id}/cancel` `{"reason": "..."}` | store, HQ | cancel after accepting |
 //! | `GET /stores` | HQ | the store registry |
 //! | `GET /stores/me` | store | the calling store |
 //! | `GET /quarantine?channel=` | HQ | refused requests of a channel |
 //!
-//! Codes shown at the counter (vouchers) are checked and redeemed under `/codes` (see
+//! A store's pause and item availability are under `/stores/{id}/…` (see `stores.rs`);
+//! codes shown at the counter (vouchers) are checked and redeemed under `/codes` (see
 //! `codes.rs`).
 
 use std::sync::Arc;
@@ -24,7 +28,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use crossdock_db::orders::{Actor, ChangeError};
+use crossdock_db::routing::{AssignError, Assignment, Decline, Declined};
 use crossdock_model::{Order, OrderEvent, OrderId, Status, StatusAction, StoreId};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -39,7 +45,9 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/orders", get(list_orders))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/events", get(get_events))
+        .route("/orders/{id}/assign", post(assign))
         .route("/orders/{id}/{action}", post(act))
+        .route("/attention", get(attention))
         .route("/stores", get(list_stores))
         .route("/stores/me", get(my_store))
         .route("/quarantine", get(list_quarantine))
@@ -58,14 +66,14 @@ pub enum Caller {
 }
 
 impl Caller {
-    fn scope(&self) -> Option<&StoreId> {
+    pub(crate) fn scope(&self) -> Option<&StoreId> {
         match self {
             Caller::Hq => None,
             Caller::Store(store) => Some(store),
         }
     }
 
-    fn require_hq(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_hq(&self) -> Result<(), ApiError> {
         match self {
             Caller::Hq => Ok(()),
             Caller::Store(_) => Err(ApiError::new(
@@ -259,38 +267,195 @@ fn action_from(name: &str, body: ActionBody) -> Result<StatusAction, ApiError> {
     })
 }
 
+/// A JSON body; an empty one reads as the type's default.
+pub(crate) fn json_body<T: Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.to_string()))
+}
+
+fn change_error(error: ChangeError) -> ApiError {
+    match error {
+        ChangeError::NotFound(id) => not_found(id),
+        ChangeError::Transition(refused) => ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            refused.to_string(),
+        ),
+        ChangeError::Db(error) => ApiError::internal(error),
+    }
+}
+
 async fn act(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Path((id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> Result<Json<Order>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_order_id(&id)?;
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.to_string()))?
-    };
+    let body: ActionBody = json_body(&body)?;
     let action = action_from(&action, body)?;
+    if let (Caller::Store(store), StatusAction::Reject { reason }) = (&caller, &action) {
+        return decline(&shared, id, store, reason).await;
+    }
     let actor = match &caller {
         Caller::Hq => Actor::Hq,
         Caller::Store(store) => Actor::Store(store.clone()),
     };
-    match shared.db.change_status(id, &action, &actor).await {
-        Ok(order) => {
-            tracing::info!(order_id = %id, status = %order.status, by = ?caller, "Order status changed.");
-            shared.relay_wake.notify_one();
-            Ok(Json(order))
-        }
-        Err(ChangeError::NotFound(id)) => Err(not_found(id)),
-        Err(ChangeError::Transition(refused)) => Err(ApiError::new(
+    let order = shared
+        .db
+        .change_status(id, &action, &actor)
+        .await
+        .map_err(change_error)?;
+    tracing::info!(order_id = %id, status = %order.status, by = ?caller, "Order status changed.");
+    shared.relay_wake.notify_one();
+    Ok(Json(json!(order)))
+}
+
+/// A store's reject: the order leaves the store, to the next candidate or to HQ.
+async fn decline(
+    shared: &Shared,
+    id: OrderId,
+    store: &StoreId,
+    reason: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let outcome = shared
+        .db
+        .decline(id, &Decline::Rejected(store.clone()), reason)
+        .await
+        .map_err(change_error)?;
+    let next = match outcome {
+        Declined::Rerouted => "another_store",
+        Declined::NeedsAttention => "hq",
+        Declined::Unchanged => "unchanged",
+    };
+    tracing::info!(order_id = %id, %store, next, "Store declined the order.");
+    shared.relay_wake.notify_one();
+    Ok(Json(
+        json!({ "order_id": id, "declined": true, "next": next }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    store: String,
+    #[serde(default)]
+    force: bool,
+}
+
+async fn assign(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_hq()?;
+    let id = parse_order_id(&id)?;
+    let body: AssignBody = json_body(&body)?;
+    let store = StoreId::parse(&body.store)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_store", e.to_string()))?;
+    let registry = shared.registry();
+    let profile = registry.store(&store).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_store",
+            format!("store {store} is not in the registry"),
+        )
+    })?;
+    let order = shared
+        .db
+        .order(id, None)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| not_found(id))?;
+    let unfit = crossdock_router::unfit(&registry, &store, &order.order, Utc::now());
+    if let Some(why) = &unfit
+        && !body.force
+    {
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "illegal_transition",
+            "store_cannot_take",
+            format!(
+                "store {store} cannot take the order: {why}; send \"force\": true to assign it anyway"
+            ),
+        ));
+    }
+    let verdict = match &unfit {
+        None => "chosen by HQ".to_owned(),
+        Some(why) => format!("chosen by HQ over: {why}"),
+    };
+    let decision = json!({
+        "rule": "by_hq",
+        "store": store,
+        "previous": order.store_id,
+        "candidates": [{ "store": store, "verdict": verdict }],
+    });
+    let capacity = (!body.force).then_some(profile.capacity);
+    let timing = shared.settings.router.accept_timing();
+    match shared
+        .db
+        .assign(id, &store, capacity, &timing, &decision)
+        .await
+    {
+        Ok(Assignment::Assigned { store, active }) => {
+            registry.set_active(&store, active);
+            tracing::info!(order_id = %id, %store, "Order re-assigned by HQ.");
+            shared.relay_wake.notify_one();
+            let order = shared
+                .db
+                .order(id, None)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| not_found(id))?;
+            Ok(Json(json!(order)))
+        }
+        Ok(other) => Err(ApiError::internal(format!(
+            "unexpected assignment {other:?}"
+        ))),
+        Err(AssignError::NotFound(id)) => Err(not_found(id)),
+        Err(AssignError::Db(error)) => Err(ApiError::internal(error)),
+        Err(refused) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cannot_assign",
             refused.to_string(),
         )),
-        Err(ChangeError::Db(error)) => Err(ApiError::internal(error)),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct AttentionQuery {
+    limit: Option<i64>,
+}
+
+async fn attention(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Query(query): Query<AttentionQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_hq()?;
+    let items = shared
+        .db
+        .attention(query.limit.unwrap_or(100).clamp(1, 500))
+        .await
+        .map_err(ApiError::internal)?;
+    let orders: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            json!({
+                "reason": item.reason,
+                "since": item.since,
+                "declined_by": item.declined_by,
+                "accept_by": item.order.order.fulfillment.accept_by,
+                "order": item.order,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "orders": orders })))
 }
 
 async fn list_stores(

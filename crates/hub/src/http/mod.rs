@@ -3,6 +3,7 @@
 mod api;
 mod codes;
 mod health;
+mod stores;
 mod webhooks;
 
 use std::sync::Arc;
@@ -33,7 +34,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .nest("/api/v1", api::router().merge(codes::router()))
+        .nest(
+            "/api/v1",
+            api::router().merge(codes::router()).merge(stores::router()),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared)
 }

@@ -162,7 +162,7 @@ fn quote(shared: &Shared, order: &crossdock_model::NewOrder) -> Result<(), Unser
     order
         .check()
         .map_err(|error| Unservable::Invalid(error.to_string()))?;
-    let decision = crossdock_router::route(&shared.registry(), order, Utc::now());
+    let decision = crossdock_router::route(&shared.registry(), order, Utc::now(), &[]);
     match (decision.store, decision.refusal) {
         (Some(_), _) => Ok(()),
         (None, kind) => Err(Unservable::NoStore {

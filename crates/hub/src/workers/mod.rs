@@ -17,20 +17,30 @@ use tokio::sync::watch;
 
 use crate::app::Shared;
 
-/// Rebuilds the in-memory store registry whenever the database's changes (checked every
-/// `router.refresh_ms`).
+/// Keeps the in-memory store registry current: reads the stores' live state (pause,
+/// unavailable items, load) every `router.live_refresh_ms`, and rebuilds the registry
+/// whenever the database's version changes (checked every `router.refresh_ms`).
 pub async fn refresh_registry(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let every = Duration::from_millis(shared.settings.router.refresh_ms.max(100));
+    let settings = &shared.settings.router;
+    let live_every = Duration::from_millis(settings.live_refresh_ms.max(20));
+    let registry_every = Duration::from_millis(settings.refresh_ms.max(100));
+    let mut last_rebuild_check = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(live_every) => {}
         }
         if *stop.borrow() {
             return;
         }
-        if let Err(error) = shared.refresh_registry().await {
-            tracing::warn!(error = %format!("{error:#}"), "Store registry reload failed; keeping the previous one.");
+        if last_rebuild_check.elapsed() >= registry_every {
+            last_rebuild_check = tokio::time::Instant::now();
+            if let Err(error) = shared.refresh_registry().await {
+                tracing::warn!(error = %format!("{error:#}"), "Store registry reload failed; keeping the previous one.");
+            }
+        }
+        if let Err(error) = shared.refresh_live().await {
+            tracing::warn!(error = %format!("{error:#}"), "Reading stores' live state failed; keeping the previous one.");
         }
     }
 }

@@ -1,11 +1,15 @@
 //! The router stage: consumes the unified order queue and assigns each order a store (or
-//! rejects it back to its channel with the reason), recording the decision.
+//! rejects it back to its channel with the reason), recording the decision; and the
+//! sweeper that takes orders back from stores that did not accept them in time and
+//! rejects orders back to their platform before the platform's acceptance deadline.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use crossdock_broker::{Disposition, Incoming};
-use crossdock_db::orders::{Assignment, ChangeError, Routing};
+use crossdock_db::orders::ChangeError;
+use crossdock_db::routing::{Assignment, Decline, Declined, Routing};
 use tokio::sync::watch;
 
 use super::{OrderMessage, parse, requeue_after_pause};
@@ -32,23 +36,36 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     };
     let registry = shared.registry();
     let now = Utc::now();
+    let timing = shared.settings.router.accept_timing();
     let mut rule = "";
     let result = shared
         .db
-        .route_order(message.order_id, |order| {
+        .route_order(message.order_id, &timing, |input| {
+            // Stores found full under their row lock: the memory was behind.
+            for (store, active) in input.full {
+                registry.set_active(store, *active);
+            }
+            let order = &input.order.order;
             let sale = shared
                 .channels
-                .get(order.order.channel.as_str())
+                .get(order.channel.as_str())
                 .is_some_and(|channel| channel.orders_are_store_sales());
             let decision = if sale {
-                crossdock_router::route_sale(&registry, &order.order)
+                crossdock_router::route_sale(&registry, order)
             } else {
-                crossdock_router::route(&registry, &order.order, now)
+                crossdock_router::route(&registry, order, now, input.declined)
             };
             rule = decision.rule;
             let recorded = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
             let routing = match decision.store {
-                Some(store) => Routing::To(store),
+                Some(store) => Routing::To {
+                    capacity: if sale {
+                        None
+                    } else {
+                        registry.store(&store).map(|profile| profile.capacity)
+                    },
+                    store,
+                },
                 None => Routing::Nowhere {
                     reason: decision
                         .reason
@@ -60,8 +77,9 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         .await;
     let order_id = message.order_id;
     match result {
-        Ok(Assignment::Assigned(store)) => {
-            tracing::info!(%order_id, %store, rule, "Order routed.");
+        Ok(Assignment::Assigned { store, active }) => {
+            registry.set_active(&store, active);
+            tracing::info!(%order_id, %store, active, rule, "Order routed.");
             shared.relay_wake.notify_one();
             Disposition::Ack
         }
@@ -70,8 +88,8 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
             shared.relay_wake.notify_one();
             Disposition::Ack
         }
-        // A redelivery of work already done.
-        Ok(Assignment::AlreadyAssigned(_)) => Disposition::Ack,
+        // A redelivery of work already done, or an order HQ has to decide on.
+        Ok(Assignment::AlreadyAssigned(_) | Assignment::NeedsAttention) => Disposition::Ack,
         Err(ChangeError::NotFound(_)) => {
             tracing::error!(%order_id, "Routing message names an unknown order.");
             Disposition::DeadLetter
@@ -79,6 +97,75 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         Err(error) => {
             tracing::warn!(%order_id, %error, "Routing could not be recorded; requeueing.");
             requeue_after_pause().await
+        }
+    }
+}
+
+/// Orders one sweep handles of each kind; the next sweep takes the rest.
+const SWEEP_BATCH: i64 = 200;
+
+/// Every `router.sweep_ms`: rejects back to their platform the orders no store accepted
+/// whose platform deadline is within `router.deadline_margin_ms`, then takes back from
+/// their stores the orders whose time to accept ran out (to the next store, or to HQ).
+/// Every step locks and re-checks the order, so any number of processes may sweep.
+pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let settings = &shared.settings.router;
+    let every = Duration::from_millis(settings.sweep_ms.max(20));
+    let timing = settings.accept_timing();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        match shared
+            .db
+            .near_platform_deadline(timing.margin, SWEEP_BATCH)
+            .await
+        {
+            Ok(orders) => {
+                for order_id in orders {
+                    match shared
+                        .db
+                        .reject_before_deadline(order_id, timing.margin)
+                        .await
+                    {
+                        Ok(true) => {
+                            tracing::info!(%order_id, "No store accepted the order; rejected back to its platform before the platform's deadline.");
+                            shared.relay_wake.notify_one();
+                        }
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::warn!(%order_id, %error, "Rejecting an order before its deadline failed; retrying next sweep.");
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Looking for orders near their deadline failed."),
+        }
+        match shared.db.overdue_at_store(SWEEP_BATCH).await {
+            Ok(orders) => {
+                for (order_id, store) in orders {
+                    let decline = Decline::TimedOut(store.clone());
+                    match shared
+                        .db
+                        .decline(order_id, &decline, "no answer in time")
+                        .await
+                    {
+                        Ok(Declined::Unchanged) => {}
+                        Ok(outcome) => {
+                            tracing::info!(%order_id, %store, ?outcome, "Store did not accept in time; order taken back.");
+                            shared.relay_wake.notify_one();
+                        }
+                        Err(error) => {
+                            tracing::warn!(%order_id, %error, "Taking back an overdue order failed; retrying next sweep.");
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "Looking for overdue orders failed."),
         }
     }
 }

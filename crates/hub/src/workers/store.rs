@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crossdock_broker::{Disposition, Incoming};
+use crossdock_db::orders::Handover;
 use crossdock_model::{OrderId, StoreId};
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -48,12 +49,16 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         .record_store_delivery(message.order_id, &message.store_id)
         .await
     {
-        Ok(true) => {
+        Ok(Handover::First) => {
             tracing::info!(order_id = %message.order_id, store = %message.store_id, "Order delivered to its store.");
             Disposition::Ack
         }
-        Ok(false) => {
+        Ok(Handover::Again) => {
             tracing::info!(order_id = %message.order_id, store = %message.store_id, "Redelivered order already at its store.");
+            Disposition::Ack
+        }
+        Ok(Handover::NotTheStore) => {
+            tracing::info!(order_id = %message.order_id, store = %message.store_id, "Order no longer the store's (declined, timed out or re-assigned); not handed over.");
             Disposition::Ack
         }
         Err(error) => {

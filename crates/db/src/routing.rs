@@ -1,0 +1,607 @@
+//! Routing as the database records it: assigning an order to a store (the store's load
+//! checked under its row lock, so two routers cannot both fill its last place), a store
+//! declining an order or letting its time to accept run out (back to the router, or to
+//! HQ's attention), HQ re-assigning by hand, the guard that rejects an order back to its
+//! platform before the platform's acceptance deadline, and the attention list.
+//!
+//! Lock order, everywhere: the order's row, then its store's `store_live` row.
+
+use chrono::{DateTime, Duration, Utc};
+use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StoreId};
+use deadpool_postgres::Transaction;
+use serde_json::json;
+
+use crate::orders::{
+    Actor, ChangeError, NewEvent, ORDER_COLUMNS, apply_action, insert_event, order_from_row,
+};
+use crate::{Db, DbError, outbox};
+
+/// How long a store has to accept an order, and how much time before the platform's
+/// acceptance deadline the hub keeps for telling the platform no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptTiming {
+    pub store_window: Duration,
+    pub margin: Duration,
+}
+
+impl AcceptTiming {
+    /// When the store assigned at `now` must have accepted: its own window, cut short so
+    /// that a refusal still reaches the platform before `platform_deadline`. `None` when
+    /// that deadline is too near to ask any store.
+    pub fn store_accept_by(
+        &self,
+        now: DateTime<Utc>,
+        platform_deadline: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let own = now + self.store_window;
+        match platform_deadline {
+            None => Some(own),
+            Some(deadline) => {
+                let last = deadline - self.margin;
+                (last > now).then(|| own.min(last))
+            }
+        }
+    }
+}
+
+/// What the router sees of an order it routes.
+pub struct RouteInput<'a> {
+    pub order: &'a Order,
+    /// Stores that declined the order (rejected it or let their time run out), oldest first.
+    pub declined: &'a [StoreId],
+    /// Stores found full under their row lock during this routing, with their load:
+    /// the router's memory was behind; it must not choose them again.
+    pub full: &'a [(StoreId, u32)],
+}
+
+/// Where the router sends an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routing {
+    /// To this store, which must have fewer than `capacity` active orders (`None`: a sale
+    /// the store already made, whatever its load).
+    To {
+        store: StoreId,
+        capacity: Option<u32>,
+    },
+    /// No store can take it; `reason` goes back to the channel.
+    Nowhere { reason: String },
+}
+
+/// What routing came to for an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignment {
+    /// The order now belongs to this store and went onto its queue; `active` is the
+    /// store's load with it.
+    Assigned { store: StoreId, active: u32 },
+    /// The order already had a store (a redelivery): nothing changed.
+    AlreadyAssigned(StoreId),
+    /// The order was finished before routing (e.g. cancelled), or is now (rejected back
+    /// to its channel).
+    Finished(Status),
+    /// The order waits for HQ: nothing for the router to do.
+    NeedsAttention,
+}
+
+/// Who takes an order back from its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decline {
+    /// The store rejected it.
+    Rejected(StoreId),
+    /// The store did not accept it in time.
+    TimedOut(StoreId),
+}
+
+impl Decline {
+    fn store(&self) -> &StoreId {
+        match self {
+            Decline::Rejected(store) | Decline::TimedOut(store) => store,
+        }
+    }
+}
+
+/// Where a declined order went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declined {
+    /// Back to the router, for the next candidate.
+    Rerouted,
+    /// To HQ's attention list (the channel named the store).
+    NeedsAttention,
+    /// Nothing done: the order had moved on (accepted, re-assigned, its time extended).
+    Unchanged,
+}
+
+/// Why HQ's re-assignment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AssignError {
+    #[error("order {0} not found")]
+    NotFound(OrderId),
+    #[error("the order is {0}; only an order no store has accepted yet can be re-assigned")]
+    NotAwaiting(Status),
+    #[error("the order is already at store {0}")]
+    SameStore(StoreId),
+    #[error("store {store} is too busy: {active} active orders, its capacity is {capacity}")]
+    Full {
+        store: StoreId,
+        active: u32,
+        capacity: u32,
+    },
+    #[error(
+        "too close to the platform's acceptance deadline ({0}) for a store to accept; reject the order instead"
+    )]
+    TooLate(DateTime<Utc>),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for AssignError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        AssignError::Db(DbError::Query(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AssignError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        AssignError::Db(DbError::Pool(e))
+    }
+}
+
+/// An order waiting for HQ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionItem {
+    pub order: Order,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    pub declined_by: Vec<StoreId>,
+}
+
+/// An order locked for routing, with what routing needs beyond the order.
+struct Locked {
+    order: Order,
+    declined: Vec<StoreId>,
+    attention: Option<String>,
+    store_accept_by: Option<DateTime<Utc>>,
+}
+
+fn store_ids(ids: Vec<String>) -> Result<Vec<StoreId>, DbError> {
+    ids.into_iter()
+        .map(|id| StoreId::parse(id).map_err(|e| DbError::Corrupt(e.to_string())))
+        .collect()
+}
+
+async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbError> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
+         FROM orders WHERE id = $1 FOR UPDATE"
+    );
+    let Some(row) = tx.query_opt(&sql, &[&id.as_uuid()]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Locked {
+        order: order_from_row(&row)?,
+        declined: store_ids(row.get(7))?,
+        attention: row.get(8),
+        store_accept_by: row.get(10),
+    }))
+}
+
+/// The store's load, its `store_live` row locked until the transaction ends.
+async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<u32, DbError> {
+    let row = tx
+        .query_opt(
+            "SELECT active FROM store_live WHERE store_id = $1 FOR UPDATE",
+            &[&store.as_str()],
+        )
+        .await?;
+    let active: i32 = row.map(|r| r.get(0)).unwrap_or(0);
+    Ok(u32::try_from(active).unwrap_or(0))
+}
+
+/// Takes the order from the store it was at: the store's queue hears it at once.
+async fn withdraw(
+    db: &Db,
+    tx: &Transaction<'_>,
+    id: OrderId,
+    store: &StoreId,
+) -> Result<(), DbError> {
+    outbox::insert(tx, &db.routes().to_store(store, id, "order.withdrawn")).await?;
+    Ok(())
+}
+
+/// Gives the order to `store` until `accept_by`, recording why.
+async fn hand_to(
+    db: &Db,
+    tx: &Transaction<'_>,
+    id: OrderId,
+    store: &StoreId,
+    accept_by: DateTime<Utc>,
+    event: NewEvent<'_>,
+) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
+             attention = NULL, attention_since = NULL
+         WHERE id = $1",
+        &[&id.as_uuid(), &store.as_str(), &accept_by, &event.at],
+    )
+    .await?;
+    insert_event(tx, event).await?;
+    outbox::insert(tx, &db.routes().to_store(store, id, "order.routed")).await?;
+    Ok(())
+}
+
+/// The most stores one routing re-decides over when the router's memory of loads is
+/// behind; after that the order is refused rather than chased around a full city.
+const MAX_FULL_RETRIES: usize = 32;
+
+impl Db {
+    /// Routes an order once: locks it and lets `decide` choose (under the lock, so two
+    /// routers cannot both route it). A chosen store with a capacity is checked under its
+    /// own row lock; when it is full after all, `decide` is asked again knowing so. Then
+    /// the decision is recorded: the store, its time to accept and its queue message, or
+    /// the rejection back to the channel. An order that has a store, is finished, or
+    /// waits for HQ is left as it is.
+    pub async fn route_order<F>(
+        &self,
+        id: OrderId,
+        timing: &AcceptTiming,
+        mut decide: F,
+    ) -> Result<Assignment, ChangeError>
+    where
+        F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
+    {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let locked = lock(&tx, id).await?.ok_or(ChangeError::NotFound(id))?;
+        if let Some(store) = locked.order.store_id {
+            return Ok(Assignment::AlreadyAssigned(store));
+        }
+        if locked.order.status.is_final() {
+            return Ok(Assignment::Finished(locked.order.status));
+        }
+        if locked.attention.is_some() {
+            return Ok(Assignment::NeedsAttention);
+        }
+        let mut full: Vec<(StoreId, u32)> = Vec::new();
+        let (routing, decision, active) = loop {
+            let (routing, decision) = decide(&RouteInput {
+                order: &locked.order,
+                declined: &locked.declined,
+                full: &full,
+            });
+            let Routing::To {
+                store,
+                capacity: Some(capacity),
+            } = &routing
+            else {
+                break (routing, decision, None);
+            };
+            let active = lock_load(&tx, store).await?;
+            if active < *capacity {
+                break (routing, decision, Some(active));
+            }
+            if full.len() >= MAX_FULL_RETRIES {
+                let reason = format!(
+                    "too busy: every store the router chose filled up before it could be assigned (last {store}, {active} of {capacity})"
+                );
+                break (Routing::Nowhere { reason }, decision, None);
+            }
+            full.push((store.clone(), active));
+        };
+        let now = Utc::now();
+        let platform_deadline = locked.order.order.fulfillment.accept_by;
+        let routing = match routing {
+            Routing::To { store, .. } => match timing.store_accept_by(now, platform_deadline) {
+                Some(accept_by) => Ok((store, accept_by)),
+                None => Err(format!(
+                    "timed out: too close to the platform's acceptance deadline ({}) to ask store {store}",
+                    platform_deadline
+                        .map(|d| d.to_rfc3339())
+                        .unwrap_or_default()
+                )),
+            },
+            Routing::Nowhere { reason } => Err(reason),
+        };
+        let reason = match &routing {
+            Ok((store, _)) => format!("assigned to {store}"),
+            Err(reason) => reason.clone(),
+        };
+        let routed = NewEvent {
+            order_id: id,
+            at: now,
+            source: EventSource::Router,
+            kind: EventKind::Routed,
+            status: None,
+            reason: Some(&reason),
+            data: Some(&decision),
+        };
+        let assignment = match routing {
+            Ok((store, accept_by)) => {
+                hand_to(self, &tx, id, &store, accept_by, routed).await?;
+                let active = match active {
+                    Some(before) => before + 1,
+                    None => lock_load(&tx, &store).await?,
+                };
+                Assignment::Assigned { store, active }
+            }
+            Err(reason) => {
+                insert_event(&tx, routed).await?;
+                let action = StatusAction::Reject { reason };
+                let order = apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
+                Assignment::Finished(order.status)
+            }
+        };
+        tx.commit().await?;
+        Ok(assignment)
+    }
+
+    /// Takes an order back from the store that rejected it or did not accept it in time.
+    /// Where the hub chose the store, the order goes back to the router for the next
+    /// candidate; where the channel named it, to HQ's attention. A store may decline only
+    /// its own order while it awaits acceptance ([`ChangeError::NotFound`] otherwise, or
+    /// the state machine's refusal); a timeout that no longer holds changes nothing.
+    pub async fn decline(
+        &self,
+        id: OrderId,
+        decline: &Decline,
+        reason: &str,
+    ) -> Result<Declined, ChangeError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(locked) = lock(&tx, id).await? else {
+            return Err(ChangeError::NotFound(id));
+        };
+        let store = decline.store();
+        let now = Utc::now();
+        let at_store = locked.order.store_id.as_ref() == Some(store);
+        match decline {
+            Decline::Rejected(_) => {
+                if !at_store {
+                    return Err(ChangeError::NotFound(id));
+                }
+                locked
+                    .order
+                    .status
+                    .transition(Status::Rejected, locked.order.order.fulfillment.kind)?;
+            }
+            Decline::TimedOut(_) => {
+                let due = locked.store_accept_by.is_some_and(|by| by <= now);
+                if !at_store || locked.order.status != Status::Received || !due {
+                    return Ok(Declined::Unchanged);
+                }
+            }
+        }
+        let (source, by, what) = match decline {
+            Decline::Rejected(_) => (
+                EventSource::Store,
+                "store",
+                format!("declined by {store}: {reason}"),
+            ),
+            Decline::TimedOut(_) => (
+                EventSource::Hub,
+                "timeout",
+                format!("not accepted in time by {store}: {reason}"),
+            ),
+        };
+        tx.execute(
+            "UPDATE orders SET store_id = NULL, store_accept_by = NULL, updated_at = $2,
+                 declined_by = array_append(declined_by, $3)
+             WHERE id = $1",
+            &[&id.as_uuid(), &now, &store.as_str()],
+        )
+        .await?;
+        let data = json!({ "store": store, "by": by });
+        insert_event(
+            &tx,
+            NewEvent {
+                order_id: id,
+                at: now,
+                source,
+                kind: EventKind::Declined,
+                status: None,
+                reason: Some(&what),
+                data: Some(&data),
+            },
+        )
+        .await?;
+        withdraw(self, &tx, id, store).await?;
+        let outcome = if locked.order.order.hub_chooses_store() {
+            let attempt = locked.declined.len() + 1;
+            outbox::insert(&tx, &self.routes().reroute(id, attempt)).await?;
+            Declined::Rerouted
+        } else {
+            tx.execute(
+                "UPDATE orders SET attention = $2, attention_since = $3 WHERE id = $1",
+                &[&id.as_uuid(), &what, &now],
+            )
+            .await?;
+            insert_event(
+                &tx,
+                NewEvent {
+                    order_id: id,
+                    at: now,
+                    source: EventSource::Hub,
+                    kind: EventKind::NeedsAttention,
+                    status: None,
+                    reason: Some(&what),
+                    data: None,
+                },
+            )
+            .await?;
+            Declined::NeedsAttention
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// HQ gives an order no store has accepted yet to `store`, taking it from the store it
+    /// was at, if any. `capacity`: the store's, checked under its row lock (`None`: HQ
+    /// overrides the store's load). `decision` is recorded with the `routed` event.
+    pub async fn assign(
+        &self,
+        id: OrderId,
+        store: &StoreId,
+        capacity: Option<u32>,
+        timing: &AcceptTiming,
+        decision: &serde_json::Value,
+    ) -> Result<Assignment, AssignError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let locked = lock(&tx, id).await?.ok_or(AssignError::NotFound(id))?;
+        if locked.order.status != Status::Received {
+            return Err(AssignError::NotAwaiting(locked.order.status));
+        }
+        if locked.order.store_id.as_ref() == Some(store) {
+            return Err(AssignError::SameStore(store.clone()));
+        }
+        let now = Utc::now();
+        let deadline = locked.order.order.fulfillment.accept_by;
+        let accept_by = timing
+            .store_accept_by(now, deadline)
+            .ok_or(AssignError::TooLate(deadline.unwrap_or(now)))?;
+        let active = lock_load(&tx, store).await?;
+        if let Some(capacity) = capacity
+            && active >= capacity
+        {
+            return Err(AssignError::Full {
+                store: store.clone(),
+                active,
+                capacity,
+            });
+        }
+        if let Some(previous) = &locked.order.store_id {
+            withdraw(self, &tx, id, previous).await?;
+        }
+        let reason = format!("assigned to {store} by HQ");
+        hand_to(
+            self,
+            &tx,
+            id,
+            store,
+            accept_by,
+            NewEvent {
+                order_id: id,
+                at: now,
+                source: EventSource::Hq,
+                kind: EventKind::Routed,
+                status: None,
+                reason: Some(&reason),
+                data: Some(decision),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Assignment::Assigned {
+            store: store.clone(),
+            active: active + 1,
+        })
+    }
+
+    /// Orders whose store's time to accept has run out, oldest first.
+    pub async fn overdue_at_store(&self, limit: i64) -> Result<Vec<(OrderId, StoreId)>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, store_id FROM orders
+                 WHERE status = 'received' AND store_accept_by <= now() AND store_id IS NOT NULL
+                 ORDER BY store_accept_by LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let store: String = row.get(1);
+                Ok((
+                    OrderId::from_uuid(row.get(0)),
+                    StoreId::parse(store).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Orders not yet accepted whose platform deadline is less than `margin` away.
+    pub async fn near_platform_deadline(
+        &self,
+        margin: Duration,
+        limit: i64,
+    ) -> Result<Vec<OrderId>, DbError> {
+        let client = self.pool.get().await?;
+        let horizon = Utc::now() + margin;
+        let rows = client
+            .query(
+                "SELECT id FROM orders WHERE status = 'received' AND accept_by <= $1
+                 ORDER BY accept_by LIMIT $2",
+                &[&horizon, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| OrderId::from_uuid(row.get(0)))
+            .collect())
+    }
+
+    /// Rejects an order back to its platform because no store accepted it and the
+    /// platform's deadline is less than `margin` away; the reason is the last store's
+    /// refusal where HQ was waiting on one. `false`: the order had moved on.
+    pub async fn reject_before_deadline(
+        &self,
+        id: OrderId,
+        margin: Duration,
+    ) -> Result<bool, ChangeError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(locked) = lock(&tx, id).await? else {
+            return Ok(false);
+        };
+        let near = locked
+            .order
+            .order
+            .fulfillment
+            .accept_by
+            .is_some_and(|deadline| deadline - margin <= Utc::now());
+        if locked.order.status != Status::Received || !near {
+            return Ok(false);
+        }
+        let reason = match &locked.attention {
+            Some(why) => why.clone(),
+            None => {
+                "timed out: no store accepted the order before the platform's acceptance deadline"
+                    .into()
+            }
+        };
+        let action = StatusAction::Reject { reason };
+        apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Orders waiting for HQ, longest-waiting first.
+    pub async fn attention(&self, limit: i64) -> Result<Vec<AttentionItem>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
+             FROM orders WHERE attention IS NOT NULL ORDER BY attention_since, id LIMIT $1"
+        );
+        let rows = client.query(&sql, &[&limit]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AttentionItem {
+                    order: order_from_row(row)?,
+                    declined_by: store_ids(row.get(7))?,
+                    reason: row.get::<_, Option<String>>(8).unwrap_or_default(),
+                    since: row.get::<_, Option<DateTime<Utc>>>(9).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// When the order's current store must have accepted it by, if it has one.
+    pub async fn store_accept_by(&self, id: OrderId) -> Result<Option<DateTime<Utc>>, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT store_accept_by FROM orders WHERE id = $1",
+                &[&id.as_uuid()],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+}
