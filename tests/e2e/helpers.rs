@@ -8,6 +8,7 @@ use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig as AppSimConfig}
 use crossdock_adapter_uber_eats::Generation;
 use crossdock_adapter_uber_eats::simulator::{SimConfig as UberSimConfig, UberEatsSim};
 use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_hub::config::Settings;
 use crossdock_kit::harness::Hub;
 
 pub use crossdock_kit::harness::{Infra, StoreQueue as PosQueue, WAIT, chain, repo_root, wait_for};
@@ -36,6 +37,11 @@ impl TestHub {
 
     /// Starts a hub whose Uber Eats simulator places orders on API generation `uber_api`.
     pub async fn start_with(uber_api: Generation) -> TestHub {
+        Self::start_tuned(uber_api, |_| {}).await
+    }
+
+    /// Starts a hub with its settings changed by `tune` (short time limits, say).
+    pub async fn start_tuned(uber_api: Generation, tune: impl FnOnce(&mut Settings)) -> TestHub {
         let uber = UberEatsSim::start(UberSimConfig {
             api: uber_api,
             ..UberSimConfig::default()
@@ -44,7 +50,9 @@ impl TestHub {
         .expect("start Uber Eats simulator");
         let uber_options =
             serde_json::json!({ "base_url": uber.base_url(), "token_url": uber.token_url() });
-        let hub = Hub::start([("uber_eats".to_owned(), uber_options)]).await;
+        let mut infra = Infra::new().await;
+        tune(&mut infra.settings);
+        let hub = Hub::start_on(infra, [("uber_eats".to_owned(), uber_options)]).await;
         let base = hub.base().to_owned();
         uber.set_hub_webhook_url(format!("{base}/webhooks/uber_eats"));
         let app = OwnAppSim::start(AppSimConfig {
@@ -86,6 +94,16 @@ impl TestHub {
         self.uber.stop().await;
         self.app.stop().await;
     }
+}
+
+/// The channel's id of a store of the sample chain.
+pub fn channel_store_id(store: &str, channel: &str) -> String {
+    chain()
+        .stores
+        .into_iter()
+        .find(|s| s.id.as_str() == store)
+        .and_then(|s| s.channels.get(channel).cloned())
+        .unwrap_or_else(|| panic!("{channel} does not list store {store}"))
 }
 
 /// A pickup order at the store the channel knows as `store_ref`.

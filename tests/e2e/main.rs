@@ -9,6 +9,7 @@ mod ingest;
 mod normalize;
 mod own_app;
 mod quotes;
+mod rerouting;
 mod restart;
 mod store_sales;
 mod uber_eats;

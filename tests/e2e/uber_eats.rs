@@ -6,16 +6,10 @@ use std::time::Duration;
 use crossdock_adapter_uber_eats::Generation;
 use serde_json::json;
 
-use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_pickup};
+use crate::helpers::{PosQueue, TestHub, WAIT, channel_store_id, sample_pickup};
 
 fn uber_store_id(store: &str) -> String {
-    chain()
-        .stores
-        .into_iter()
-        .find(|s| s.id.as_str() == store)
-        .expect("store")
-        .channels["uber_eats"]
-        .clone()
+    channel_store_id(store, "uber_eats")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
