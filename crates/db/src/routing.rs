@@ -562,10 +562,7 @@ impl Db {
         }
         let reason = match &locked.attention {
             Some(why) => why.clone(),
-            None => {
-                "timed out: no store accepted the order before the platform's acceptance deadline"
-                    .into()
-            }
+            None => "timed out: not accepted before the platform's acceptance deadline".into(),
         };
         let action = StatusAction::Reject { reason };
         apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;

@@ -151,7 +151,11 @@ pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     let decline = Decline::TimedOut(store.clone());
                     match shared
                         .db
-                        .decline(order_id, &decline, "no answer in time")
+                        .decline(
+                            order_id,
+                            &decline,
+                            "timed out waiting for the store to accept",
+                        )
                         .await
                     {
                         Ok(Declined::Unchanged) => {}
