@@ -460,6 +460,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         stores: loaded,
         sims: &sims,
         args: &args,
+        accept_ms: hub.shared.settings.router.store_accept_ms,
     });
 
     // The simulators run until the hub stops, with or without traffic.
@@ -497,6 +498,8 @@ struct Guide<'a> {
     stores: usize,
     sims: &'a Sims,
     args: &'a DemoArgs,
+    /// How long a store has to accept (`router.store_accept_ms`).
+    accept_ms: u64,
 }
 
 fn print_guide(guide: &Guide<'_>) {
@@ -509,6 +512,7 @@ fn print_guide(guide: &Guide<'_>) {
         stores,
         sims,
         args,
+        accept_ms,
     } = *guide;
     let token = tokens.get(store).map_or("", String::as_str);
     let running = sims.running();
@@ -597,15 +601,21 @@ Work an order as the store:
   curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"prep_minutes": 15}}' {base}/api/v1/orders/$ID/accept
   curl -s -X POST -H "Authorization: Bearer $TOKEN" {base}/api/v1/orders/$ID/ready
 Then the accept and the ready arrive at the simulator of the order's "channel" (its curl line above).
+A store has {accept_s} s to accept: after that, or on a reject, an order the hub placed by address
+goes to the next store, and one the platform named the store for waits on HQ's attention list.
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"minutes": 10}}' {base}/api/v1/stores/{store}/pause
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"unavailable": ["PZ-MARG-L"]}}' {base}/api/v1/stores/{store}/availability
 
-HQ sees every order of every channel, each with its history:
+HQ sees every order of every channel, each with its history, and the orders waiting for it:
   curl -s -H "Authorization: Bearer {admin}" '{base}/api/v1/orders?limit=50'
   curl -s -H "Authorization: Bearer {admin}" {base}/api/v1/orders/$ID
+  curl -s -H "Authorization: Bearer {admin}" {base}/api/v1/attention
 {dianping}
 Stop with Ctrl-C.
 "#,
         running = running.len(),
         all = CHANNELS.len(),
+        accept_s = accept_ms / 1000,
         dianping = dianping.unwrap_or_default(),
     );
 }
