@@ -588,3 +588,93 @@ async fn an_item_unavailable_at_the_nearest_store_sends_the_order_to_the_next() 
     assert_eq!(view["store_id"], nearest);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_store_that_cannot_take_an_order_is_refused_with_the_platforms_own_reason() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.router.refresh_ms = 100;
+    })
+    .await;
+    let uber_store = channel_store_id("NYC-004", "uber_eats");
+    let refused_with = |external: String| {
+        let hub = &hub;
+        async move {
+            wait_for("Uber Eats to record the deny", WAIT, || async {
+                hub.uber
+                    .calls()
+                    .matching(&format!("/v1/eats/orders/{external}/deny_pos_order"))
+                    .first()
+                    .and_then(|call| call.body["reason"]["code"].as_str().map(str::to_owned))
+            })
+            .await
+        }
+    };
+
+    // Out of an item.
+    let (status, _) = hub
+        .post(
+            hub.token("NYC-004"),
+            "/stores/NYC-004/availability",
+            json!({ "unavailable": ["DR-COLA-330"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store, "USD"))
+        .await;
+    assert_eq!(
+        refused_with(placed.external_order_id).await,
+        "ITEM_AVAILABILITY"
+    );
+    let (status, _) = hub
+        .post(
+            hub.token("NYC-004"),
+            "/stores/NYC-004/availability",
+            json!({ "available": ["DR-COLA-330"] }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Paused.
+    let (status, _) = hub
+        .post(&hub.admin_token, "/stores/NYC-004/pause", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store, "USD"))
+        .await;
+    assert_eq!(refused_with(placed.external_order_id).await, "STORE_CLOSED");
+    let (status, live) = hub
+        .post(&hub.admin_token, "/stores/NYC-004/resume", json!({}))
+        .await;
+    assert_eq!((status, &live["paused"]), (200, &json!(false)));
+
+    // Too busy: a kitchen that takes no order at all right now.
+    let client = hub.db().pool().get().await.expect("connection");
+    client
+        .execute(
+            "UPDATE stores SET profile = jsonb_set(profile, '{capacity}', '0') WHERE id = 'NYC-004'",
+            &[],
+        )
+        .await
+        .expect("capacity");
+    let store = StoreId::parse("NYC-004").expect("id");
+    wait_for("the registry to reload", WAIT, || {
+        let capacity = hub
+            .handle()
+            .shared
+            .registry()
+            .store(&store)
+            .map(|s| s.capacity);
+        async move { (capacity == Some(0)).then_some(()) }
+    })
+    .await;
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store, "USD"))
+        .await;
+    assert_eq!(refused_with(placed.external_order_id).await, "CAPACITY");
+    hub.stop().await;
+}
