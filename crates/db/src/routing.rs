@@ -4,7 +4,10 @@
 //! HQ's attention), HQ re-assigning by hand, the guard that rejects an order back to its
 //! platform before the platform's acceptance deadline, and the attention list.
 //!
-//! Lock order, everywhere: the order's row, then its store's `store_live` row.
+//! Lock order, everywhere: the order's row, then `store_live` rows. A transaction that
+//! holds two stores' rows (HQ moving an order from one store to another) takes them
+//! together in store-id order; routing holds at most one (a store found full is let go
+//! at once, by rolling back to a savepoint), so no two transactions wait on each other.
 
 use chrono::{DateTime, Duration, Utc};
 use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StoreId};
@@ -186,14 +189,54 @@ async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbErr
 
 /// The store's load, its `store_live` row locked until the transaction ends.
 async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<u32, DbError> {
-    let row = tx
-        .query_opt(
-            "SELECT active FROM store_live WHERE store_id = $1 FOR UPDATE",
-            &[&store.as_str()],
+    Ok(lock_loads(tx, std::slice::from_ref(store))
+        .await?
+        .first()
+        .map_or(0, |(_, active)| *active))
+}
+
+/// The stores' loads, their `store_live` rows locked in store-id order until the
+/// transaction ends.
+async fn lock_loads(
+    tx: &Transaction<'_>,
+    stores: &[StoreId],
+) -> Result<Vec<(StoreId, u32)>, DbError> {
+    let ids: Vec<&str> = stores.iter().map(StoreId::as_str).collect();
+    let rows = tx
+        .query(
+            "SELECT store_id, active FROM store_live WHERE store_id = ANY($1)
+             ORDER BY store_id FOR UPDATE",
+            &[&ids],
         )
         .await?;
-    let active: i32 = row.map(|r| r.get(0)).unwrap_or(0);
-    Ok(u32::try_from(active).unwrap_or(0))
+    rows.iter()
+        .map(|row| {
+            let store: String = row.get(0);
+            let active: i32 = row.get(1);
+            Ok((
+                StoreId::parse(store).map_err(|e| DbError::Corrupt(e.to_string()))?,
+                u32::try_from(active).unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
+/// Takes a place at `store` if it has fewer than `capacity` active orders: `Ok(active)`
+/// with its row locked until the transaction ends, or `Err(active)` with the row let go.
+async fn claim_place(
+    tx: &mut Transaction<'_>,
+    store: &StoreId,
+    capacity: u32,
+) -> Result<Result<u32, u32>, DbError> {
+    let savepoint = tx.savepoint("claim_place").await?;
+    let active = lock_load(&savepoint, store).await?;
+    if active < capacity {
+        savepoint.commit().await?;
+        Ok(Ok(active))
+    } else {
+        savepoint.rollback().await?;
+        Ok(Err(active))
+    }
 }
 
 /// Takes the order from the store it was at: the store's queue hears it at once.
@@ -249,7 +292,7 @@ impl Db {
         F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
     {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let mut tx = client.transaction().await?;
         let locked = lock(&tx, id).await?.ok_or(ChangeError::NotFound(id))?;
         if let Some(store) = locked.order.store_id {
             return Ok(Assignment::AlreadyAssigned(store));
@@ -274,10 +317,10 @@ impl Db {
             else {
                 break (routing, decision, None);
             };
-            let active = lock_load(&tx, store).await?;
-            if active < *capacity {
-                break (routing, decision, Some(active));
-            }
+            let active = match claim_place(&mut tx, store, *capacity).await? {
+                Ok(active) => break (routing, decision, Some(active)),
+                Err(active) => active,
+            };
             if full.len() >= MAX_FULL_RETRIES {
                 let reason = format!(
                     "too busy: every store the router chose filled up before it could be assigned (last {store}, {active} of {capacity})"
@@ -457,7 +500,13 @@ impl Db {
         let accept_by = timing
             .store_accept_by(now, deadline)
             .ok_or(AssignError::TooLate(deadline.unwrap_or(now)))?;
-        let active = lock_load(&tx, store).await?;
+        let mut moving = vec![store.clone()];
+        moving.extend(locked.order.store_id.clone());
+        let active = lock_loads(&tx, &moving)
+            .await?
+            .into_iter()
+            .find(|(id, _)| id == store)
+            .map_or(0, |(_, active)| active);
         if let Some(capacity) = capacity
             && active >= capacity
         {
@@ -495,15 +544,16 @@ impl Db {
         })
     }
 
-    /// Orders whose store's time to accept has run out, oldest first.
+    /// Orders whose store's time to accept has run out, oldest first. Time is the hub's
+    /// clock, as in [`Db::decline`] and where the time to accept was set.
     pub async fn overdue_at_store(&self, limit: i64) -> Result<Vec<(OrderId, StoreId)>, DbError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT id, store_id FROM orders
-                 WHERE status = 'received' AND store_accept_by <= now() AND store_id IS NOT NULL
+                 WHERE status = 'received' AND store_accept_by <= $2 AND store_id IS NOT NULL
                  ORDER BY store_accept_by LIMIT $1",
-                &[&limit],
+                &[&limit, &Utc::now()],
             )
             .await?;
         rows.iter()
