@@ -548,4 +548,6 @@ pub fn route(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
