@@ -252,6 +252,31 @@ async fn stores_that_do_not_accept_in_time_lose_the_order_in_turn_until_none_is_
     hub.stop().await;
 }
 
+/// Sets a store's capacity in the database as loading a changed chain file would, and
+/// waits until the hub's registry has it (the hub must check its registry version often).
+async fn set_capacity(hub: &TestHub, store: &str, capacity: u32) {
+    let client = hub.db().pool().get().await.expect("connection");
+    client
+        .execute(
+            "UPDATE stores SET profile = jsonb_set(profile, '{capacity}', to_jsonb($2::integer))
+             WHERE id = $1",
+            &[&store, &i32::try_from(capacity).expect("capacity")],
+        )
+        .await
+        .expect("capacity");
+    let store = StoreId::parse(store).expect("id");
+    wait_for("the registry to reload", WAIT, || {
+        let now = hub
+            .handle()
+            .shared
+            .registry()
+            .store(&store)
+            .map(|s| s.capacity);
+        async move { (now == Some(capacity)).then_some(()) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_named_by_the_platform_that_rejects_sends_the_order_to_hq_who_reassigns_it() {
     let hub = TestHub::start().await;
@@ -477,26 +502,9 @@ async fn a_store_at_capacity_refuses_orders_until_one_is_ready() {
         settings.router.refresh_ms = 100;
     })
     .await;
-    // HQ sets NYC-010's capacity to one order; every hub rebuilds its registry.
-    let client = hub.db().pool().get().await.expect("connection");
-    client
-        .execute(
-            "UPDATE stores SET profile = jsonb_set(profile, '{capacity}', '1') WHERE id = 'NYC-010'",
-            &[],
-        )
-        .await
-        .expect("capacity");
+    // NYC-010's kitchen takes one order at a time.
+    set_capacity(&hub, "NYC-010", 1).await;
     let store = StoreId::parse("NYC-010").expect("id");
-    wait_for("the registry to reload", WAIT, || {
-        let capacity = hub
-            .handle()
-            .shared
-            .registry()
-            .store(&store)
-            .map(|s| s.capacity);
-        async move { (capacity == Some(1)).then_some(()) }
-    })
-    .await;
 
     let first = hub.app.place_order(&sample_pickup("NYC-010", "USD")).await;
     let view = hub.routed_order("own_app", &first.external_order_id).await;
@@ -652,25 +660,7 @@ async fn a_named_store_that_cannot_take_an_order_is_refused_with_the_platforms_o
     assert_eq!((status, &live["paused"]), (200, &json!(false)));
 
     // Too busy: a kitchen that takes no order at all right now.
-    let client = hub.db().pool().get().await.expect("connection");
-    client
-        .execute(
-            "UPDATE stores SET profile = jsonb_set(profile, '{capacity}', '0') WHERE id = 'NYC-004'",
-            &[],
-        )
-        .await
-        .expect("capacity");
-    let store = StoreId::parse("NYC-004").expect("id");
-    wait_for("the registry to reload", WAIT, || {
-        let capacity = hub
-            .handle()
-            .shared
-            .registry()
-            .store(&store)
-            .map(|s| s.capacity);
-        async move { (capacity == Some(0)).then_some(()) }
-    })
-    .await;
+    set_capacity(&hub, "NYC-004", 0).await;
     let placed = hub
         .uber
         .place_order(&sample_pickup(&uber_store, "USD"))

@@ -5,7 +5,8 @@
 -- A store's live state. Hubs keep a copy in memory: each reads the rows changed since the
 -- oldest transaction that was still running at its previous read (`changed_xid`, the
 -- transaction that last wrote the row), so no change is missed and the table is not
--- re-read whole.
+-- re-read whole. `version` counts the row's changes: a hub never replaces what it holds
+-- with an older version of the row (a read that raced a newer change).
 CREATE TABLE store_live (
     store_id     text PRIMARY KEY REFERENCES stores (id),
     paused_until timestamptz,
@@ -14,6 +15,7 @@ CREATE TABLE store_live (
     unavailable  text[] NOT NULL DEFAULT '{}',
     -- Orders assigned to the store that its kitchen is working (see `occupies_kitchen`).
     active       integer NOT NULL DEFAULT 0 CHECK (active >= 0),
+    version      bigint NOT NULL DEFAULT 0,
     changed_xid  xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 CREATE INDEX store_live_changed ON store_live (changed_xid);
@@ -21,6 +23,7 @@ CREATE INDEX store_live_changed ON store_live (changed_xid);
 CREATE FUNCTION store_live_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.changed_xid := pg_current_xact_id();
+    NEW.version := OLD.version + 1;
     RETURN NEW;
 END
 $$;

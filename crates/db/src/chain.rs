@@ -17,6 +17,8 @@ pub struct LiveRow {
     pub unavailable: Vec<String>,
     /// Orders occupying the store's kitchen.
     pub active: u32,
+    /// How many times the row changed: a later version is a later state.
+    pub version: i64,
 }
 
 /// Where a hub's reading of live state stands: every change by a transaction older than
@@ -24,7 +26,7 @@ pub struct LiveRow {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LiveWatermark(u64);
 
-const LIVE_COLUMNS: &str = "store_id, paused_until, pause_reason, unavailable, active";
+const LIVE_COLUMNS: &str = "store_id, paused_until, pause_reason, unavailable, active, version";
 
 fn live_from_row(row: &Row) -> Result<LiveRow, DbError> {
     let store: String = row.get(0);
@@ -35,6 +37,7 @@ fn live_from_row(row: &Row) -> Result<LiveRow, DbError> {
         pause_reason: row.get(2),
         unavailable: row.get(3),
         active: u32::try_from(active).unwrap_or(0),
+        version: row.get(5),
     })
 }
 

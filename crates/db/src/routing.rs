@@ -52,9 +52,17 @@ pub struct RouteInput<'a> {
     pub order: &'a Order,
     /// Stores that declined the order (rejected it or let their time run out), oldest first.
     pub declined: &'a [StoreId],
-    /// Stores found full under their row lock during this routing, with their load:
-    /// the router's memory was behind; it must not choose them again.
-    pub full: &'a [(StoreId, u32)],
+    /// Stores found full under their row lock during this routing: the router's memory
+    /// was behind; it must not choose them again.
+    pub full: &'a [FullStore],
+}
+
+/// A store found full under its row lock: its load and the version of its live row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullStore {
+    pub store: StoreId,
+    pub active: u32,
+    pub version: i64,
 }
 
 /// Where the router sends an order.
@@ -187,24 +195,25 @@ async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbErr
     }))
 }
 
-/// The store's load, its `store_live` row locked until the transaction ends.
-async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<u32, DbError> {
+/// The store's load and live row version, its `store_live` row locked until the
+/// transaction ends.
+async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<(u32, i64), DbError> {
     Ok(lock_loads(tx, std::slice::from_ref(store))
         .await?
         .first()
-        .map_or(0, |(_, active)| *active))
+        .map_or((0, 0), |(_, active, version)| (*active, *version)))
 }
 
-/// The stores' loads, their `store_live` rows locked in store-id order until the
-/// transaction ends.
+/// The stores' loads and live row versions, their `store_live` rows locked in store-id
+/// order until the transaction ends.
 async fn lock_loads(
     tx: &Transaction<'_>,
     stores: &[StoreId],
-) -> Result<Vec<(StoreId, u32)>, DbError> {
+) -> Result<Vec<(StoreId, u32, i64)>, DbError> {
     let ids: Vec<&str> = stores.iter().map(StoreId::as_str).collect();
     let rows = tx
         .query(
-            "SELECT store_id, active FROM store_live WHERE store_id = ANY($1)
+            "SELECT store_id, active, version FROM store_live WHERE store_id = ANY($1)
              ORDER BY store_id FOR UPDATE",
             &[&ids],
         )
@@ -216,26 +225,31 @@ async fn lock_loads(
             Ok((
                 StoreId::parse(store).map_err(|e| DbError::Corrupt(e.to_string()))?,
                 u32::try_from(active).unwrap_or(0),
+                row.get(2),
             ))
         })
         .collect()
 }
 
 /// Takes a place at `store` if it has fewer than `capacity` active orders: `Ok(active)`
-/// with its row locked until the transaction ends, or `Err(active)` with the row let go.
+/// with its row locked until the transaction ends, or the full store with the row let go.
 async fn claim_place(
     tx: &mut Transaction<'_>,
     store: &StoreId,
     capacity: u32,
-) -> Result<Result<u32, u32>, DbError> {
+) -> Result<Result<u32, FullStore>, DbError> {
     let savepoint = tx.savepoint("claim_place").await?;
-    let active = lock_load(&savepoint, store).await?;
+    let (active, version) = lock_load(&savepoint, store).await?;
     if active < capacity {
         savepoint.commit().await?;
         Ok(Ok(active))
     } else {
         savepoint.rollback().await?;
-        Ok(Err(active))
+        Ok(Err(FullStore {
+            store: store.clone(),
+            active,
+            version,
+        }))
     }
 }
 
@@ -303,7 +317,7 @@ impl Db {
         if locked.attention.is_some() {
             return Ok(Assignment::NeedsAttention);
         }
-        let mut full: Vec<(StoreId, u32)> = Vec::new();
+        let mut full: Vec<FullStore> = Vec::new();
         let (routing, decision, active) = loop {
             let (routing, decision) = decide(&RouteInput {
                 order: &locked.order,
@@ -317,17 +331,18 @@ impl Db {
             else {
                 break (routing, decision, None);
             };
-            let active = match claim_place(&mut tx, store, *capacity).await? {
+            let filled = match claim_place(&mut tx, store, *capacity).await? {
                 Ok(active) => break (routing, decision, Some(active)),
-                Err(active) => active,
+                Err(filled) => filled,
             };
             if full.len() >= MAX_FULL_RETRIES {
                 let reason = format!(
-                    "too busy: every store the router chose filled up before it could be assigned (last {store}, {active} of {capacity})"
+                    "too busy: every store the router chose filled up before it could be assigned (last {store}, {} of {capacity})",
+                    filled.active
                 );
                 break (Routing::Nowhere { reason }, decision, None);
             }
-            full.push((store.clone(), active));
+            full.push(filled);
         };
         let now = Utc::now();
         let platform_deadline = locked.order.order.fulfillment.accept_by;
@@ -361,7 +376,7 @@ impl Db {
                 hand_to(self, &tx, id, &store, accept_by, routed).await?;
                 let active = match active {
                     Some(before) => before + 1,
-                    None => lock_load(&tx, &store).await?,
+                    None => lock_load(&tx, &store).await?.0,
                 };
                 Assignment::Assigned { store, active }
             }
@@ -505,8 +520,8 @@ impl Db {
         let active = lock_loads(&tx, &moving)
             .await?
             .into_iter()
-            .find(|(id, _)| id == store)
-            .map_or(0, |(_, active)| active);
+            .find(|(id, _, _)| id == store)
+            .map_or(0, |(_, active, _)| active);
         if let Some(capacity) = capacity
             && active >= capacity
         {

@@ -22,7 +22,7 @@ use crossdock_db::chain::{LiveRow, LiveWatermark};
 use crossdock_db::ingest::RawRecord;
 use crossdock_db::orders::{Actor, ChangeError, Handover};
 use crossdock_db::routing::{
-    AcceptTiming, AssignError, Assignment, Decline, Declined, RouteInput, Routing,
+    AcceptTiming, AssignError, Assignment, Decline, Declined, FullStore, RouteInput, Routing,
 };
 use crossdock_model::{
     ChainFile, ChannelId, Currency, Customer, EventKind, Fees, Fulfillment, FulfillmentKind, Money,
@@ -465,11 +465,15 @@ async fn a_store_full_under_its_row_lock_makes_the_router_choose_again() {
     // The router's memory says a has room; under a's row lock it has none.
     let second = hub_order(db, "full-2").await;
     let mut seen: Vec<Vec<(StoreId, u32)>> = Vec::new();
+    let loads = |full: &[FullStore]| -> Vec<(StoreId, u32)> {
+        full.iter().map(|f| (f.store.clone(), f.active)).collect()
+    };
     let assignment = db
         .route_order(second, &timing(), |input: &RouteInput<'_>| {
             assert_eq!(input.order.id, second);
             assert!(input.declined.is_empty());
-            seen.push(input.full.to_vec());
+            seen.push(loads(input.full));
+            assert!(input.full.iter().all(|f| f.version > 0), "{:?}", input.full);
             let store = if input.full.is_empty() { a } else { b };
             (
                 Routing::To {
@@ -515,7 +519,7 @@ async fn a_store_full_under_its_row_lock_makes_the_router_choose_again() {
                 calls,
                 "every full store found is passed on"
             );
-            assert!(input.full.iter().all(|(s, n)| s == a && *n == 1));
+            assert!(input.full.iter().all(|f| f.store == *a && f.active == 1));
             calls += 1;
             (
                 Routing::To {
@@ -595,7 +599,13 @@ async fn routing_waits_for_a_load_being_committed_and_sees_it() {
         let (a, b) = (a.clone(), b.clone());
         tokio::spawn(async move {
             db.route_order(second, &timing(), move |input| {
-                seen.lock().expect("lock").push(input.full.to_vec());
+                seen.lock().expect("lock").push(
+                    input
+                        .full
+                        .iter()
+                        .map(|f| (f.store.clone(), f.active))
+                        .collect::<Vec<_>>(),
+                );
                 let store = if input.full.is_empty() { &a } else { &b };
                 (
                     Routing::To {
@@ -702,6 +712,7 @@ async fn live_changes_reads_committed_changes_once_past_the_watermark() {
             pause_reason: Some("storm".into()),
             unavailable: vec![],
             active: 0,
+            version: 1,
         }]
     );
     let (none, mark) = db.live_changes(mark).await.expect("read nothing");

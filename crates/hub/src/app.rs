@@ -165,8 +165,10 @@ impl Shared {
     }
 }
 
+/// Puts a live row into the registry unless it holds a later version of it: a read that
+/// started before a change another task has already applied must not undo it.
 fn apply_live(registry: &Registry, row: LiveRow) {
-    registry.set_live(
+    registry.update_live(
         &row.store,
         StoreLive {
             paused_until: row.paused_until,
@@ -174,6 +176,7 @@ fn apply_live(registry: &Registry, row: LiveRow) {
             unavailable: row.unavailable.into_iter().collect(),
             active: row.active,
         },
+        row.version,
     );
 }
 

@@ -23,7 +23,7 @@ mod hours;
 pub use hours::OpeningHours;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{FulfillmentKind, NewOrder, StoreId, StoreProfile, Timing, Unroutable};
@@ -73,17 +73,30 @@ impl StoreLive {
     }
 }
 
+/// A store's live state and the version of the database row it came from.
+#[derive(Default)]
+struct Versioned {
+    live: StoreLive,
+    version: i64,
+}
+
 struct Entry {
     profile: StoreProfile,
     hours: OpeningHours,
     zone: Polygon<f64>,
-    live: RwLock<StoreLive>,
+    live: RwLock<Versioned>,
 }
 
 impl Entry {
-    fn live(&self) -> RwLockReadGuard<'_, StoreLive> {
+    fn read(&self) -> RwLockReadGuard<'_, Versioned> {
         self.live
             .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Versioned> {
+        self.live
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -154,7 +167,7 @@ impl Registry {
                 hours,
                 profile,
                 zone,
-                live: RwLock::new(StoreLive::default()),
+                live: RwLock::new(Versioned::default()),
             });
         }
         Ok(Self {
@@ -219,30 +232,42 @@ impl Registry {
 
     /// The store's live state.
     pub fn live(&self, id: &StoreId) -> Option<StoreLive> {
-        self.by_id.get(id).map(|&i| self.entries[i].live().clone())
+        self.entry(id).map(|entry| entry.read().live.clone())
     }
 
-    /// Replaces a store's live state; `false` if the store is not in the registry.
+    /// Replaces a store's live state, whatever it held; `false` if the store is not in the
+    /// registry.
     pub fn set_live(&self, id: &StoreId, live: StoreLive) -> bool {
-        let Some(&i) = self.by_id.get(id) else {
+        let Some(entry) = self.entry(id) else {
             return false;
         };
-        let mut slot = self.entries[i]
-            .live
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = live;
+        entry.write().live = live;
         true
     }
 
-    /// Sets the number of orders a store is working, as the database counted them.
-    pub fn set_active(&self, id: &StoreId, active: u32) {
-        if let Some(&i) = self.by_id.get(id) {
-            self.entries[i]
-                .live
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .active = active;
+    /// Replaces a store's live state with `version` of it, unless the registry holds a
+    /// later version already (a read that raced a newer change); `true` if it did.
+    pub fn update_live(&self, id: &StoreId, live: StoreLive, version: i64) -> bool {
+        let Some(entry) = self.entry(id) else {
+            return false;
+        };
+        let mut slot = entry.write();
+        if version < slot.version {
+            return false;
+        }
+        *slot = Versioned { live, version };
+        true
+    }
+
+    /// Sets the number of orders a store is working as `version` of its live state
+    /// counted them, unless the registry holds a later version.
+    pub fn update_active(&self, id: &StoreId, active: u32, version: i64) {
+        if let Some(entry) = self.entry(id) {
+            let mut slot = entry.write();
+            if version >= slot.version {
+                slot.live.active = active;
+                slot.version = version;
+            }
         }
     }
 
@@ -342,7 +367,8 @@ pub fn unfit(
     {
         return Some(format!("does not serve brand {brand}"));
     }
-    let live = entry.live();
+    let guard = entry.read();
+    let live = &guard.live;
     if let Some(until) = live.paused_until
         && until > now
     {

@@ -725,3 +725,23 @@ fn a_named_store_delivers_itself_only_inside_its_zone() {
         Some("C".into())
     );
 }
+
+#[test]
+fn an_older_version_of_a_stores_live_state_never_replaces_a_newer_one() {
+    let registry = chain(&[]);
+    let a = id("A");
+    let later = Utc::now() + Duration::minutes(30);
+    assert!(registry.update_live(&a, paused(later), 3));
+    // A read that started before the pause lands after it: it is ignored.
+    assert!(!registry.update_live(&a, StoreLive::default(), 2));
+    assert_eq!(registry.live(&a).and_then(|l| l.paused_until), Some(later));
+    // A load counted under the row lock at an older version is ignored too; a newer one
+    // is taken.
+    registry.update_active(&a, 7, 2);
+    assert_eq!(registry.live(&a).map(|l| l.active), Some(0));
+    registry.update_active(&a, 7, 4);
+    assert_eq!(registry.live(&a).map(|l| l.active), Some(7));
+    assert!(registry.update_live(&a, busy(1), 5));
+    assert_eq!(registry.live(&a), Some(busy(1)));
+    assert!(!registry.update_live(&id("Z"), busy(1), 9), "unknown store");
+}

@@ -360,13 +360,9 @@ async fn assign(
     let store = StoreId::parse(&body.store)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_store", e.to_string()))?;
     let registry = shared.registry();
-    let profile = registry.store(&store).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_store",
-            format!("store {store} is not in the registry"),
-        )
-    })?;
+    let profile = registry
+        .store(&store)
+        .ok_or_else(|| ApiError::unknown_store(&store))?;
     let order = shared
         .db
         .order(id, None)
@@ -403,8 +399,7 @@ async fn assign(
         .await
     {
         Ok(Assignment::Assigned { store, active }) => {
-            registry.set_active(&store, active);
-            tracing::info!(order_id = %id, %store, "Order re-assigned by HQ.");
+            tracing::info!(order_id = %id, %store, active, "Order re-assigned by HQ.");
             shared.relay_wake.notify_one();
             let order = shared
                 .db

@@ -91,13 +91,9 @@ fn claim(
         return Err(bad("bad_count", "count must be between 1 and 100".into()));
     }
     let registry = shared.registry();
-    let profile = registry.store(&store).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_store",
-            format!("store {store} is not in the registry"),
-        )
-    })?;
+    let profile = registry
+        .store(&store)
+        .ok_or_else(|| ApiError::unknown_store(&store))?;
     let channel_store_ref = profile
         .channels
         .get(&body.channel)

@@ -81,6 +81,15 @@ impl ApiError {
         }
     }
 
+    /// A store the registry does not hold.
+    pub fn unknown_store(store: &crossdock_model::StoreId) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_store",
+            format!("store {store} is not in the registry"),
+        )
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "Request failed.");
         Self::new(

@@ -56,11 +56,7 @@ fn store_for(shared: &Shared, caller: &Caller, id: &str) -> Result<StoreId, ApiE
         ));
     }
     if shared.registry().store(&id).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_store",
-            format!("store {id} is not in the registry"),
-        ));
+        return Err(ApiError::unknown_store(&id));
     }
     Ok(id)
 }

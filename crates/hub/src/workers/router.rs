@@ -42,8 +42,8 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         .db
         .route_order(message.order_id, &timing, |input| {
             // Stores found full under their row lock: the memory was behind.
-            for (store, active) in input.full {
-                registry.set_active(store, *active);
+            for full in input.full {
+                registry.update_active(&full.store, full.active, full.version);
             }
             let order = &input.order.order;
             let sale = shared
@@ -78,7 +78,6 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     let order_id = message.order_id;
     match result {
         Ok(Assignment::Assigned { store, active }) => {
-            registry.set_active(&store, active);
             tracing::info!(%order_id, %store, active, rule, "Order routed.");
             shared.relay_wake.notify_one();
             Disposition::Ack
