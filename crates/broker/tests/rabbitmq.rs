@@ -1,8 +1,8 @@
 //! Integration tests against a real RabbitMQ (`amqp://guest:guest@127.0.0.1:5672/%2f`, or
 //! `CROSSDOCK_TEST_AMQP_URL`). Each test declares its own topology under a random prefix and
 //! deletes it at the end. Waits are on events (deliveries, confirms) with timeouts, never
-//! fixed sleeps; the one poll, for a consumer re-declaring its deleted queue, waits for
-//! broker-side state that no client sees an event for. `TEST_LOG=debug` (an `EnvFilter`)
+//! fixed sleeps; broker-side state no client sees an event for (a queue's consumer count,
+//! a queue re-declared by a consumer) is polled by [`eventually`], on a condition. `TEST_LOG=debug` (an `EnvFilter`)
 //! shows the crate's logs.
 
 use std::{collections::BTreeMap, time::Duration};
@@ -24,6 +24,26 @@ use tokio::{
 
 /// Generous bound for anything the broker should do "soon".
 const WAIT: Duration = Duration::from_secs(30);
+
+/// Checks `check` until it returns a value, for at most [`WAIT`]: for broker-side state
+/// that no client is told of.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
 
 struct Fixture {
     config: BrokerConfig,
@@ -97,8 +117,7 @@ impl Fixture {
     /// is consuming, so no later re-declare of its races with what the test does next.
     async fn consuming(&self, queue: &str) {
         let channel = self.channel().await;
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        eventually(&format!("a consumer on {queue}"), || async {
             let declared = channel
                 .queue_declare(
                     queue.into(),
@@ -109,17 +128,12 @@ impl Fixture {
                     FieldTable::default(),
                 )
                 .await;
-            if let Ok(queue) = declared
-                && queue.consumer_count() >= 1
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no consumer on {queue} within {WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            declared
+                .ok()
+                .filter(|queue| queue.consumer_count() >= 1)
+                .map(|_| ())
+        })
+        .await;
     }
 
     async fn cleanup(self) {
@@ -719,23 +733,18 @@ async fn consumer_rebuilds_its_session_after_its_queue_is_deleted() {
     // Publish "after" until the broker routes it: until then it comes back as unroutable
     // (which leaves the publisher's channel open, unlike a passive declare of a missing
     // queue). Polled: the re-declaration is broker-side state with no client-visible event.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    eventually("the consumer to re-declare its queue", || async {
         let after = publisher
             .publish_batch(&[message("order.2", "after", "{}")])
             .await;
         match &after[..] {
-            [PublishOutcome::Confirmed] => break,
-            [PublishOutcome::Refused { reason }] if reason.contains("NO_ROUTE") => {}
+            [PublishOutcome::Confirmed] => Some(()),
+            [PublishOutcome::Refused { reason }] if reason.contains("NO_ROUTE") => None,
             // Anything else could make the publisher reconnect and re-declare the queue.
             other => panic!("unexpected outcome while the queue is gone: {other:?}"),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the consumer did not re-declare its queue"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await; // poll interval
-    }
+    })
+    .await;
     // Routed into the queue the new session declared: its delivery proves the recovery.
     let incoming = recv(&mut rx, "the message after recovery").await;
     assert_eq!(incoming.message_id.as_deref(), Some("after"));
