@@ -12,7 +12,6 @@ pub mod kind {
     pub const ORDER_FETCH: &str = "order.fetch";
     pub const ORDER_REROUTE: &str = "order.reroute";
     pub const ORDER_ROUTED: &str = "order.routed";
-    pub const ORDER_WITHDRAWN: &str = "order.withdrawn";
     pub const SYNC_REQUESTED: &str = "sync.requested";
     pub const SYNC_PARKED: &str = "sync.parked";
 }

@@ -79,7 +79,9 @@ fn view(shared: &Shared, row: &LiveRow) -> serde_json::Value {
     })
 }
 
-fn changed(
+/// Answers with the store's live state as the database returned it, and puts it into this
+/// process's registry at once.
+fn answer(
     shared: &Shared,
     row: Option<LiveRow>,
     id: &StoreId,
@@ -103,7 +105,7 @@ async fn live(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = store_for(&shared, &caller, &id)?;
     let row = shared.db.live(&id).await.map_err(ApiError::internal)?;
-    changed(&shared, row, &id)
+    answer(&shared, row, &id)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,7 +163,7 @@ async fn pause(
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(store = %id, until = %until, by = ?caller, "Store paused.");
-    changed(&shared, row, &id)
+    answer(&shared, row, &id)
 }
 
 async fn resume(
@@ -176,7 +178,7 @@ async fn resume(
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(store = %id, by = ?caller, "Store resumed.");
-    changed(&shared, row, &id)
+    answer(&shared, row, &id)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,5 +245,5 @@ async fn availability(
         by = ?caller,
         "Item availability changed."
     );
-    changed(&shared, row, &id)
+    answer(&shared, row, &id)
 }
