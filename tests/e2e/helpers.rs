@@ -7,9 +7,10 @@ use std::ops::Deref;
 use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig as AppSimConfig};
 use crossdock_adapter_uber_eats::Generation;
 use crossdock_adapter_uber_eats::simulator::{SimConfig as UberSimConfig, UberEatsSim};
-use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_hub::config::Settings;
 use crossdock_kit::harness::Hub;
+use serde_json::json;
 
 pub use crossdock_kit::harness::{Infra, StoreQueue as PosQueue, WAIT, chain, repo_root, wait_for};
 
@@ -87,6 +88,30 @@ impl TestHub {
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
         self.hub.access.post(token, path, body).await
+    }
+
+    /// Makes the own-app simulator answer its next `times` status pushes with `status`: a
+    /// 5xx the hub retries, a 4xx a refusal for good (the push parks).
+    pub fn fail_app_pushes(&self, status: u16, times: usize) {
+        self.app.faults().push(
+            Fault {
+                status: Some(status),
+                retry_after_s: None,
+                delay: None,
+            },
+            times,
+        );
+    }
+
+    /// POSTs each of `actions` (`accept`, `ready`, …) for the order as `token`, in turn,
+    /// with an empty body; each must answer 200.
+    pub async fn post_actions(&self, token: &str, order_id: &str, actions: &[&str]) {
+        for action in actions {
+            let (status, body) = self
+                .post(token, &format!("/orders/{order_id}/{action}"), json!({}))
+                .await;
+            assert_eq!(status, 200, "{action}: {body}");
+        }
     }
 
     pub async fn stop(self) {

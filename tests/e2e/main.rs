@@ -2,10 +2,13 @@
 //! platform simulators. Each test gets its own database and its own broker prefix, so the
 //! tests run in parallel. `TEST_LOG=1` shows the hub's logs.
 
+mod browser;
 mod codes;
 mod demo;
 mod helpers;
+mod hq;
 mod ingest;
+mod metrics;
 mod normalize;
 mod own_app;
 mod quotes;

@@ -123,6 +123,15 @@ async fn pickup_order_reaches_its_store_and_every_status_goes_back_to_the_app() 
             "history lacks {expected}: {kinds:?}"
         );
     }
+    // The queue carries the store's own changes too (its other clients must hear of
+    // them), and the order itself exactly once.
+    for expected in ["order.accepted", "order.ready", "order.completed"] {
+        let (kind, message) = pos.next(WAIT).await.expect("news of the store's change");
+        assert_eq!(
+            (kind.as_str(), &message["order_id"]),
+            (expected, &json!(order_id))
+        );
+    }
     assert!(
         pos.next(Duration::from_millis(300)).await.is_none(),
         "delivered to the store exactly once"
@@ -223,8 +232,6 @@ async fn delivery_outside_every_zone_is_rejected_back_to_the_app_with_the_reason
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_pushes_are_retried_on_5xx_and_parked_when_the_platform_refuses() {
-    use crossdock_channel::sim::Fault;
-
     let hub = TestHub::start().await;
     let token = hub.token("NYC-001").to_owned();
     let db = hub.db();
@@ -233,14 +240,7 @@ async fn status_pushes_are_retried_on_5xx_and_parked_when_the_platform_refuses()
     let first = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
     let view = hub.routed_order("own_app", &first.external_order_id).await;
     let order_id = view["id"].as_str().expect("id").to_owned();
-    hub.app.faults().push(
-        Fault {
-            status: Some(503),
-            retry_after_s: None,
-            delay: None,
-        },
-        2,
-    );
+    hub.fail_app_pushes(503, 2);
     let (status, _) = hub
         .post(
             &token,
@@ -269,20 +269,9 @@ async fn status_pushes_are_retried_on_5xx_and_parked_when_the_platform_refuses()
     let second = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
     let view = hub.routed_order("own_app", &second.external_order_id).await;
     let order_id = view["id"].as_str().expect("id").to_owned();
-    hub.app.faults().push(
-        Fault {
-            status: Some(400),
-            retry_after_s: None,
-            delay: None,
-        },
-        1,
-    );
-    for action in ["accept", "ready"] {
-        let (status, _) = hub
-            .post(&token, &format!("/orders/{order_id}/{action}"), json!({}))
-            .await;
-        assert_eq!(status, 200, "{action}");
-    }
+    hub.fail_app_pushes(400, 1);
+    hub.post_actions(&token, &order_id, &["accept", "ready"])
+        .await;
     hub.settled(&order_id).await;
     let id = crossdock_model::OrderId::parse(&order_id).expect("id");
     let syncs = db.syncs(id).await.expect("syncs");

@@ -439,10 +439,14 @@ async fn an_order_no_store_accepts_is_rejected_to_the_platform_before_its_deadli
         at < deadline,
         "rejected at {at}, after the deadline {deadline}"
     );
-    let delivered = history
-        .iter()
-        .find(|e| e["kind"] == "sync_delivered")
-        .expect("the rejection reached the platform");
+    // The platform has the rejection; the hub records its answer right after.
+    let delivered = wait_for("the rejection's push recorded", WAIT, || async {
+        events(&hub, &order_id)
+            .await
+            .into_iter()
+            .find(|e| e["kind"] == "sync_delivered")
+    })
+    .await;
     let pushed: DateTime<Utc> = serde_json::from_value(delivered["at"].clone()).expect("time");
     assert!(pushed < deadline, "pushed at {pushed}, deadline {deadline}");
     let (_, attention) = hub.get(&hub.admin_token, "/attention").await;

@@ -14,6 +14,10 @@
 //!   per message. Used by the outbox relay, which republishes `Unknown` with the same id.
 //! * [`consumer`](consume): a supervised manual-ack consumer that hands [`Incoming`]
 //!   messages to a handler and applies its [`Disposition`].
+//! * [`depth`](queue_depths): queue depths for monitoring (passive declares, every read
+//!   bounded by a timeout); [`DepthProbe`] keeps one connection across reads.
+//! * [`tap`](tap()): a process's own transient queue on the events exchange, for nudging live
+//!   views (web pages); it may miss messages and says when it (re)connects.
 //! * [`error`](BrokerError): typed failures; the URL's password never appears in them.
 //!
 //! # Architecture invariants
@@ -28,12 +32,16 @@
 mod backoff;
 mod config;
 mod consumer;
+mod depth;
 mod error;
 mod publisher;
+mod tap;
 mod topology;
 
 pub use config::{BrokerConfig, connect};
 pub use consumer::{Disposition, Incoming, consume};
+pub use depth::{DepthProbe, QueueDepth, queue_depths, topology_queues};
 pub use error::{BrokerError, redact_url};
 pub use publisher::{OutgoingMessage, PublishOutcome, Publisher};
+pub use tap::{MAX_BACKLOG, Tapped, tap};
 pub use topology::Topology;

@@ -11,16 +11,22 @@
 //!   declining orders, HQ's re-assignment and attention list, the deadline guard.
 //! - [`outbox`]: claiming committed messages for the relay.
 //! - [`sync`]: the per-order status sync queue.
+//! - [`stats`]: figures for monitoring (the outbox backlog).
+//! - [`hq`]: HQ's dashboard: the summary, the attention list of every kind, search,
+//!   parked status pushes and set-aside messages, and replaying them.
 //!
 //! Architecture invariant: every state change that must reach the broker is written
 //! together with an outbox row, in the same transaction. This crate does not know the
 //! broker's topology: the hub supplies the messages through [`Routes`].
 
+pub mod board;
 pub mod chain;
+pub mod hq;
 pub mod ingest;
 pub mod orders;
 pub mod outbox;
 pub mod routing;
+pub mod stats;
 pub mod sync;
 
 use std::sync::Arc;

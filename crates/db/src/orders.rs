@@ -167,8 +167,9 @@ pub(crate) async fn lock_order(
 
 /// Applies `action` to a locked order: state machine, status, event, and — unless the
 /// channel itself asked — a pending sync and its nudge. A cancellation by the channel
-/// drops the order's pending syncs. The order's store hears of every change it did not
-/// make itself (the platform's, HQ's, the router's) at once.
+/// drops the order's pending syncs. The order's store hears of every change at once, its
+/// own included: a store has several clients (a console on each tablet, a POS bound to its
+/// queue), and each must learn what the others did.
 pub(crate) async fn apply_action(
     db: &Db,
     tx: &Transaction<'_>,
@@ -202,9 +203,7 @@ pub(crate) async fn apply_action(
     order.status = target;
     order.updated_at = now;
     let channel = order.order.channel.as_str();
-    if let Some(store) = &order.store_id
-        && *actor != Actor::Store(store.clone())
-    {
+    if let Some(store) = &order.store_id {
         let kind = format!("order.{}", target.as_str());
         outbox::insert(tx, &db.routes().to_store(store, order.id, &kind)).await?;
     }

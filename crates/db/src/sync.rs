@@ -57,7 +57,9 @@ pub struct SyncRun {
     pub waiting: bool,
 }
 
-fn lock_key(order_id: OrderId) -> i64 {
+/// The advisory lock key of an order's sync runs (HQ's replay takes it too, so that it
+/// never changes an order's syncs in the middle of a run).
+pub(crate) fn lock_key(order_id: OrderId) -> i64 {
     let (high, low) = order_id.as_uuid().as_u64_pair();
     (high ^ low) as i64
 }

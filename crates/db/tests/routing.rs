@@ -16,110 +16,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::TestDb;
+use common::{TestDb, act, hub_order, new_order, record, stores, timing};
 use crossdock_db::Db;
 use crossdock_db::chain::{LiveRow, LiveWatermark};
-use crossdock_db::ingest::RawRecord;
 use crossdock_db::orders::{Actor, ChangeError, Handover};
 use crossdock_db::routing::{
     AcceptTiming, AssignError, Assignment, Decline, Declined, FullStore, RouteInput, Routing,
 };
-use crossdock_model::{
-    ChainFile, ChannelId, Currency, Customer, EventKind, Fees, Fulfillment, FulfillmentKind, Money,
-    NewOrder, Order, OrderId, Payment, Status, StatusAction, StoreId, Timing, Totals,
-};
+use crossdock_model::{EventKind, Order, OrderId, Status, StatusAction, StoreId};
 use serde_json::json;
-
-const CHAIN: &str = include_str!("../../../fixtures/chain/chain.json");
-
-/// Registers the first `n` stores of the sample chain; returns their ids.
-async fn stores(db: &Db, n: usize) -> Vec<StoreId> {
-    let chain: ChainFile = serde_json::from_str(CHAIN).expect("chain file");
-    assert!(chain.stores.len() >= n, "the sample chain has {n} stores");
-    let mut ids = Vec::new();
-    for profile in chain.stores.iter().take(n) {
-        db.upsert_store(profile).await.expect("upsert store");
-        ids.push(profile.id.clone());
-    }
-    ids
-}
-
-/// A store's time to accept of five minutes, and thirty seconds kept for telling the
-/// platform no.
-fn timing() -> AcceptTiming {
-    AcceptTiming {
-        store_window: Duration::minutes(5),
-        margin: Duration::seconds(30),
-    }
-}
-
-/// A pickup order; `store_ref`: the store the channel names (`None`: the hub chooses);
-/// `accept_by`: the platform's acceptance deadline.
-fn new_order(
-    external: &str,
-    store_ref: Option<&str>,
-    accept_by: Option<DateTime<Utc>>,
-) -> NewOrder {
-    let usd = Currency::parse("USD").expect("currency");
-    NewOrder {
-        channel: ChannelId::parse("own_app").expect("channel"),
-        external_order_id: external.into(),
-        display_code: None,
-        channel_store_ref: store_ref.map(str::to_owned),
-        brand: Some("crossdock-pizza".into()),
-        platform_brand: None,
-        placed_at: Utc::now(),
-        fulfillment: Fulfillment {
-            kind: FulfillmentKind::Pickup,
-            delivered_by: None,
-            address: None,
-            timing: Timing::Asap,
-            promised_at: None,
-            accept_by,
-        },
-        customer: Customer::default(),
-        notes: None,
-        lines: vec![],
-        totals: Totals {
-            currency: usd,
-            subtotal: Money::zero(usd),
-            discounts: vec![],
-            tax: Money::zero(usd),
-            tax_included: false,
-            fees: Fees::zero(usd),
-            tip: Money::zero(usd),
-            total: Money::zero(usd),
-            cash_due: None,
-            total_is_derived: false,
-        },
-        payment: Payment::Prepaid,
-        channel_data: serde_json::Value::Null,
-    }
-}
-
-/// Records `order` as its channel's request would; returns its id.
-async fn record(db: &Db, order: &NewOrder) -> OrderId {
-    let key = format!("create-{}", order.external_order_id);
-    let raw = RawRecord {
-        channel: order.channel.as_str(),
-        dedupe_key: &key,
-        received_at: Utc::now(),
-        headers: json!({}),
-        body: b"{}",
-    };
-    let recorded = db.record_order(&raw, order, &[]).await.expect("record");
-    assert!(
-        !recorded.is_duplicate(),
-        "{} is new",
-        order.external_order_id
-    );
-    recorded.order_id().expect("an order id")
-}
-
-/// Records a hub-routed order with no platform deadline.
-async fn hub_order(db: &Db, external: &str) -> OrderId {
-    record(db, &new_order(external, None, None)).await
-}
 
 /// Routes an order to `store`, with `capacity` checked under the store's row lock.
 async fn route_to(db: &Db, id: OrderId, store: &StoreId, capacity: Option<u32>) -> Assignment {
@@ -231,12 +136,6 @@ async fn status_reason(db: &Db, id: OrderId) -> Option<String> {
         .rev()
         .find(|event| event.kind == EventKind::StatusChanged)
         .and_then(|event| event.reason)
-}
-
-async fn act(db: &Db, id: OrderId, action: StatusAction, actor: &Actor) -> Order {
-    db.change_status(id, &action, actor)
-        .await
-        .unwrap_or_else(|e| panic!("{action:?} by {actor:?}: {e}"))
 }
 
 /// A time PostgreSQL stores exactly (whole seconds), far in the future.
@@ -915,7 +814,11 @@ async fn declines_go_back_to_the_router_or_to_hq() {
     ));
 
     // The channel named the store: HQ decides.
-    let named = record(db, &new_order("decline-2", Some("NYC-001"), None)).await;
+    let named = record(
+        db,
+        &new_order("own_app", "decline-2", None, Some("NYC-001"), None),
+    )
+    .await;
     route_to(db, named, a, Some(10)).await;
     let mark = outbox_mark(db).await;
     assert_eq!(
@@ -1064,15 +967,31 @@ async fn orders_near_the_platform_deadline_are_rejected_in_time() {
         margin: Duration::seconds(1),
     };
 
-    let unrouted = record(db, &new_order("deadline-1", None, Some(soon))).await;
-    let held = record(db, &new_order("deadline-2", Some("NYC-001"), Some(soon))).await;
+    let unrouted = record(
+        db,
+        &new_order("own_app", "deadline-1", None, None, Some(soon)),
+    )
+    .await;
+    let held = record(
+        db,
+        &new_order("own_app", "deadline-2", None, Some("NYC-001"), Some(soon)),
+    )
+    .await;
     route_with(db, held, a, Some(10), &short_margin).await;
     db.decline(held, &Decline::Rejected(a.clone()), "no drivers tonight")
         .await
         .expect("decline");
-    let far = record(db, &new_order("deadline-3", None, Some(later))).await;
+    let far = record(
+        db,
+        &new_order("own_app", "deadline-3", None, None, Some(later)),
+    )
+    .await;
     let open_ended = hub_order(db, "deadline-4").await;
-    let accepted = record(db, &new_order("deadline-5", None, Some(soon))).await;
+    let accepted = record(
+        db,
+        &new_order("own_app", "deadline-5", None, None, Some(soon)),
+    )
+    .await;
     route_with(db, accepted, b, Some(10), &short_margin).await;
     act(
         db,
@@ -1081,7 +1000,11 @@ async fn orders_near_the_platform_deadline_are_rejected_in_time() {
         &Actor::Store(b.clone()),
     )
     .await;
-    let at_store = record(db, &new_order("deadline-6", None, Some(soon))).await;
+    let at_store = record(
+        db,
+        &new_order("own_app", "deadline-6", None, None, Some(soon)),
+    )
+    .await;
     route_with(db, at_store, b, Some(10), &short_margin).await;
     check_load(db, b, 2, "before the guard").await;
 
@@ -1161,7 +1084,11 @@ async fn orders_near_the_platform_deadline_are_rejected_in_time() {
     );
 
     // Too near the deadline to ask any store: routing rejects at once, HQ cannot assign.
-    let late = record(db, &new_order("deadline-7", None, Some(soon))).await;
+    let late = record(
+        db,
+        &new_order("own_app", "deadline-7", None, None, Some(soon)),
+    )
+    .await;
     assert!(matches!(
         db.assign(late, a, None, &timing_with_margin(margin), &json!({}))
             .await,
@@ -1298,8 +1225,14 @@ async fn migration_v2_backfills_live_state_from_existing_rows() {
     .into_iter()
     .enumerate()
     {
-        let doc = serde_json::to_value(new_order(&format!("old-{n}"), None, accept_by))
-            .expect("document");
+        let doc = serde_json::to_value(new_order(
+            "own_app",
+            &format!("old-{n}"),
+            None,
+            None,
+            accept_by,
+        ))
+        .expect("document");
         let id = uuid::Uuid::now_v7();
         client
             .execute(

@@ -18,8 +18,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::config::Settings;
+use crate::feed::Feed;
 use crate::routes::TopologyRoutes;
-use crate::{channels, http, workers};
+use crate::{channels, feed, http, workers};
 
 /// The stages a process runs (`serve --role api,relay,...`; default all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +99,12 @@ pub struct Shared {
     pub admin_token: SecretString,
     /// Set when this process runs the relay; its connection health feeds `/readyz`.
     pub publisher: Option<Publisher>,
+    /// The Prometheus metrics every stage counts into (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Changes for the web pages' live streams (see `feed`).
+    pub feed: Feed,
+    /// Turns `true` when the hub stops; long-lived responses (the streams) end then.
+    pub stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -267,6 +274,12 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         None
     };
 
+    let (stop, stopped) = watch::channel(false);
+    let metrics = crate::metrics::Metrics::new(
+        channel_list.iter().map(|c| c.id().as_str()),
+        &settings.broker,
+        crossdock_broker::topology_queues(&topology),
+    );
     let shared = Arc::new(Shared {
         channels: channel_list
             .iter()
@@ -281,6 +294,9 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         relay_wake: Notify::new(),
         admin_token,
         publisher,
+        metrics,
+        feed: Feed::default(),
+        stopping: stopped.clone(),
     });
     let stores = shared
         .refresh_registry()
@@ -294,7 +310,6 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         "Hub starting."
     );
 
-    let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut addr = None;
     if roles.api {
@@ -303,6 +318,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
             .with_context(|| format!("binding {}", shared.settings.http.bind))?;
         addr = Some(listener.local_addr()?);
         tasks.spawn(http::serve(shared.clone(), listener, stopped.clone()));
+        tasks.spawn(feed::run(shared.clone(), stopped.clone()));
     }
     if roles.api || roles.router {
         tasks.spawn(workers::refresh_registry(shared.clone(), stopped.clone()));
@@ -323,9 +339,8 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         tasks.spawn(workers::fetch::run(shared.clone(), stopped.clone()));
     }
     if roles.sync {
-        let pusher = Arc::new(crossdock_sync::ChannelPusher::new(
-            &channel_list,
-            shared.settings.sync.policy(),
+        let pusher: Arc<dyn crossdock_db::sync::SyncPush> = Arc::new(shared.metrics.meter(
+            crossdock_sync::ChannelPusher::new(&channel_list, shared.settings.sync.policy()),
         ));
         tasks.spawn(workers::sync::run(
             shared.clone(),

@@ -587,9 +587,9 @@ Sell a Dianping voucher and redeem it at the counter of {shop_id} (it becomes an
         r#"
 Crossdock is running with the sample chain ({stores} stores) and {running} of {all} platform simulators.
 
-  API             {base}/api/v1          health: {base}/healthz  {base}/readyz
-  store {store}   token {token}
-  HQ              token {admin}
+  store console   {base}/store           sign in as {store} with token {token}
+  HQ dashboard    {base}/hq              sign in with token {admin}
+  API             {base}/api/v1          health: {base}/healthz  {base}/readyz  metrics: {base}/metrics
   demo orders     {traffic}
 
 The simulators, and where to see what each received from the hub:

@@ -5,7 +5,10 @@
 //! - [`config`]: settings from `config/crossdock.toml` plus environment overrides.
 //! - [`channels`]: the one list of channel adapters.
 //! - [`app`]: building the shared state and starting the stages a process runs.
-//! - [`http`]: webhooks, the store and HQ API, health.
+//! - [`http`]: webhooks, the store and HQ API, health, the store console and HQ dashboard
+//!   pages and their live streams.
+//! - [`feed`]: which store's orders may have changed, for the live streams.
+//! - [`metrics`]: the Prometheus metrics and `GET /metrics`.
 //! - [`workers`]: relay, router, store delivery, fetch, sync.
 //! - [`routes`]: the broker messages state changes publish.
 //! - [`chain`]: loading the chain file and issuing store tokens.
@@ -18,8 +21,10 @@ pub mod channels;
 pub mod config;
 pub mod demo;
 pub mod failpoint;
+pub mod feed;
 pub mod http;
 pub mod inspect;
+pub mod metrics;
 pub mod routes;
 pub mod workers;
 

@@ -47,9 +47,17 @@
 //! signed as of [`FIXTURE_TIME`]; the kit verifies them at that time, and before posting
 //! them to a live hub asks [`Platform::resign`] to sign them for now (the body stays
 //! byte for byte).
+//!
+//! # Web pages
+//!
+//! [`browser::Browser`] drives a headless Chromium (its own chromedriver and profile) for
+//! tests of the hub's pages, and [`proxy::Proxy`] sits between it and the hub to drop and
+//! restore connections.
 
+pub mod browser;
 mod fixtures;
 pub mod harness;
+pub mod proxy;
 mod run;
 
 use async_trait::async_trait;
@@ -57,8 +65,10 @@ use crossdock_channel::sim::SampleOrder;
 use crossdock_channel::{ChannelFactory, InboundRequest};
 use crossdock_model::Status;
 
+pub use browser::{Browser, BrowserError};
 pub use fixtures::{Case, CaseInput, load_cases};
 pub use harness::{Hub, HubAccess, StoreQueue, wait_for};
+pub use proxy::{Proxy, ProxyTimeout};
 pub use run::{check_fixtures, check_loop, check_tampering, conformance};
 
 /// The instant time-bound fixture requests are signed at.

@@ -68,6 +68,9 @@ pub enum EventKind {
     Declined,
     /// The order waits for HQ: the channel named the store and that store declined it.
     NeedsAttention,
+    /// HQ put the order's parked status pushes back to pending, to be pushed again in
+    /// order (`data.event_ids`: the status changes replayed).
+    SyncReplayed,
 }
 
 impl EventKind {
@@ -84,10 +87,11 @@ impl EventKind {
             EventKind::Flagged => "flagged",
             EventKind::Declined => "declined",
             EventKind::NeedsAttention => "needs_attention",
+            EventKind::SyncReplayed => "sync_replayed",
         }
     }
 
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Received,
         EventKind::Routed,
         EventKind::StatusChanged,
@@ -99,6 +103,7 @@ impl EventKind {
         EventKind::Flagged,
         EventKind::Declined,
         EventKind::NeedsAttention,
+        EventKind::SyncReplayed,
     ];
 
     pub fn parse(value: &str) -> Option<Self> {

@@ -1,13 +1,23 @@
-//! What the database tests share: a fresh migrated database per test, and outbox routes
-//! for a database used without a broker.
+//! What the database tests share: a fresh migrated database per test, outbox routes for a
+//! database used without a broker, the sample chain's stores, and orders recorded as
+//! their channels' requests would record them and moved on by status actions.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Duration, Utc};
+use crossdock_db::ingest::RawRecord;
+use crossdock_db::orders::Actor;
+use crossdock_db::routing::AcceptTiming;
 use crossdock_db::{Db, DbConfig, OutboxMessage, Routes};
-use crossdock_model::{OrderId, StoreId};
+use crossdock_model::{
+    ChainFile, ChannelId, Currency, Customer, Fees, Fulfillment, FulfillmentKind, Money, NewOrder,
+    Order, OrderId, Payment, StatusAction, StoreId, Timing, Totals,
+};
 use serde_json::json;
+
+const CHAIN: &str = include_str!("../../../../fixtures/chain/chain.json");
 
 /// Routes for a database used without a broker: every message is named after its kind.
 pub struct Named;
@@ -86,4 +96,104 @@ impl TestDb {
             .await
             .expect("drop database");
     }
+}
+
+/// Registers the first `n` stores of the sample chain; returns their ids.
+pub async fn stores(db: &Db, n: usize) -> Vec<StoreId> {
+    let chain: ChainFile = serde_json::from_str(CHAIN).expect("chain file");
+    assert!(chain.stores.len() >= n, "the sample chain has {n} stores");
+    let mut ids = Vec::new();
+    for profile in chain.stores.iter().take(n) {
+        db.upsert_store(profile).await.expect("upsert store");
+        ids.push(profile.id.clone());
+    }
+    ids
+}
+
+/// A store's time to accept of five minutes, and thirty seconds kept for telling the
+/// platform no.
+pub fn timing() -> AcceptTiming {
+    AcceptTiming {
+        store_window: Duration::minutes(5),
+        margin: Duration::seconds(30),
+    }
+}
+
+/// A pickup order of `channel`, with the display code `code` if any; `store_ref`: the
+/// store the channel names (`None`: the hub chooses); `accept_by`: the platform's
+/// acceptance deadline.
+pub fn new_order(
+    channel: &str,
+    external: &str,
+    code: Option<&str>,
+    store_ref: Option<&str>,
+    accept_by: Option<DateTime<Utc>>,
+) -> NewOrder {
+    let usd = Currency::parse("USD").expect("currency");
+    NewOrder {
+        channel: ChannelId::parse(channel).expect("channel"),
+        external_order_id: external.into(),
+        display_code: code.map(str::to_owned),
+        channel_store_ref: store_ref.map(str::to_owned),
+        brand: Some("crossdock-pizza".into()),
+        platform_brand: None,
+        placed_at: Utc::now(),
+        fulfillment: Fulfillment {
+            kind: FulfillmentKind::Pickup,
+            delivered_by: None,
+            address: None,
+            timing: Timing::Asap,
+            promised_at: None,
+            accept_by,
+        },
+        customer: Customer::default(),
+        notes: None,
+        lines: vec![],
+        totals: Totals {
+            currency: usd,
+            subtotal: Money::zero(usd),
+            discounts: vec![],
+            tax: Money::zero(usd),
+            tax_included: false,
+            fees: Fees::zero(usd),
+            tip: Money::zero(usd),
+            total: Money::zero(usd),
+            cash_due: None,
+            total_is_derived: false,
+        },
+        payment: Payment::Prepaid,
+        channel_data: serde_json::Value::Null,
+    }
+}
+
+/// Records `order` as its channel's request would (it must be new); returns its id.
+pub async fn record(db: &Db, order: &NewOrder) -> OrderId {
+    let key = format!("create-{}", order.external_order_id);
+    let raw = RawRecord {
+        channel: order.channel.as_str(),
+        dedupe_key: &key,
+        received_at: Utc::now(),
+        headers: json!({}),
+        body: b"{}",
+    };
+    let recorded = db.record_order(&raw, order, &[]).await.expect("record");
+    assert!(
+        !recorded.is_duplicate(),
+        "{} is new",
+        order.external_order_id
+    );
+    recorded.order_id().expect("an order id")
+}
+
+/// Records an own-app order the hub chooses the store for, with no platform deadline.
+pub async fn hub_order(db: &Db, external: &str) -> OrderId {
+    record(db, &new_order("own_app", external, None, None, None)).await
+}
+
+/// Applies `action` to the order as `actor`; returns the order after it. Panics when the
+/// change is refused.
+pub async fn act(db: &Db, id: OrderId, action: StatusAction, actor: &Actor) -> Order {
+    db.change_status(id, &action, actor)
+        .await
+        .unwrap_or_else(|e| panic!("{action:?} by {actor:?}: {e}"))
 }

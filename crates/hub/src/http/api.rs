@@ -4,13 +4,14 @@
 //! | method and path | who | what |
 //! |---|---|---|
 //! | `GET /orders?status=&limit=` | store, HQ | the store's orders (HQ: all; `store=` filters), newest first |
-//! | `GET /orders/{id}` | store, HQ | one order; HQ also gets `events` |
+//! | `GET /orders?q=` | store, HQ | search: orders whose display code or channel order id is `q` (any case), or whose id it is; a store finds only its own |
+//! | `GET /orders/{id}` | store, HQ | one order; HQ also gets `events` and `syncs` (each status push's state) |
 //! | `GET /orders/{id}/events` | HQ | the order's history |
 //! | `POST /orders/{id}/accept` `{"prep_minutes": n}` | store, HQ | accept |
 //! | `POST /orders/{id}/reject` `{"reason": "..."}` | store | decline: the order goes to the next store where the hub chose the store, to HQ's attention where the channel named it |
 //! | `POST /orders/{id}/reject` `{"reason": "..."}` | HQ | reject back to the channel |
 //! | `POST /orders/{id}/assign` `{"store": "...", "force": false}` | HQ | re-assign an order no store has accepted (`force`: even to a store the router would drop) |
-//! | `GET /attention?limit=` | HQ | orders waiting for HQ (a store the channel named declined them), longest-waiting first |
+//! | `GET /attention?limit=` | HQ | what needs HQ, each with its `kind` and `actions`: orders a store the channel named declined (`declined`) or let time out (`timed_out`), then parked status pushes (`sync_parked`), then orders no store could take in the last 24 h (`no_store`); longest-waiting first |
 //! | `POST /orders/{id}/preparing`, `/ready`, `/picked-up`, `/delivered`, `/complete` | store, HQ | progress |
 //! | `POST /orders/{id}/cancel` `{"reason": "..."}` | store, HQ | cancel after accepting |
 //! | `GET /stores` | HQ | the store registry |
@@ -19,7 +20,8 @@
 //!
 //! A store's pause and item availability are under `/stores/{id}/…` (see `stores.rs`);
 //! codes shown at the counter (vouchers) are checked and redeemed under `/codes` (see
-//! `codes.rs`).
+//! `codes.rs`); HQ's dashboard (summary, parked pushes and messages, replay) is in `hq.rs`;
+//! the web pages' live stream, `GET /stream`, in `live.rs`.
 
 use std::sync::Arc;
 
@@ -121,6 +123,8 @@ struct ListQuery {
     status: Option<String>,
     store: Option<String>,
     limit: Option<i64>,
+    /// Search: a display code, channel order id or order id.
+    q: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -129,9 +133,11 @@ struct OrderView {
     order: Order,
     #[serde(skip_serializing_if = "Option::is_none")]
     events: Option<Vec<OrderEvent>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syncs: Option<Vec<crossdock_db::hq::SyncState>>,
 }
 
-fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
+pub(super) fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_order_id", e.to_string()))
 }
@@ -171,11 +177,26 @@ async fn list_orders(
         (Caller::Hq, None) => None,
     };
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let orders = shared
-        .db
-        .list_orders(store_filter.as_ref(), status, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.len() > 200) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "`q` is a display code, channel order id or order id: at most 200 characters",
+        ));
+    }
+    let orders = match search {
+        Some(q) => shared
+            .db
+            .search_orders(store_filter.as_ref(), q, status, limit)
+            .await
+            .map_err(ApiError::internal)?,
+        None => shared
+            .db
+            .list_orders(store_filter.as_ref(), status, limit)
+            .await
+            .map_err(ApiError::internal)?,
+    };
     Ok(Json(json!({ "orders": orders })))
 }
 
@@ -191,11 +212,24 @@ async fn get_order(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| not_found(id))?;
-    let events = match caller {
-        Caller::Hq => Some(shared.db.events(id).await.map_err(ApiError::internal)?),
-        Caller::Store(_) => None,
+    let (events, syncs) = match caller {
+        Caller::Hq => (
+            Some(shared.db.events(id).await.map_err(ApiError::internal)?),
+            Some(
+                shared
+                    .db
+                    .sync_states(id)
+                    .await
+                    .map_err(ApiError::internal)?,
+            ),
+        ),
+        Caller::Store(_) => (None, None),
     };
-    Ok(Json(OrderView { order, events }))
+    Ok(Json(OrderView {
+        order,
+        events,
+        syncs,
+    }))
 }
 
 async fn get_events(
@@ -313,6 +347,9 @@ async fn act(
         .map_err(change_error)?;
     tracing::info!(order_id = %id, status = %order.status, by = ?caller, "Order status changed.");
     shared.relay_wake.notify_one();
+    shared
+        .metrics
+        .status_changed(&order, &action, matches!(caller, Caller::Hq));
     Ok(Json(json!(order)))
 }
 
@@ -433,24 +470,7 @@ async fn attention(
     Query(query): Query<AttentionQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_hq()?;
-    let items = shared
-        .db
-        .attention(query.limit.unwrap_or(100).clamp(1, 500))
-        .await
-        .map_err(ApiError::internal)?;
-    let orders: Vec<_> = items
-        .into_iter()
-        .map(|item| {
-            json!({
-                "reason": item.reason,
-                "since": item.since,
-                "declined_by": item.declined_by,
-                "accept_by": item.order.order.fulfillment.accept_by,
-                "order": item.order,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "orders": orders })))
+    super::hq::attention(&shared, query.limit.unwrap_or(100).clamp(1, 500)).await
 }
 
 async fn list_stores(

@@ -1,8 +1,12 @@
-//! The public HTTP surface (one port): webhooks, the store and HQ API, health.
+//! The public HTTP surface (one port): webhooks, the store and HQ API, health, and the
+//! two web pages (`/store`, `/hq`) with their live stream.
 
 mod api;
 mod codes;
 mod health;
+mod hq;
+mod live;
+mod pages;
 mod stores;
 mod webhooks;
 
@@ -34,10 +38,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(crate::metrics::scrape))
         .nest(
             "/api/v1",
-            api::router().merge(codes::router()).merge(stores::router()),
+            api::router()
+                .merge(codes::router())
+                .merge(stores::router())
+                .merge(hq::router())
+                .merge(live::router()),
         )
+        .merge(pages::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared)
 }

@@ -25,6 +25,7 @@ use serde_json::json;
 use super::ApiError;
 use super::api::{Caller, json_body};
 use crate::app::Shared;
+use crate::feed::Change;
 
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
@@ -63,19 +64,52 @@ fn store_for(shared: &Shared, caller: &Caller, id: &str) -> Result<StoreId, ApiE
 
 /// The live state as the API shows it, from the database's row.
 fn view(shared: &Shared, row: &LiveRow) -> serde_json::Value {
+    live_view(
+        shared,
+        &row.store,
+        row.paused_until,
+        row.pause_reason.as_deref(),
+        &row.unavailable,
+        row.active,
+    )
+}
+
+/// The store's live state as this process's registry holds it, in the API's shape (the
+/// store console's stream sends it); `None` for a store not in the registry.
+pub(crate) fn registry_view(shared: &Shared, store: &StoreId) -> Option<serde_json::Value> {
+    let live = shared.registry().live(store)?;
+    let unavailable: Vec<String> = live.unavailable.into_iter().collect();
+    Some(live_view(
+        shared,
+        store,
+        live.paused_until,
+        live.pause_reason.as_deref(),
+        &unavailable,
+        live.active,
+    ))
+}
+
+fn live_view(
+    shared: &Shared,
+    store: &StoreId,
+    paused_until: Option<DateTime<Utc>>,
+    pause_reason: Option<&str>,
+    unavailable: &[String],
+    active: u32,
+) -> serde_json::Value {
     let now = Utc::now();
     let registry = shared.registry();
-    let paused = row.paused_until.is_some_and(|until| until > now);
-    let until = row.paused_until.filter(|_| paused);
+    let paused = paused_until.is_some_and(|until| until > now);
+    let until = paused_until.filter(|_| paused);
     json!({
-        "store": row.store,
+        "store": store,
         "paused": paused,
         "paused_until": until.filter(|t| *t < until_resumed()),
-        "pause_reason": row.pause_reason.as_ref().filter(|_| paused),
-        "unavailable": row.unavailable,
-        "active": row.active,
-        "capacity": registry.store(&row.store).map(|profile| profile.capacity),
-        "open_now": registry.hours(&row.store).map(|hours| hours.is_open(now)),
+        "pause_reason": pause_reason.filter(|_| paused),
+        "unavailable": unavailable,
+        "active": active,
+        "capacity": registry.store(store).map(|profile| profile.capacity),
+        "open_now": registry.hours(store).map(|hours| hours.is_open(now)),
     })
 }
 
@@ -94,7 +128,9 @@ fn answer(
         )
     })?;
     let body = view(shared, &row);
+    let store = row.store.clone();
     shared.note_live(row);
+    shared.feed.note(Change::Store(store));
     Ok(Json(body))
 }
 

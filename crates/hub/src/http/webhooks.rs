@@ -2,6 +2,7 @@
 //! answer the platform in its own convention — 2xx only after the commit.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -26,7 +27,10 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, &channel, None, method, &uri, headers, body).await
+    let started = Instant::now();
+    let response = handle(&shared, &channel, None, method, &uri, headers, body).await;
+    observe(&shared, &channel, started);
+    response
 }
 
 pub async fn receive_event(
@@ -37,7 +41,17 @@ pub async fn receive_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&shared, &channel, Some(event), method, &uri, headers, body).await
+    let started = Instant::now();
+    let response = handle(&shared, &channel, Some(event), method, &uri, headers, body).await;
+    observe(&shared, &channel, started);
+    response
+}
+
+/// Times a request of a channel of this hub (others are not worth a series of their own).
+fn observe(shared: &Shared, channel: &str, started: Instant) {
+    if shared.channels.contains_key(channel) {
+        shared.metrics.ingest_took(channel, started.elapsed());
+    }
 }
 
 /// What is kept of a request beside its body: the headers worth keeping (never
@@ -84,6 +98,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let Some(channel) = shared.channels.get(channel_id) else {
+        // Counted under one label: the path's text never becomes a series of its own.
+        shared.metrics.webhook_refused("unknown", "unknown_channel");
         let message = format!("no channel `{channel_id}` on this hub");
         return (
             StatusCode::NOT_FOUND,
@@ -199,6 +215,7 @@ pub(super) async fn record(
             }
             let recorded = db.record_order(&raw, order, &flags).await?;
             if !recorded.is_duplicate() {
+                shared.metrics.order_ingested(channel);
                 tracing::info!(
                     channel,
                     order_id = ?recorded.order_id(),
@@ -257,6 +274,7 @@ async fn refuse(
 ) -> Response {
     let channel_id = channel.id().as_str();
     tracing::warn!(channel = channel_id, error_kind = error.kind(), error = %error, "Webhook refused.");
+    shared.metrics.webhook_refused(channel_id, error.kind());
     let headers = kept_headers(request);
     if let Err(db_error) = shared
         .db
@@ -271,6 +289,8 @@ async fn refuse(
         .await
     {
         tracing::error!(channel = channel_id, error = %db_error, "Refused webhook could not be quarantined.");
+    } else {
+        shared.metrics.quarantined(channel_id);
     }
     to_response(channel.reply(request, Outcome::Refused(&error)))
 }

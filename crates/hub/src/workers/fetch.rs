@@ -83,6 +83,9 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     {
         Ok(recorded) => {
             tracing::info!(channel = %message.channel, order_id = ?recorded.order_id(), duplicate = recorded.is_duplicate(), "Fetched order recorded.");
+            if !recorded.is_duplicate() {
+                shared.metrics.order_ingested(&message.channel);
+            }
             shared.relay_wake.notify_one();
             Disposition::Ack
         }
@@ -115,6 +118,7 @@ async fn quarantine(shared: &Shared, message: &FetchMessage, error: &ChannelErro
     if kept.is_err() {
         return requeue_after_pause().await;
     }
+    shared.metrics.quarantined(&message.channel);
     let Some(channel) = shared.channels.get(&message.channel) else {
         return Disposition::DeadLetter;
     };

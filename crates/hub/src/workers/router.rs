@@ -4,7 +4,7 @@
 //! rejects orders back to their platform before the platform's acceptance deadline.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossdock_broker::{Disposition, Incoming};
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
+use crate::metrics::{RejectedBy, RoutingOutcome};
 
 pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
@@ -38,6 +39,10 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     let now = Utc::now();
     let timing = shared.settings.router.accept_timing();
     let mut rule = "";
+    // The order's channel and reception time, once the router decided on it (not for an
+    // order that already had a store, was finished or waits for HQ).
+    let mut decided: Option<(String, chrono::DateTime<Utc>)> = None;
+    let started = Instant::now();
     let result = shared
         .db
         .route_order(message.order_id, &timing, |input| {
@@ -46,6 +51,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
                 registry.update_active(&full.store, full.active, full.version);
             }
             let order = &input.order.order;
+            decided = Some((order.channel.as_str().to_owned(), input.order.received_at));
             let sale = shared
                 .channels
                 .get(order.channel.as_str())
@@ -75,7 +81,29 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
             (routing, recorded)
         })
         .await;
+    let took = started.elapsed();
     let order_id = message.order_id;
+    let outcome = match (&result, &decided) {
+        (Ok(Assignment::Assigned { .. }), _) => RoutingOutcome::Assigned,
+        (Ok(Assignment::Finished(_)), Some(_)) => RoutingOutcome::Rejected,
+        (Ok(Assignment::Finished(_)), None) => RoutingOutcome::AlreadyFinished,
+        (Ok(Assignment::AlreadyAssigned(_)), _) => RoutingOutcome::AlreadyAssigned,
+        (Ok(Assignment::NeedsAttention), _) => RoutingOutcome::NeedsAttention,
+        (Err(ChangeError::NotFound(_)), _) => RoutingOutcome::UnknownOrder,
+        (Err(_), _) => RoutingOutcome::Failed,
+    };
+    shared.metrics.routing_decided(outcome, took);
+    match (outcome, &decided) {
+        (RoutingOutcome::Assigned, Some((channel, received_at))) => {
+            shared
+                .metrics
+                .order_assigned(channel, Utc::now() - *received_at);
+        }
+        (RoutingOutcome::Rejected, Some((channel, _))) => {
+            shared.metrics.order_rejected(channel, RejectedBy::Router);
+        }
+        _ => {}
+    }
     match result {
         Ok(Assignment::Assigned { store, active }) => {
             tracing::info!(%order_id, %store, active, rule, "Order routed.");
@@ -96,6 +124,20 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         Err(error) => {
             tracing::warn!(%order_id, %error, "Routing could not be recorded; requeueing.");
             requeue_after_pause().await
+        }
+    }
+}
+
+/// Counts an order the deadline guard rejected, under its channel (read back: the guard
+/// knows only the order's id).
+async fn count_deadline_rejection(shared: &Shared, order_id: crossdock_model::OrderId) {
+    match shared.db.order(order_id, None).await {
+        Ok(Some(order)) => shared
+            .metrics
+            .order_rejected(order.order.channel.as_str(), RejectedBy::Deadline),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%order_id, %error, "Rejected order not counted: it could not be read back.");
         }
     }
 }
@@ -134,6 +176,7 @@ pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         Ok(true) => {
                             tracing::info!(%order_id, "No store accepted the order; rejected back to its platform before the platform's deadline.");
                             shared.relay_wake.notify_one();
+                            count_deadline_rejection(&shared, order_id).await;
                         }
                         Ok(false) => {}
                         Err(error) => {

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossdock_broker::{Disposition, Incoming};
-use crossdock_sync::ChannelPusher;
+use crossdock_db::sync::SyncPush;
 use tokio::sync::watch;
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
 
-pub async fn run(shared: Arc<Shared>, pusher: Arc<ChannelPusher>, stop: watch::Receiver<bool>) {
+/// Consumes the sync queue; `pusher` is the channels' pusher (metered, see
+/// `crate::metrics::MeteredPush`).
+pub async fn run(shared: Arc<Shared>, pusher: Arc<dyn SyncPush>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.sync_queue();
     let concurrency = shared.settings.sync.concurrency.max(1);
@@ -27,7 +29,7 @@ pub async fn run(shared: Arc<Shared>, pusher: Arc<ChannelPusher>, stop: watch::R
         move |incoming| {
             let shared = handler_shared.clone();
             let pusher = pusher.clone();
-            async move { handle(&shared, &pusher, incoming).await }
+            async move { handle(&shared, pusher.as_ref(), incoming).await }
         },
     )
     .await;
@@ -36,7 +38,7 @@ pub async fn run(shared: Arc<Shared>, pusher: Arc<ChannelPusher>, stop: watch::R
     }
 }
 
-async fn handle(shared: &Shared, pusher: &ChannelPusher, incoming: Incoming) -> Disposition {
+async fn handle(shared: &Shared, pusher: &dyn SyncPush, incoming: Incoming) -> Disposition {
     let message: OrderMessage = match parse(&incoming) {
         Ok(message) => message,
         Err(disposition) => return disposition,
@@ -56,7 +58,7 @@ async fn handle(shared: &Shared, pusher: &ChannelPusher, incoming: Incoming) -> 
 /// Every few hundred milliseconds, runs the syncs whose retry time has come.
 pub async fn sweep(
     shared: Arc<Shared>,
-    pusher: Arc<ChannelPusher>,
+    pusher: Arc<dyn SyncPush>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
