@@ -4,6 +4,8 @@
 //! timeout. Each test declares its own topology under a random prefix and deletes it at the
 //! end; the broker's counts are polled on a condition, never after a fixed sleep.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use crossdock_broker::{
@@ -11,8 +13,7 @@ use crossdock_broker::{
     Topology, connect, queue_depths, topology_queues,
 };
 
-/// Generous bound for anything the broker should do "soon".
-const WAIT: Duration = Duration::from_secs(30);
+use common::eventually;
 
 /// Bound of one depth read in these tests.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,20 +82,13 @@ async fn published_messages_show_in_their_queues_depth_and_missing_queues_are_le
     queues.insert(2, missing.clone());
 
     let probe = DepthProbe::new(config.clone(), READ_TIMEOUT);
-    let deadline = Instant::now() + WAIT;
-    let depths = loop {
+    let depths = eventually("the orders queue at 3 and the sync queue at 1", || async {
         let depths = probe.depths(&queues).await.expect("depths read");
-        if depth_of(&depths, &topology.orders_queue()) == Some(3)
-            && depth_of(&depths, &topology.sync_queue()) == Some(1)
-        {
-            break depths;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "depths never reached: {depths:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+        (depth_of(&depths, &topology.orders_queue()) == Some(3)
+            && depth_of(&depths, &topology.sync_queue()) == Some(1))
+        .then_some(depths)
+    })
+    .await;
     let read: Vec<&str> = depths.iter().map(|d| d.queue.as_str()).collect();
     let expected = topology_queues(&topology);
     assert_eq!(

@@ -2,8 +2,10 @@
 //! `CROSSDOCK_TEST_AMQP_URL`). Each test declares its own topology under a random prefix and
 //! deletes it at the end. Waits are on events (deliveries, confirms) with timeouts, never
 //! fixed sleeps; broker-side state no client sees an event for (a queue's consumer count,
-//! a queue re-declared by a consumer) is polled by [`eventually`], on a condition. `TEST_LOG=debug` (an `EnvFilter`)
-//! shows the crate's logs.
+//! a queue re-declared by a consumer) is polled by `common::eventually`, on a condition. `TEST_LOG=debug` (an
+//! `EnvFilter`) shows the crate's logs.
+
+mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -22,28 +24,7 @@ use tokio::{
     time::timeout,
 };
 
-/// Generous bound for anything the broker should do "soon".
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Checks `check` until it returns a value, for at most [`WAIT`]: for broker-side state
-/// that no client is told of.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use common::{WAIT, eventually};
 
 struct Fixture {
     config: BrokerConfig,

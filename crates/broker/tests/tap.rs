@@ -4,6 +4,8 @@
 //! says `Connected` again, so a reader knows to read the truth again. Each test uses its own
 //! topology prefix; waits are on conditions, never fixed sleeps.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-const WAIT: Duration = Duration::from_secs(30);
+use common::WAIT;
 
 fn config(url: String) -> BrokerConfig {
     BrokerConfig {

@@ -123,12 +123,14 @@ async fn orders_server() -> SocketAddr {
 async fn events(State(opened): State<Arc<AtomicUsize>>) -> impl IntoResponse {
     opened.fetch_add(1, Ordering::SeqCst);
     let ticks: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(futures::stream::unfold(0_u64, |n| async move {
-            if n > 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Some((Ok(Event::default().data(n.to_string())), n + 1))
-        }));
+        Box::pin(futures::stream::unfold(
+            (0_u64, tokio::time::interval(Duration::from_millis(100))),
+            |(n, mut every)| async move {
+                // The stream's pace: the first tick is at once.
+                every.tick().await;
+                Some((Ok(Event::default().data(n.to_string())), (n + 1, every)))
+            },
+        ));
     Sse::new(ticks)
 }
 
