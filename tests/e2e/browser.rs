@@ -259,7 +259,7 @@ async fn a_store_console_never_shows_another_stores_order_and_rejects_with_a_rea
     let db = hub.db();
     let id = crossdock_model::OrderId::parse(theirs["id"].as_str().expect("id")).expect("id");
     let waiting = wait_for("the order on HQ's attention list", WAIT, || async move {
-        db.attention(50)
+        db.attention_list(50, chrono::Utc::now())
             .await
             .ok()
             .and_then(|items| items.into_iter().find(|item| item.order.id == id))

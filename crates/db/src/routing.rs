@@ -156,15 +156,6 @@ impl From<deadpool_postgres::PoolError> for AssignError {
     }
 }
 
-/// An order waiting for HQ.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttentionItem {
-    pub order: Order,
-    pub reason: String,
-    pub since: DateTime<Utc>,
-    pub declined_by: Vec<StoreId>,
-}
-
 /// An order locked for routing, with what routing needs beyond the order.
 struct Locked {
     order: Order,
@@ -633,26 +624,6 @@ impl Db {
         apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// Orders waiting for HQ, longest-waiting first.
-    pub async fn attention(&self, limit: i64) -> Result<Vec<AttentionItem>, DbError> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
-             FROM orders WHERE attention IS NOT NULL ORDER BY attention_since, id LIMIT $1"
-        );
-        let rows = client.query(&sql, &[&limit]).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AttentionItem {
-                    order: order_from_row(row)?,
-                    declined_by: store_ids(row.get(7))?,
-                    reason: row.get::<_, Option<String>>(8).unwrap_or_default(),
-                    since: row.get::<_, Option<DateTime<Utc>>>(9).unwrap_or_default(),
-                })
-            })
-            .collect()
     }
 
     /// When the order's current store must have accepted it by, if it has one.

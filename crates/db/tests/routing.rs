@@ -16,7 +16,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::{TestDb, act, hub_order, new_order, record, stores, timing};
+use common::{TestDb, act, hub_order, new_order, record, stores, timing, waiting_for_hq};
 use crossdock_db::Db;
 use crossdock_db::chain::{LiveRow, LiveWatermark};
 use crossdock_db::orders::{Actor, ChangeError, Handover};
@@ -761,7 +761,7 @@ async fn declines_go_back_to_the_router_or_to_hq() {
     );
     assert_eq!(event.data, json!({ "store": a, "by": "store" }));
     check_load(db, a, 0, "declined").await;
-    assert!(db.attention(10).await.expect("attention").is_empty());
+    assert!(waiting_for_hq(db).await.is_empty());
 
     // The router hears who declined it.
     let mut declined_seen = Vec::new();
@@ -828,7 +828,7 @@ async fn declines_go_back_to_the_router_or_to_hq() {
         Declined::NeedsAttention
     );
     assert_eq!(outbox_since(db, mark).await, ["order.withdrawn"]);
-    let waiting = db.attention(10).await.expect("attention");
+    let waiting = waiting_for_hq(db).await;
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].order.id, named);
     assert_eq!(waiting[0].order.store_id, None);
@@ -865,7 +865,7 @@ async fn declines_go_back_to_the_router_or_to_hq() {
         }
     );
     assert!(
-        db.attention(10).await.expect("attention").is_empty(),
+        waiting_for_hq(db).await.is_empty(),
         "HQ's assignment settles it"
     );
     assert!(matches!(
@@ -1042,7 +1042,7 @@ async fn orders_near_the_platform_deadline_are_rejected_in_time() {
         "the store's words go back to the platform: {reason}"
     );
     assert!(
-        db.attention(10).await.expect("attention").is_empty(),
+        waiting_for_hq(db).await.is_empty(),
         "no longer waiting for HQ"
     );
 

@@ -197,3 +197,15 @@ pub async fn act(db: &Db, id: OrderId, action: StatusAction, actor: &Actor) -> O
         .await
         .unwrap_or_else(|e| panic!("{action:?} by {actor:?}: {e}"))
 }
+
+/// The orders waiting for HQ (a store the channel named declined them or let them time
+/// out), longest-waiting first: the first kinds of HQ's attention list.
+pub async fn waiting_for_hq(db: &crossdock_db::Db) -> Vec<crossdock_db::hq::Attention> {
+    use crossdock_db::hq::AttentionKind;
+    db.attention_list(50, chrono::Utc::now())
+        .await
+        .expect("attention list")
+        .into_iter()
+        .filter(|item| matches!(item.kind, AttentionKind::Declined | AttentionKind::TimedOut))
+        .collect()
+}
