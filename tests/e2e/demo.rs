@@ -1,7 +1,9 @@
 //! The demo's traffic (`crossdock demo`) against a test hub: every simulator starts, the
 //! hub is configured and connected as the demo does it, and the traffic's orders of every
-//! channel are routed to the store they were built for, in that store's currency. A
-//! simulator that cannot reach the hub fails its own orders only.
+//! channel are routed to the store they were built for, in that store's currency, with
+//! item codes from the chain's menu (which the test hub loads, as the demo does: an order
+//! naming anything else would be refused). A simulator that cannot reach the hub fails its
+//! own orders only.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,6 +40,12 @@ async fn the_demo_traffic_brings_orders_of_every_channel_to_their_stores() {
         })
         .collect();
     let menu = Menu::read(&repo_root().join("fixtures/chain/menu.json")).expect("menu");
+    let on_menu: BTreeSet<String> = menu
+        .entries()
+        .expect("menu entries")
+        .into_iter()
+        .map(|entry| entry.plu)
+        .collect();
     let home = StoreId::parse("NYC-001".to_owned()).expect("store id");
     let mut traffic = Traffic::new(
         Arc::new(sims),
@@ -101,6 +109,15 @@ async fn the_demo_traffic_brings_orders_of_every_channel_to_their_stores() {
             placed.channel
         );
         assert_eq!(view["flags"], serde_json::json!([]), "{view}");
+        let mut plus = Vec::new();
+        plus_of(&view["lines"], &mut plus);
+        for plu in plus {
+            assert!(
+                on_menu.contains(plu),
+                "{} order names {plu}, not on the menu: {view}",
+                placed.channel
+            );
+        }
         routed.insert(placed.channel);
     }
     let expected: BTreeSet<&str> = CHANNELS.into_iter().filter(|c| *c != "eleme").collect();
@@ -108,4 +125,12 @@ async fn the_demo_traffic_brings_orders_of_every_channel_to_their_stores() {
     assert!(kinds.contains(&("own_app", "delivery near the store, routed by zone")));
     assert!(kinds.contains(&("uber_eats", "pickup, new API")));
     hub.stop().await;
+}
+
+/// Every PLU of an order's lines and their modifiers, at any depth.
+fn plus_of<'a>(lines: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    for line in lines.as_array().into_iter().flatten() {
+        out.extend(line["plu"].as_str());
+        plus_of(&line["modifiers"], out);
+    }
 }

@@ -156,7 +156,7 @@ pub fn sample_pickup(store_ref: &str, currency: &str) -> SampleOrder {
                 }],
             },
             SampleItem {
-                plu: "DR-COLA-330".into(),
+                plu: "DR-COLA-500".into(),
                 name: "Cola 330ml".into(),
                 quantity: 1,
                 unit_price_minor: 299,

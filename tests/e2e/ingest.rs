@@ -1,8 +1,13 @@
-//! Bad input at the door, illegal status changes, and money that does not add up.
+//! Bad input at the door (forged, stale, malformed, too large, too many from one source),
+//! illegal status changes, and money that does not add up.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use crossdock_adapter_uber_eats::Generation;
 use serde_json::json;
 
-use crate::helpers::{TestHub, sample_pickup};
+use crate::helpers::{TestHub, channel_store_id, sample_pickup};
 
 async fn quarantine(hub: &TestHub, channel: &str) -> Vec<serde_json::Value> {
     let (status, body) = hub
@@ -275,5 +280,335 @@ async fn a_get_push_keeps_its_query_with_the_raw_request() {
     let headers: serde_json::Value = row.get(0);
     assert_eq!(headers[":method"], "GET");
     assert_eq!(headers[":query"], json!(query));
+    hub.stop().await;
+}
+
+/// An answer's status, `Retry-After` (when given) and JSON body.
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    body: serde_json::Value,
+}
+
+/// POSTs `body` to `/webhooks/{path}` from `http`, with `headers`.
+async fn post_webhook(
+    hub: &TestHub,
+    http: &reqwest::Client,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Answer {
+    let mut request = http
+        .post(format!("{}/webhooks/{path}", hub.base()))
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("POST webhook");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.parse().expect("Retry-After is whole seconds"));
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        retry_after,
+        body,
+    }
+}
+
+/// Asserts a 429 in the API's shape with a `Retry-After` of at least a second (and at most
+/// the 100 s one request takes to come back at 0.01 a second).
+fn assert_rate_limited(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, 429, "{what}: {}", answer.body);
+    assert_eq!(
+        answer.body["error"], "rate_limited",
+        "{what}: {}",
+        answer.body
+    );
+    assert!(
+        answer.body["message"].is_string(),
+        "{what}: {}",
+        answer.body
+    );
+    let retry_after = answer.retry_after.expect("Retry-After");
+    assert!((1..=100).contains(&retry_after), "{what}: {retry_after}");
+}
+
+/// A counter of `/metrics` with these labels (0 when absent).
+async fn counter(hub: &TestHub, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", hub.base()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("exposition parses");
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| s.labels.get(key) == Some(*value))
+        })
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{name} is not a counter: {other:?}"),
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_over_its_ingest_limit_gets_429_per_channel_and_nothing_is_quarantined() {
+    // Three requests at once per source and channel, then one every 100 s: nothing comes
+    // back while the test runs. 127.0.0.1 is a trusted proxy.
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.http.ingest_per_second = 0.01;
+        settings.http.ingest_burst = NonZeroU32::new(3).expect("non-zero");
+        settings.http.trusted_proxies = vec![IpAddr::from([127, 0, 0, 1])];
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let junk = || br#"{"event":"order.created","event_id":"junk"}"#.to_vec();
+
+    // The own app's simulator (127.0.0.1, nothing forwarded): three orders, then 429.
+    for _ in 0..3 {
+        let placed = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
+        assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    }
+    let fourth = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
+    assert_eq!(fourth.answer.status, 429, "{}", fourth.answer.body);
+    // Requests the hub would refuse and quarantine are refused before that: 429 only.
+    for n in 0..3 {
+        let answer = post_webhook(&hub, &http, "own_app", &[], junk()).await;
+        assert_rate_limited(&answer, &format!("junk {n}"));
+    }
+    let limited_events = post_webhook(&hub, &http, "own_app/order.created", &[], junk()).await;
+    assert_rate_limited(&limited_events, "the channel's event route");
+    assert!(
+        hub.db()
+            .order_by_external("own_app", &fourth.external_order_id)
+            .await
+            .expect("db")
+            .is_none(),
+        "the refused order was not stored"
+    );
+    assert_eq!(order_count(&hub).await, 3);
+    assert!(quarantine(&hub, "own_app").await.is_empty());
+
+    // Another channel from the same source still passes.
+    let uber = hub
+        .uber
+        .place_order(&sample_pickup(
+            &channel_store_id("NYC-001", "uber_eats"),
+            "USD",
+        ))
+        .await;
+    hub.routed_order("uber_eats", &uber.external_order_id).await;
+
+    // Through the trusted proxy, the forwarded client is the source: a bucket of its own,
+    // so this one is verified (and refused as unsigned).
+    let forwarded = post_webhook(
+        &hub,
+        &http,
+        "own_app",
+        &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")],
+        junk(),
+    )
+    .await;
+    assert_eq!(forwarded.status, 401, "{}", forwarded.body);
+
+    // An untrusted peer (127.0.0.2) is its own source whatever it forwards.
+    let other_peer = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    for n in 0..3 {
+        let spoofed = format!("203.0.113.{}", 10 + n);
+        let answer = post_webhook(
+            &hub,
+            &other_peer,
+            "own_app",
+            &[("x-forwarded-for", spoofed.as_str())],
+            junk(),
+        )
+        .await;
+        assert_eq!(answer.status, 401, "{n}: {}", answer.body);
+    }
+    let answer = post_webhook(
+        &hub,
+        &other_peer,
+        "own_app",
+        &[("x-forwarded-for", "203.0.113.99")],
+        junk(),
+    )
+    .await;
+    assert_rate_limited(&answer, "a spoofed X-Forwarded-For from an untrusted peer");
+
+    // Only the four requests that were let through and refused are quarantined.
+    let records = quarantine(&hub, "own_app").await;
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["error"] == "unauthorized"),
+        "{records:?}"
+    );
+
+    // Code redemptions have their own bucket: three refused by the handler, then 429.
+    for _ in 0..3 {
+        let (status, body) = hub
+            .post(
+                hub.token("SHA-001"),
+                "/codes/redeem",
+                json!({"channel": "nowhere", "code": "1234"}),
+            )
+            .await;
+        assert_eq!((status, &body["error"]), (400, &json!("unknown_channel")));
+    }
+    let response = hub
+        .hub
+        .access
+        .http
+        .post(format!("{}/api/v1/codes/redeem", hub.base()))
+        .bearer_auth(hub.token("SHA-001"))
+        .json(&json!({"channel": "dianping", "code": "1234"}))
+        .send()
+        .await
+        .expect("POST");
+    let answer = Answer {
+        status: response.status().as_u16(),
+        retry_after: response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        body: response.json().await.unwrap_or_default(),
+    };
+    assert_rate_limited(&answer, "the fourth redemption");
+
+    // Counted, each under its own bucket's name.
+    let refused = |channel| {
+        let hub = &hub;
+        async move {
+            counter(
+                hub,
+                "crossdock_webhooks_refused_total",
+                &[("channel", channel), ("reason", "rate_limited")],
+            )
+            .await
+        }
+    };
+    assert_eq!(refused("own_app").await, 6.0);
+    assert_eq!(refused("codes").await, 1.0);
+    assert_eq!(refused("uber_eats").await, 0.0);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_body_over_the_limit_is_refused_with_413_and_quarantined_on_every_channel() {
+    let hub = TestHub::start().await;
+    let limit = hub.hub.infra.settings.http.body_limit_bytes;
+    let head = crossdock_hub::http::QUARANTINED_HEAD_BYTES;
+    assert!(limit > head, "the test shows the head is all that is kept");
+    let http = reqwest::Client::new();
+    let channels: Vec<&str> = crossdock_hub::channels::factories()
+        .iter()
+        .map(|f| f.id())
+        .collect();
+    assert!(channels.len() >= 10, "{channels:?}");
+    let client = hub.db().pool().get().await.expect("connection");
+    let too_large = |channel: &str| {
+        let channel = channel.to_owned();
+        let client = &client;
+        async move {
+            client
+                .query(
+                    "SELECT reason, headers, length(body) FROM quarantine
+                     WHERE channel = $1 AND error_kind = 'too_large'",
+                    &[&channel],
+                )
+                .await
+                .expect("quarantine")
+        }
+    };
+    let headers = [
+        ("x-request-marker", "oversized"),
+        ("authorization", "Bearer not-kept"),
+    ];
+    for channel in &channels {
+        let answer = post_webhook(&hub, &http, channel, &headers, vec![b'x'; limit + 1]).await;
+        assert_eq!(answer.status, 413, "{channel}: {}", answer.body);
+        assert_eq!(
+            answer.body,
+            json!({"error": "too_large", "message": format!("body over {limit} bytes")}),
+            "{channel}"
+        );
+        let rows = too_large(channel).await;
+        assert_eq!(rows.len(), 1, "{channel}: one quarantine record");
+        let reason: String = rows[0].get(0);
+        let kept: serde_json::Value = rows[0].get(1);
+        let length: i32 = rows[0].get(2);
+        assert!(reason.contains(&limit.to_string()), "{channel}: {reason}");
+        assert_eq!(kept["x-request-marker"], "oversized", "{channel}: {kept}");
+        assert!(kept.get("authorization").is_none(), "{channel}: {kept}");
+        assert_eq!(
+            usize::try_from(length).expect("length"),
+            head,
+            "{channel}: only the head is kept"
+        );
+
+        // At the limit the body is read and handed to the channel (which refuses junk
+        // in its own way, never as too large).
+        let answer = post_webhook(&hub, &http, channel, &headers, vec![b'x'; limit]).await;
+        assert_ne!(answer.status, 413, "{channel}: {}", answer.body);
+        assert_eq!(too_large(channel).await.len(), 1, "{channel}");
+    }
+
+    // The event route too, and the API keeps answering 413 in its JSON shape.
+    let answer = post_webhook(
+        &hub,
+        &http,
+        "own_app/order.created",
+        &[],
+        vec![b'x'; limit + 1],
+    )
+    .await;
+    assert_eq!(
+        (answer.status, &answer.body["error"]),
+        (413, &json!("too_large"))
+    );
+    assert_eq!(too_large("own_app").await.len(), 2);
+    for path in ["/stores/NYC-001/pause", "/codes/redeem"] {
+        let response = http
+            .post(format!("{}/api/v1{path}", hub.base()))
+            .bearer_auth(hub.token("NYC-001"))
+            .header("content-type", "application/json")
+            .body(vec![b' '; limit + 1])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 413, "{path}");
+        let body: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(
+            body,
+            json!({"error": "too_large", "message": format!("body over {limit} bytes")}),
+            "{path}"
+        );
+    }
+    let (_, live) = hub.get(hub.token("NYC-001"), "/stores/NYC-001/live").await;
+    assert_eq!(live["paused"], false, "{live}");
+    assert_eq!(
+        counter(
+            &hub,
+            "crossdock_webhooks_refused_total",
+            &[("channel", "own_app"), ("reason", "too_large")],
+        )
+        .await,
+        2.0
+    );
     hub.stop().await;
 }

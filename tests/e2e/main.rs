@@ -2,12 +2,14 @@
 //! platform simulators. Each test gets its own database and its own broker prefix, so the
 //! tests run in parallel. `TEST_LOG=1` shows the hub's logs.
 
+mod authz;
 mod browser;
 mod codes;
 mod demo;
 mod helpers;
 mod hq;
 mod ingest;
+mod menu;
 mod metrics;
 mod normalize;
 mod own_app;

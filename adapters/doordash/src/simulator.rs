@@ -297,7 +297,10 @@ impl DoorDashSim {
         let body = lock(&self.inner.orders)
             .get(external_order_id)
             .map(|o| o.webhook.clone())?;
-        Some(self.inner.send(None, body).await)
+        let answer = self.inner.send(None, body).await;
+        self.inner
+            .take_webhook_answer(external_order_id, answer.status);
+        Some(answer)
     }
 
     /// Posts any body to the Orders endpoint (`event` `None`) or an event endpoint
@@ -454,6 +457,31 @@ impl Inner {
         }
     }
 
+    /// Reads the hub's answer to an order's webhook: a 200 is DoorDash's synchronous
+    /// confirmation, another 2xx leaves the order awaiting its confirmation, anything else
+    /// is a POS error. A retry that gets a 2xx after an error puts the order back in play,
+    /// as DoorDash's own webhook retries do.
+    fn take_webhook_answer(&self, id: &str, status: u16) {
+        let mut orders = lock(&self.orders);
+        let Some(order) = orders.get_mut(id) else {
+            return;
+        };
+        if !matches!(
+            order.state,
+            OrderState::AwaitingConfirmation | OrderState::PosError
+        ) {
+            return;
+        }
+        match status {
+            200 => order.state = OrderState::Confirmed,
+            201..=299 => order.state = OrderState::AwaitingConfirmation,
+            _ if order.state == OrderState::AwaitingConfirmation => {
+                order.state = OrderState::PosError;
+            }
+            _ => {}
+        }
+    }
+
     async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
         let id = Uuid::new_v4().to_string();
         let order = build_order(sample, &id, self.platform.delivery_by_merchant, Utc::now());
@@ -481,19 +509,7 @@ impl Inner {
             },
         );
         let answer = self.send(None, webhook).await;
-        {
-            let mut orders = lock(&self.orders);
-            if let Some(order) = orders.get_mut(&id)
-                && order.state == OrderState::AwaitingConfirmation
-            {
-                match answer.status {
-                    // A 200 is DoorDash's synchronous confirmation.
-                    200 => order.state = OrderState::Confirmed,
-                    201..=299 => {}
-                    _ => order.state = OrderState::PosError,
-                }
-            }
-        }
+        self.take_webhook_answer(&id, answer.status);
         tracing::info!(
             external_order_id = %id,
             webhook_status = answer.status,

@@ -150,6 +150,7 @@ pub(crate) fn submit_answer(update: &OrderUpdate) -> Value {
 /// | outside every delivery zone, or no location to route by | `OUT_OF_SERVICE_AREA` |
 /// | the store is closed, paused or not taking this brand | `CLOSED` (`NO_CAPACITY` when the reason says the store is busy) |
 /// | the merchant id is not one of the chain's stores | `CLOSED`: for the customer the restaurant takes no orders; `NOT_FOUND` is for items and promotions |
+/// | an item or option of the cart is not on the chain's menu | `AVAILABILITY_CHANGED` ("item unavailable"): the customer can take it out of the cart and check out again; the description names the PLU |
 /// | the order check refused the cart | `INVALID` |
 pub(crate) fn food_error(why: &Unservable) -> FoodOrderError {
     let (error, description) = match why {
@@ -163,6 +164,7 @@ pub(crate) fn food_error(why: &Unservable) -> FoodOrderError {
                     "NO_CAPACITY"
                 }
                 Unroutable::StoreUnavailable | Unroutable::UnknownStore => "CLOSED",
+                Unroutable::UnknownItem => "AVAILABILITY_CHANGED",
             };
             (error, reason.clone())
         }

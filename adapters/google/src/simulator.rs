@@ -305,12 +305,17 @@ impl GoogleSim {
     }
 
     /// Sends a submit already sent once again, byte for byte, with a fresh JWT (Google
-    /// retrying after a timeout). `None` for an unknown order.
+    /// retrying after a timeout). The answer to a retry of a submit never answered creates
+    /// the order, as the first answer would have. `None` for an unknown order.
     pub async fn resend_submit(&self, google_order_id: &str) -> Option<WebhookAnswer> {
-        let body = lock(&self.inner.orders)
+        let (body, answered) = lock(&self.inner.orders)
             .get(google_order_id)
-            .map(|o| o.body.clone())?;
-        Some(self.inner.send_signed(body).await)
+            .map(|o| (o.body.clone(), o.state.is_some()))?;
+        let answer = self.inner.send_signed(body).await;
+        if !answered {
+            self.inner.take_submit_answer(google_order_id, &answer);
+        }
+        Some(answer)
     }
 
     /// Sends any body with the given `Authorization` value (none if `None`): for forged

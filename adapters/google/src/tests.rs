@@ -1229,6 +1229,13 @@ fn an_unservable_quote_is_answered_with_the_matching_food_error() {
             "CLOSED",
         ),
         (
+            Unservable::NoStore {
+                kind: Unroutable::UnknownItem,
+                reason: "item unavailable: PLU PZ-HAWAII is not on the chain's menu".into(),
+            },
+            "AVAILABILITY_CHANGED",
+        ),
+        (
             Unservable::Invalid("the order has no items".into()),
             "INVALID",
         ),

@@ -1,11 +1,94 @@
 //! The store registry: stores, their channel ids, their API tokens, and their live state
-//! (pause, items they cannot make, the orders they are working).
+//! (pause, items they cannot make, the orders they are working); and the chain's menu (the
+//! PLUs of its items and modifier options, `menu_items`, V5), which the router checks
+//! orders against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{StoreId, StoreProfile};
 use tokio_postgres::Row;
 
 use crate::{Db, DbError};
+
+/// Whether a menu entry is an item (an order line) or an option of a modifier group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MenuKind {
+    Item,
+    ModifierOption,
+}
+
+impl MenuKind {
+    /// The `menu_items.kind` value: `item` or `option`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MenuKind::Item => "item",
+            MenuKind::ModifierOption => "option",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "item" => Some(MenuKind::Item),
+            "option" => Some(MenuKind::ModifierOption),
+            _ => None,
+        }
+    }
+}
+
+/// One PLU of the chain's menu: an item, or an option of a modifier group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuEntry {
+    pub plu: String,
+    pub name: String,
+    pub kind: MenuKind,
+    /// The item's category (`pizza`, `side`, …); options have none.
+    pub category: Option<String>,
+    /// Currency code → price of one unit in integer minor units.
+    pub prices: BTreeMap<String, i64>,
+}
+
+/// What replacing the menu changed, in PLUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MenuReplaced {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+impl MenuReplaced {
+    /// The number of PLUs on the menu now.
+    pub fn total(&self) -> usize {
+        self.added + self.changed + self.unchanged
+    }
+}
+
+/// Why a menu could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum MenuError {
+    #[error("menu PLU {plu:?} is listed more than once; list each item and option once")]
+    DuplicatePlu { plu: String },
+    #[error("menu entry {name:?} has an empty PLU; every item and option needs its code")]
+    EmptyPlu { name: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+fn menu_from_row(row: &Row) -> Result<MenuEntry, DbError> {
+    let plu: String = row.get(0);
+    let kind: String = row.get(2);
+    let prices: serde_json::Value = row.get(4);
+    Ok(MenuEntry {
+        kind: MenuKind::parse(&kind)
+            .ok_or_else(|| DbError::Corrupt(format!("menu item {plu}: kind {kind:?}")))?,
+        prices: serde_json::from_value(prices)
+            .map_err(|e| DbError::Corrupt(format!("menu item {plu}: prices: {e}")))?,
+        name: row.get(1),
+        category: row.get(3),
+        plu,
+    })
+}
 
 /// A store's live state as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +165,115 @@ impl Db {
         Ok(())
     }
 
-    /// The registry's version: it changes whenever a store or a channel store id does.
+    /// Replaces the chain's menu with `entries`, in one transaction: PLUs no longer on it
+    /// are deleted, new ones inserted, changed ones updated. Statements run only for what
+    /// changed, so storing the same menu again leaves the registry version alone.
+    pub async fn replace_menu(&self, entries: &[MenuEntry]) -> Result<MenuReplaced, MenuError> {
+        let mut wanted: HashMap<&str, &MenuEntry> = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            if entry.plu.is_empty() {
+                return Err(MenuError::EmptyPlu {
+                    name: entry.name.clone(),
+                });
+            }
+            if wanted.insert(entry.plu.as_str(), entry).is_some() {
+                return Err(MenuError::DuplicatePlu {
+                    plu: entry.plu.clone(),
+                });
+            }
+        }
+        Ok(self.store_menu(entries, &wanted).await?)
+    }
+
+    async fn store_menu(
+        &self,
+        entries: &[MenuEntry],
+        wanted: &HashMap<&str, &MenuEntry>,
+    ) -> Result<MenuReplaced, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // One replacement at a time; readers of the menu are not blocked.
+        tx.batch_execute("LOCK TABLE menu_items IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+        let rows = tx
+            .query(
+                "SELECT plu, name, kind, category, prices FROM menu_items",
+                &[],
+            )
+            .await?;
+        let current: HashMap<String, MenuEntry> = rows
+            .iter()
+            .map(|row| menu_from_row(row).map(|entry| (entry.plu.clone(), entry)))
+            .collect::<Result<_, _>>()?;
+        let removed: Vec<&str> = current
+            .keys()
+            .map(String::as_str)
+            .filter(|plu| !wanted.contains_key(plu))
+            .collect();
+        let mut outcome = MenuReplaced {
+            removed: removed.len(),
+            ..MenuReplaced::default()
+        };
+        let mut upserts = Vec::new();
+        for entry in entries {
+            match current.get(&entry.plu) {
+                Some(stored) if stored == entry => {
+                    outcome.unchanged += 1;
+                    continue;
+                }
+                Some(_) => outcome.changed += 1,
+                None => outcome.added += 1,
+            }
+            upserts.push(serde_json::json!({
+                "plu": entry.plu,
+                "name": entry.name,
+                "kind": entry.kind.as_str(),
+                "category": entry.category,
+                "prices": entry.prices,
+            }));
+        }
+        if !removed.is_empty() {
+            tx.execute("DELETE FROM menu_items WHERE plu = ANY($1)", &[&removed])
+                .await?;
+        }
+        if !upserts.is_empty() {
+            tx.execute(
+                "INSERT INTO menu_items (plu, name, kind, category, prices)
+                 SELECT plu, name, kind, category, prices
+                 FROM jsonb_to_recordset($1::jsonb)
+                     AS m(plu text, name text, kind text, category text, prices jsonb)
+                 ON CONFLICT (plu) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
+                     category = EXCLUDED.category, prices = EXCLUDED.prices,
+                     updated_at = now()",
+                &[&serde_json::Value::Array(upserts)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The chain's menu, by PLU.
+    pub async fn menu(&self) -> Result<Vec<MenuEntry>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT plu, name, kind, category, prices FROM menu_items ORDER BY plu",
+                &[],
+            )
+            .await?;
+        rows.iter().map(menu_from_row).collect()
+    }
+
+    /// The PLUs on the chain's menu (none: no menu is loaded), for the in-memory registry.
+    pub async fn menu_plus(&self) -> Result<BTreeSet<String>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client.query("SELECT plu FROM menu_items", &[]).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The registry's version: it changes whenever a store, a channel store id or the menu
+    /// does.
     pub async fn registry_version(&self) -> Result<i64, DbError> {
         let client = self.pool.get().await?;
         Ok(client

@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - [`Db`]: the pool and the migrations.
-//! - [`chain`]: the store registry (stores, channel store ids, store tokens).
+//! - [`chain`]: the store registry (stores, channel store ids, store tokens, live state)
+//!   and the chain's menu (the PLUs orders may name).
 //! - [`ingest`]: recording a platform's request — inbox (dedupe, raw payload), order,
 //!   first events and outbox row, in one transaction.
 //! - [`orders`]: reads, status changes (state machine enforced) and store delivery.

@@ -115,16 +115,17 @@ impl Shared {
         }
     }
 
-    /// Rebuilds the in-memory store registry if the database's has changed since it was
-    /// last built; returns the number of stores when it did. The new registry gets every
-    /// store's live state before it replaces the old one.
+    /// Rebuilds the in-memory store registry (the stores and the chain's menu) if the
+    /// database's has changed since it was last built; returns the number of stores when it
+    /// did. The new registry gets every store's live state before it replaces the old one.
     pub async fn refresh_registry(&self) -> anyhow::Result<Option<usize>> {
         let version = self.db.registry_version().await?;
         if version == self.registry_version.load(Ordering::Acquire) {
             return Ok(None);
         }
         let stores = self.db.load_stores().await?;
-        let registry = Registry::build(stores)?;
+        let menu = self.db.menu_plus().await?;
+        let registry = Registry::build(stores)?.with_menu(menu);
         let (live, watermark) = self.db.live_changes(LiveWatermark::default()).await?;
         for row in live {
             apply_live(&registry, row);
@@ -303,12 +304,20 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         .await
         .context("loading the store registry")?
         .unwrap_or_default();
+    let menu_items = shared.registry().menu().map_or(0, |menu| menu.len());
     tracing::info!(
         stores,
+        menu_items,
         channels = shared.channels.len(),
         ?roles,
         "Hub starting."
     );
+    if menu_items == 0 && (roles.api || roles.router) {
+        tracing::warn!(
+            "No menu is loaded: orders' items are not checked against the chain's menu \
+             (`crossdock load-chain --menu FILE` loads one)."
+        );
+    }
 
     let mut tasks = JoinSet::new();
     let mut addr = None;

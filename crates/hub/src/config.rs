@@ -3,7 +3,8 @@
 //! outside the repository (see [`crossdock_channel::SecretSource`]).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,12 +51,49 @@ pub struct Settings {
 pub struct HttpSettings {
     pub bind: SocketAddr,
     pub public_url: String,
+    /// The largest request body taken. A webhook over it answers 413 and leaves a
+    /// quarantine record (its first [`crate::http::QUARANTINED_HEAD_BYTES`] bytes).
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
+    /// Ingest requests (webhooks, code redemptions) one source may make per second,
+    /// sustained, per channel (may be fractional: 0.5 is one every two seconds).
+    #[serde(
+        default = "default_ingest_per_second",
+        deserialize_with = "positive_rate"
+    )]
+    pub ingest_per_second: f64,
+    /// How many ingest requests one source may make at once, above the sustained rate.
+    #[serde(default = "default_ingest_burst")]
+    pub ingest_burst: NonZeroU32,
+    /// Peers (reverse proxies, load balancers) whose `X-Forwarded-For` is believed: the
+    /// source of a request they pass on is the rightmost address in that header that is
+    /// not itself one of them. Any other peer is the source itself.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 fn default_body_limit() -> usize {
     1024 * 1024
+}
+
+fn default_ingest_per_second() -> f64 {
+    1000.0
+}
+
+fn default_ingest_burst() -> NonZeroU32 {
+    NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN)
+}
+
+/// A rate: a finite number above zero.
+fn positive_rate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let rate = f64::deserialize(deserializer)?;
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a rate per second must be a number above 0, not {rate}"
+        )))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +292,52 @@ mod tests {
             assert_eq!(settings.broker.store_shards, 4);
             assert_eq!(settings.broker.prefix, "crossdock");
             assert_eq!(settings.mode, Mode::Production);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
+    fn the_ingest_limit_has_defaults_takes_proxies_from_the_environment_and_refuses_zero() {
+        figment::Jail::expect_with(|jail| {
+            let file = |extra: &str| {
+                format!(
+                    "mode = \"production\"\n[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"http://127.0.0.1:8080\"\n{extra}\n[database]\nurl = \"postgres://file/db\"\n[broker]\nprefix = \"crossdock\"\n"
+                )
+            };
+            jail.create_file("crossdock.toml", &file(""))?;
+            let settings =
+                Settings::load(Some(Path::new("crossdock.toml"))).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.http.ingest_per_second, 1000.0);
+            assert_eq!(settings.http.ingest_burst.get(), 2000);
+            assert!(settings.http.trusted_proxies.is_empty());
+
+            jail.set_env("CROSSDOCK_HTTP__TRUSTED_PROXIES", r#"["10.0.0.1", "::1"]"#);
+            jail.create_file(
+                "crossdock.toml",
+                &file("ingest_per_second = 0.5\ningest_burst = 4"),
+            )?;
+            let settings =
+                Settings::load(Some(Path::new("crossdock.toml"))).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.http.ingest_per_second, 0.5);
+            assert_eq!(settings.http.ingest_burst.get(), 4);
+            assert_eq!(
+                settings.http.trusted_proxies,
+                [
+                    IpAddr::from([10, 0, 0, 1]),
+                    "::1".parse::<IpAddr>().map_err(|e| e.to_string())?
+                ]
+            );
+
+            for bad in [
+                "ingest_per_second = 0",
+                "ingest_per_second = -1",
+                "ingest_burst = 0",
+            ] {
+                jail.create_file("crossdock.toml", &file(bad))?;
+                let refused = Settings::load(Some(Path::new("crossdock.toml")));
+                assert!(refused.is_err(), "{bad} is refused");
+            }
             Ok(())
         });
     }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,6 @@ use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder, Webhook
 use crossdock_model::{ChainFile, StoreId, StoreProfile};
 use rand::Rng;
 use rand::seq::IndexedRandom;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::Roles;
@@ -62,7 +61,8 @@ pub struct DemoArgs {
     /// The chain file to load.
     #[arg(long, default_value = "fixtures/chain/chain.json")]
     pub chain: PathBuf,
-    /// The menu the demo orders are drawn from.
+    /// The chain's menu: loaded with the chain (the router refuses orders naming items not
+    /// on it), and what the demo orders are drawn from.
     #[arg(long, default_value = "fixtures/chain/menu.json")]
     pub menu: PathBuf,
     /// The store whose token is printed and which gets most demo orders of the channels it
@@ -81,35 +81,9 @@ pub struct DemoArgs {
     pub sim_base_port: u16,
 }
 
-/// The chain's menu (`fixtures/chain/menu.json`), as far as the demo orders need it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Menu {
-    items: Vec<MenuItem>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct MenuItem {
-    plu: String,
-    name: String,
-    prices: std::collections::BTreeMap<String, i64>,
-    #[serde(default)]
-    modifier_groups: Vec<ModifierGroup>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ModifierGroup {
-    options: Vec<MenuItem>,
-}
-
-impl Menu {
-    pub fn read(path: &Path) -> anyhow::Result<Menu> {
-        serde_json::from_str(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", path.display()))
-    }
-}
+/// The chain's menu: the demo loads it into the hub and draws its orders from it.
+pub use crate::chain::Menu;
+use crate::chain::MenuItem;
 
 /// Where each simulator listens; 0 picks a free port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,6 +400,20 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         "the --store is not in the chain"
     );
 
+    // The chain and its menu are in the database before the hub starts: its registry is
+    // built from them.
+    let (loaded, menu_loaded) = {
+        let db = crate::app::connect_db(&settings, 2).await?;
+        let stores = crate::chain::load(&db, &chain).await?;
+        let replaced = crate::chain::load_menu(&db, &menu).await?;
+        (stores, replaced.total())
+    };
+    tracing::info!(
+        stores = loaded,
+        menu_items = menu_loaded,
+        "Sample chain and menu loaded."
+    );
+
     let sims = Sims::start(SimPorts::from_args(&args)).await;
     for (channel, options) in sims.hub_options() {
         merge_options(&mut settings, channel, options);
@@ -435,8 +423,6 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let base = format!("http://{addr}");
     sims.connect(&base, &settings.http.public_url);
 
-    let loaded = crate::chain::load(&hub.shared.db, &chain).await?;
-    hub.shared.refresh_registry().await?;
     let token = crate::chain::issue_token(&hub.shared.db, &store).await?;
     let mut tokens = HashMap::from([(store.clone(), token)]);
     // Dianping vouchers are redeemed by the store, with its own token.
@@ -458,6 +444,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         admin: &admin,
         chain: &chain,
         stores: loaded,
+        menu_items: menu_loaded,
         sims: &sims,
         args: &args,
         accept_ms: hub.shared.settings.router.store_accept_ms,
@@ -496,6 +483,8 @@ struct Guide<'a> {
     admin: &'a str,
     chain: &'a ChainFile,
     stores: usize,
+    /// PLUs on the menu (items and options).
+    menu_items: usize,
     sims: &'a Sims,
     args: &'a DemoArgs,
     /// How long a store has to accept (`router.store_accept_ms`).
@@ -510,6 +499,7 @@ fn print_guide(guide: &Guide<'_>) {
         admin,
         chain,
         stores,
+        menu_items,
         sims,
         args,
         accept_ms,
@@ -585,7 +575,7 @@ Sell a Dianping voucher and redeem it at the counter of {shop_id} (it becomes an
     });
     println!(
         r#"
-Crossdock is running with the sample chain ({stores} stores) and {running} of {all} platform simulators.
+Crossdock is running with the sample chain ({stores} stores, {menu_items} items and options on its menu) and {running} of {all} platform simulators.
 
   store console   {base}/store           sign in as {store} with token {token}
   HQ dashboard    {base}/hq              sign in with token {admin}
@@ -648,6 +638,8 @@ pub struct Traffic {
     http: reqwest::Client,
     channels: Vec<&'static str>,
     round: u64,
+    /// Orders spread evenly over the stores instead of mostly to `home`.
+    spread: bool,
 }
 
 impl Traffic {
@@ -689,7 +681,39 @@ impl Traffic {
             http: reqwest::Client::new(),
             channels,
             round: 0,
+            spread: false,
         }
+    }
+
+    /// Spreads the orders evenly over the stores (the fault suite), instead of sending most
+    /// of them to the home store (the demo, whose guide follows one store).
+    pub fn spread(mut self) -> Traffic {
+        self.spread = true;
+        self
+    }
+
+    /// The token the traffic uses for `store` (Dianping vouchers are redeemed with it).
+    pub fn token(&self, store: &StoreId) -> Option<&str> {
+        self.tokens.get(store).map(String::as_str)
+    }
+
+    /// The next order of the rotation, not placed: its channel, its store and the order.
+    /// `None` if no channel can take orders.
+    pub fn next_sample(&mut self) -> Option<(&'static str, StoreProfile, SampleOrder)> {
+        let (channel, turn) = self.next_turn()?;
+        let (store, _, _, sample) = self.sample(channel, turn)?;
+        Some((channel, store, sample))
+    }
+
+    /// The next channel of the rotation and how many of its orders came before.
+    fn next_turn(&mut self) -> Option<(&'static str, u64)> {
+        let count = self.channels.len() as u64;
+        let channel = *self
+            .channels
+            .get(usize::try_from(self.round % count.max(1)).ok()?)?;
+        let turn = self.round / count;
+        self.round += 1;
+        Some((channel, turn))
     }
 
     /// The channels the traffic rotates over.
@@ -714,13 +738,8 @@ impl Traffic {
     /// that does not answer or panics) is logged and returned, never raised: the next
     /// call goes on with the next channel. `None` if no channel can take orders.
     pub async fn place_next(&mut self) -> Option<DemoOrder> {
-        let count = self.channels.len() as u64;
-        let channel = *self
-            .channels
-            .get(usize::try_from(self.round % count.max(1)).ok()?)?;
-        // The how-many-th order of this channel: alternates its variants.
-        let turn = self.round / count;
-        self.round += 1;
+        // `turn`, the how-many-th order of this channel, alternates its variants.
+        let (channel, turn) = self.next_turn()?;
         let (store, names_store, kind, sample) = self.sample(channel, turn)?;
         let sims = Arc::clone(&self.sims);
         let http = self.http.clone();
@@ -791,7 +810,10 @@ impl Traffic {
             })
             .collect();
         let mapped = if open.is_empty() { mapped } else { open };
-        let home = mapped.iter().find(|s| s.id == self.home).copied();
+        let home = mapped
+            .iter()
+            .find(|s| s.id == self.home && !self.spread)
+            .copied();
         let store = match home {
             Some(home) if rng.random_bool(0.6) => home,
             _ => *mapped.choose(&mut rng)?,

@@ -32,10 +32,18 @@ enum Command {
     },
     /// Apply database migrations.
     Migrate,
-    /// Load (insert or update) the stores of a chain file.
+    /// Load (insert or update) the stores of a chain file, and replace the chain's menu
+    /// with a menu file (orders naming an item not on it are refused).
     LoadChain {
         #[arg(default_value = "fixtures/chain/chain.json")]
         file: PathBuf,
+        /// The chain's menu: the items and modifier options (PLUs) orders may name.
+        #[arg(long, default_value = "fixtures/chain/menu.json")]
+        menu: PathBuf,
+        /// Load the stores only and leave the menu in the database as it is (with none,
+        /// orders' items are not checked).
+        #[arg(long, conflicts_with = "menu")]
+        no_menu: bool,
     },
     /// Issue a new API token for a store (replaces its previous token).
     IssueToken {
@@ -92,11 +100,50 @@ async fn main() -> anyhow::Result<ExitCode> {
             println!("migrations applied: {applied}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::LoadChain { file } => {
-            let db = connect(&settings).await?;
+        Command::LoadChain {
+            file,
+            menu,
+            no_menu,
+        } => {
+            // Both files are read and checked before anything is written.
             let chain = chain::read(&file)?;
+            let menu = if no_menu {
+                None
+            } else {
+                Some(chain::Menu::read(&menu).with_context(|| {
+                    format!(
+                        "loading the menu {} (--menu FILE names another; --no-menu loads the stores only)",
+                        menu.display()
+                    )
+                })?)
+            };
+            let db = connect(&settings).await?;
             let count = chain::load(&db, &chain).await?;
             println!("stores loaded: {count}");
+            match menu {
+                Some(menu) => {
+                    let replaced = chain::load_menu(&db, &menu).await?;
+                    println!(
+                        "menu loaded: {} items and options ({} new, {} changed, {} removed)",
+                        replaced.total(),
+                        replaced.added,
+                        replaced.changed,
+                        replaced.removed
+                    );
+                }
+                None => {
+                    let kept = db.menu_plus().await?.len();
+                    if kept == 0 {
+                        println!(
+                            "menu not loaded (--no-menu), and there is none: orders' items are not checked"
+                        );
+                    } else {
+                        println!(
+                            "menu not loaded (--no-menu): the menu already loaded stays ({kept} items and options)"
+                        );
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::IssueToken { store } => {

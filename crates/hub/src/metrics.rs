@@ -282,7 +282,7 @@ impl Metrics {
         let refused = Family::<RefusedLabels, Counter>::default();
         registry.register(
             "webhooks_refused",
-            "Webhook requests the hub refused (answered with an error), per channel and reason kind",
+            "Webhook requests the hub refused (answered with an error), per channel and reason kind (the error's kind, `too_large` for a body over the limit, `rate_limited` for a source over the ingest limit; code redemptions over it count as channel `codes`)",
             refused.clone(),
         );
         let quarantined = Family::<ChannelLabel, Counter>::default();
@@ -383,7 +383,9 @@ impl Metrics {
         self.ingested.get_or_create(&channel(channel_id)).inc();
     }
 
-    /// A webhook request of `channel` was refused (`reason`: the error's kind).
+    /// A webhook request of `channel` was refused (`reason`: the error's kind, or
+    /// `too_large`, `rate_limited`). A code redemption over the ingest limit counts here as
+    /// channel `codes`.
     pub fn webhook_refused(&self, channel_id: &str, reason: &'static str) {
         self.refused
             .get_or_create(&RefusedLabels {

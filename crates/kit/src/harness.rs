@@ -1,5 +1,6 @@
 //! A real hub for tests: its own PostgreSQL database and RabbitMQ prefix, the sample chain
-//! loaded, store tokens issued, and helpers to drive it over HTTP and to wait on its state.
+//! and its menu loaded, store tokens issued, and helpers to drive it over HTTP and to wait
+//! on its state.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -44,6 +45,13 @@ pub fn chain() -> ChainFile {
         store.closed_on.clear();
     }
     chain
+}
+
+/// The sample chain's menu (`fixtures/chain/menu.json`), as the test hubs load it: orders
+/// naming an item not on it are refused.
+pub fn menu() -> crossdock_hub::chain::Menu {
+    let path = repo_root().join("fixtures/chain/menu.json");
+    crossdock_hub::chain::Menu::read(&path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn admin_database_url() -> String {
@@ -124,6 +132,9 @@ impl Infra {
         crossdock_hub::chain::load(&db, &chain())
             .await
             .expect("load chain");
+        crossdock_hub::chain::load_menu(&db, &menu())
+            .await
+            .expect("load menu");
         Infra {
             settings,
             db_name,

@@ -529,6 +529,9 @@ pub enum Unroutable {
     NoLocation,
     /// Stores exist for the order but none can take it now (paused, closed, other brand).
     StoreUnavailable,
+    /// The order names an item or modifier option (by PLU) that is not on the chain's
+    /// menu: no store makes it.
+    UnknownItem,
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! dropped at random points inside random stores' zones, so every lookup has candidates to
 //! filter and rank by distance. Every filter has work to do: one store in ten is of another
 //! brand, and of the rest about 5% are paused, 10% at capacity and 10% out of an item;
-//! every order has three lines with modifiers, all checked against the store's
-//! unavailable items; hours are in the store's time zone.
+//! every order has three lines with modifiers, all checked against the chain's menu and
+//! the store's unavailable items; hours are in the store's time zone.
 //!
 //! `cargo run --release -p crossdock-router --example routing_bench [-- SIZES ORDERS]`
 //! (defaults: `1000,5000,30000` and 20000 orders per size). Prints p50, p99 and max per
@@ -215,7 +215,9 @@ fn main() {
             .collect();
         let ids: Vec<StoreId> = stores.iter().map(|s| s.id.clone()).collect();
         let started = Instant::now();
-        let registry = Registry::build(stores).expect("registry");
+        let registry = Registry::build(stores)
+            .expect("registry")
+            .with_menu(ITEMS.iter().chain(&MODIFIERS).map(|plu| plu.to_string()));
         let build = started.elapsed();
         // A fixed instant (a Friday, 18:00 in New York), so the stores' hours decide alike
         // on every run.

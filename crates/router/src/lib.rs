@@ -7,22 +7,26 @@
 //!   store ids, so routing reads no database and costs O(log n) in the number of stores.
 //!   Each store also carries its [`StoreLive`] state (pause, items it cannot make, active
 //!   orders), which the hub keeps current in place without rebuilding the registry.
+//!   The registry may also carry the chain's menu: the PLUs of its items and modifier
+//!   options ([`Registry::with_menu`]).
 //! - [`route`]: the decision for one order, with every candidate considered and why it
 //!   was chosen or dropped. Pure given the registry: the caller records it and acts on it.
 //!
-//! Rules: a channel that names the store gets that store (through the channel's store
+//! Rules: an order naming a PLU that is not on the chain's menu is refused before any
+//! store is looked at ([`Unroutable::UnknownItem`]; without a menu, items are not checked).
+//! A channel that names the store gets that store (through the channel's store
 //! mapping); an order routed by address gets the nearest store whose delivery zone
 //! contains the drop-off point. In both cases the store must serve the order's brand, be
 //! open by its own hours (at the due time for a scheduled order), not be paused, have
 //! room under its capacity, be able to make every item, and not have declined the order
 //! already ([`unfit`]). A sale a store already made ([`route_sale`]) goes to that store,
-//! whatever its state.
+//! whatever its state and whatever it sold.
 
 mod hours;
 
 pub use hours::OpeningHours;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -101,25 +105,30 @@ impl Entry {
     }
 }
 
-/// The stores as the router sees them.
+/// The stores as the router sees them, and the chain's menu.
 pub struct Registry {
     entries: Vec<Entry>,
     by_id: HashMap<StoreId, usize>,
     by_channel: HashMap<(String, String), usize>,
     zones: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
+    /// The PLUs of the chain's items and modifier options; `None`: no menu is loaded and
+    /// items are not checked.
+    menu: Option<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("stores", &self.entries.len())
+            .field("menu", &self.menu.as_ref().map(HashSet::len))
             .finish()
     }
 }
 
 impl Registry {
     /// Builds the registry from every store's profile; every store starts with an empty
-    /// [`StoreLive`] until [`Registry::set_live`] says otherwise.
+    /// [`StoreLive`] until [`Registry::set_live`] says otherwise. It has no menu until
+    /// [`Registry::with_menu`] gives it one.
     pub fn build(stores: impl IntoIterator<Item = StoreProfile>) -> Result<Self, RegistryError> {
         let mut entries = Vec::new();
         let mut by_id = HashMap::new();
@@ -175,7 +184,27 @@ impl Registry {
             by_id,
             by_channel,
             zones: RTree::bulk_load(boxes),
+            menu: None,
         })
+    }
+
+    /// The registry with the chain's menu: the PLUs of every item and modifier option the
+    /// chain sells. [`route`] refuses an order naming any other PLU. No PLUs at all is no
+    /// menu: items are not checked.
+    pub fn with_menu(mut self, plus: impl IntoIterator<Item = String>) -> Self {
+        let menu: HashSet<String> = plus.into_iter().collect();
+        self.menu = (!menu.is_empty()).then_some(menu);
+        self
+    }
+
+    /// The menu's PLUs; `None` when no menu is loaded.
+    pub fn menu(&self) -> Option<&HashSet<String>> {
+        self.menu.as_ref()
+    }
+
+    /// Whether the chain sells `plu`; `true` for every PLU when no menu is loaded.
+    pub fn on_menu(&self, plu: &str) -> bool {
+        self.menu.as_ref().is_none_or(|menu| menu.contains(plu))
     }
 
     pub fn len(&self) -> usize {
@@ -289,7 +318,8 @@ pub struct Candidate {
 /// The router's decision and the reasons for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
-    /// `by_channel_store` or `by_delivery_zone`.
+    /// `by_channel_store`, `by_delivery_zone`, `store_sale`, or `menu` (an item not on
+    /// the chain's menu: no store was looked at).
     pub rule: &'static str,
     pub store: Option<StoreId>,
     /// Why no store was chosen (what the channel is told).
@@ -351,6 +381,32 @@ fn needed_items(order: &NewOrder) -> impl Iterator<Item = &str> {
     out.into_iter()
 }
 
+/// The PLUs `order` needs made that are not on the chain's menu, sorted; none when the
+/// registry has no menu. Lines and modifiers without a PLU (the channel sent only its own
+/// item id) are not checked, nor ingredients taken off: the menu lists what the chain
+/// sells, and nothing is made of a removed ingredient.
+pub fn unknown_items<'a>(registry: &Registry, order: &'a NewOrder) -> BTreeSet<&'a str> {
+    if registry.menu.is_none() {
+        return BTreeSet::new();
+    }
+    needed_items(order)
+        .filter(|plu| !registry.on_menu(plu))
+        .collect()
+}
+
+/// The refusal of an order naming PLUs that are not on the menu, worded so that the
+/// adapters' reason mapping picks their item-unavailable code.
+fn unknown_items_reason(unknown: &BTreeSet<&str>) -> String {
+    let list: Vec<&str> = unknown.iter().copied().collect();
+    match list.as_slice() {
+        [one] => format!("item unavailable: PLU {one} is not on the chain's menu"),
+        many => format!(
+            "item unavailable: PLUs {} are not on the chain's menu",
+            many.join(", ")
+        ),
+    }
+}
+
 /// Why `store` cannot take `order` at `now`, if it cannot; `None` for an unknown store.
 ///
 /// The reasons are worded so that each adapter's mapping of free-text reasons to its
@@ -409,7 +465,7 @@ pub fn unfit(
 
 /// Assigns a sale a store already made (channels whose orders come from the store's own
 /// system, a POS) to the store the channel names. Nothing is asked of that store: the sale
-/// happened there, paused, closed or busy.
+/// happened there, paused, closed or busy, and whatever it sold (the menu is not checked).
 pub fn route_sale(registry: &Registry, order: &NewOrder) -> Decision {
     let rule = "store_sale";
     let channel = order.channel.as_str();
@@ -443,13 +499,24 @@ pub fn route_sale(registry: &Registry, order: &NewOrder) -> Decision {
 }
 
 /// Decides which store takes `order` at `now`. Stores in `declined` (those that rejected
-/// the order or did not accept it in time) are not asked again.
+/// the order or did not accept it in time) are not asked again. An order naming a PLU
+/// that is not on the chain's menu is refused first, with no store looked at (rule
+/// `menu`).
 pub fn route(
     registry: &Registry,
     order: &NewOrder,
     now: DateTime<Utc>,
     declined: &[StoreId],
 ) -> Decision {
+    let unknown = unknown_items(registry, order);
+    if !unknown.is_empty() {
+        return Decision::none(
+            "menu",
+            Unroutable::UnknownItem,
+            unknown_items_reason(&unknown),
+            vec![],
+        );
+    }
     let why_not = |store: &StoreId| {
         if declined.contains(store) {
             Some("declined the order already".to_owned())

@@ -4,19 +4,22 @@
 //! on an exact binary grid, whose edges orders can land on, and irregular star-shaped
 //! polygons, wound either way) overlap a lot. Each store has one of two brands, a time
 //! zone, weekly hours with intervals that run past midnight and days with none, holidays
-//! around the test's time, a capacity; and for each order its own live state: a pause that
-//! has passed, runs on or ends exactly now, the orders its kitchen works, the items it is
-//! out of. An order either names a store through a channel's store id (sometimes one no
-//! store has) or is routed by its drop-off point; it has lines and nested modifiers (some
-//! taken off) from a small pool of item codes, is ASAP or scheduled up to two days either
-//! side, and some stores have declined it already. Times are a fixed instant plus a
-//! generated offset, chosen so that the windows cross daylight-saving changes.
+//! around the test's time, a capacity. The chain has no menu, a menu of every item code,
+//! or a menu of some of them (none at all: no menu). For each order each store has its own
+//! live state: a pause that has passed, runs on or ends exactly now, the orders its kitchen
+//! works, the items it is out of. An order either names a store through a channel's store
+//! id (sometimes one no store has) or is routed by its drop-off point; it has lines and
+//! nested modifiers (some taken off) from a small pool of item codes, is ASAP or scheduled
+//! up to two days either side, and some stores have declined it already. Times are a fixed
+//! instant plus a generated offset, chosen so that the windows cross daylight-saving
+//! changes.
 //!
-//! The test decides on its own, from the generated data, whether a store can take the
-//! order — brand, pause, capacity, items and refusals directly, opening hours by its own
-//! reading of the weekly hours in the store's local time (cross-checked against
-//! [`OpeningHours::is_open`]), the zone through [`Registry::delivers_to`] — and holds the
-//! decision to it:
+//! The test decides on its own, from the generated data, whether the menu refuses the
+//! order (an item code it needs made is not on the menu: refused naming those codes, no
+//! store looked at) and otherwise whether a store can take the order — brand, pause,
+//! capacity, items and refusals directly, opening hours by its own reading of the weekly
+//! hours in the store's local time (cross-checked against [`OpeningHours::is_open`]), the
+//! zone through [`Registry::delivers_to`] — and holds the decision to it:
 //!
 //! - the order never goes to a store that cannot take it, nor one whose zone does not
 //!   contain the drop-off point (an address-based order, or a named store's own delivery
@@ -125,6 +128,8 @@ struct GenStore {
 struct GenChain {
     base: usize,
     stores: Vec<GenStore>,
+    /// The PLUs on the chain's menu; `None` (or none at all): no menu is loaded.
+    menu: Option<Vec<&'static str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,8 +253,16 @@ fn store_strategy() -> impl Strategy<Value = GenStore> {
 }
 
 fn chain_strategy() -> impl Strategy<Value = GenChain> {
-    (0..BASES.len(), vec(store_strategy(), 1..=40))
-        .prop_map(|(base, stores)| GenChain { base, stores })
+    (
+        0..BASES.len(),
+        vec(store_strategy(), 1..=40),
+        prop_oneof![
+            3 => Just(None),
+            3 => Just(Some(PLUS.to_vec())),
+            1 => subsequence(&PLUS[..], 0..=PLUS.len()).prop_map(Some),
+        ],
+    )
+        .prop_map(|(base, stores, menu)| GenChain { base, stores, menu })
 }
 
 fn live_strategy() -> impl Strategy<Value = GenLive> {
@@ -802,6 +815,33 @@ fn check(chain: &GenChain, registry: &Registry, scenario: &Scenario) -> Result<(
 
     let decision = route(registry, &order, world.now, &declined);
     let generated = &scenario.order;
+
+    // The menu first: an item code the order needs made that the chain does not sell
+    // refuses the order, whatever the stores.
+    let off_menu: Vec<&str> = match chain.menu.as_ref().filter(|menu| !menu.is_empty()) {
+        Some(menu) => world
+            .needed
+            .iter()
+            .copied()
+            .filter(|plu| !menu.contains(plu))
+            .collect(),
+        None => vec![],
+    };
+    if !off_menu.is_empty() {
+        prop_assert_eq!(decision.rule, "menu");
+        prop_assert_eq!(&decision.store, &None);
+        prop_assert_eq!(decision.refusal, Some(Unroutable::UnknownItem));
+        prop_assert!(decision.candidates.is_empty());
+        let expected = match off_menu.as_slice() {
+            [one] => format!("item unavailable: PLU {one} is not on the chain's menu"),
+            many => format!(
+                "item unavailable: PLUs {} are not on the chain's menu",
+                many.join(", ")
+            ),
+        };
+        prop_assert_eq!(decision.reason.as_deref(), Some(expected.as_str()));
+        return Ok(());
+    }
     // Where a store must deliver: the drop-off point of an address-based order, or the
     // WGS 84 point of a named store's own delivery.
     let store_delivery = generated.kind == FulfillmentKind::Delivery
@@ -991,7 +1031,8 @@ proptest! {
     #[test]
     fn orders_go_only_to_stores_that_can_take_them((chain, scenarios) in case_strategy()) {
         let registry = Registry::build((0..chain.stores.len()).map(|i| profile(&chain, i)))
-            .expect("a valid chain");
+            .expect("a valid chain")
+            .with_menu(chain.menu.iter().flatten().map(|plu| plu.to_string()));
         for scenario in &scenarios {
             check(&chain, &registry, scenario)?;
         }

@@ -745,3 +745,203 @@ fn an_older_version_of_a_stores_live_state_never_replaces_a_newer_one() {
     assert_eq!(registry.live(&a), Some(busy(1)));
     assert!(!registry.update_live(&id("Z"), busy(1), 9), "unknown store");
 }
+
+/// The menu of the synthetic chain's tests: two items and two options.
+const MENU: [&str; 4] = ["PZ-MARG", "DR-COLA", "MOD-BASIL", "MOD-CHEESE"];
+
+fn menu_chain(live: &[(&str, StoreLive)]) -> Registry {
+    chain(live).with_menu(MENU.iter().map(|plu| plu.to_string()))
+}
+
+/// A modifier of `plu` carrying `nested` modifiers.
+fn modifier(plu: Option<&str>, removed: bool, nested: Vec<Modifier>) -> Modifier {
+    let usd = Currency::parse("USD").expect("currency");
+    Modifier {
+        group: None,
+        name: plu.unwrap_or("their own option").into(),
+        channel_item_id: Some("ch-option".into()),
+        plu: plu.map(str::to_owned),
+        quantity: if removed { 0 } else { 1 },
+        unit_price: Money::zero(usd),
+        removed,
+        modifiers: nested,
+    }
+}
+
+#[test]
+fn an_order_naming_an_item_not_on_the_menu_is_refused_before_any_store_with_the_plu() {
+    let now = Utc::now();
+    let registry = menu_chain(&[]);
+    assert_eq!(registry.menu().map(|menu| menu.len()), Some(4));
+    for named in [
+        order("mkt", Some("mkt-C"), None),
+        order("own_app", None, Some((40.001, -74.0))),
+        order("own_app", None, None),
+    ] {
+        let unknown = with_lines(
+            named,
+            vec![line("PZ-MARG", &["MOD-BASIL"]), line("PZ-HAWAII", &[])],
+        );
+        let decision = route(&registry, &unknown, now, &[]);
+        assert_eq!(decision.store, None);
+        assert_eq!(decision.rule, "menu");
+        assert_eq!(decision.refusal, Some(Unroutable::UnknownItem));
+        assert_eq!(
+            decision.reason.as_deref(),
+            Some("item unavailable: PLU PZ-HAWAII is not on the chain's menu")
+        );
+        assert_eq!(decision.candidates, vec![], "no store was looked at");
+        let json = serde_json::to_value(&decision).expect("json");
+        assert_eq!(json["refusal"], "unknown_item");
+    }
+    // Several are listed once each, sorted.
+    let several = with_lines(
+        order("mkt", Some("mkt-C"), None),
+        vec![
+            line("SD-WINGS", &[]),
+            line("PZ-HAWAII", &[]),
+            line("SD-WINGS", &[]),
+        ],
+    );
+    assert_eq!(
+        route(&registry, &several, now, &[]).reason.as_deref(),
+        Some("item unavailable: PLUs PZ-HAWAII, SD-WINGS are not on the chain's menu")
+    );
+}
+
+#[test]
+fn an_unknown_modifier_plu_is_refused_at_any_depth_but_one_taken_off_is_not() {
+    let now = Utc::now();
+    let registry = menu_chain(&[]);
+    let with_modifiers = |modifiers: Vec<Modifier>| {
+        let mut pizza = line("PZ-MARG", &[]);
+        pizza.modifiers = modifiers;
+        with_lines(order("mkt", Some("mkt-C"), None), vec![pizza])
+    };
+
+    let top = with_modifiers(vec![modifier(Some("MOD-TRUFFLE"), false, vec![])]);
+    let decision = route(&registry, &top, now, &[]);
+    assert_eq!(decision.refusal, Some(Unroutable::UnknownItem));
+    assert_eq!(
+        decision.reason.as_deref(),
+        Some("item unavailable: PLU MOD-TRUFFLE is not on the chain's menu")
+    );
+
+    let nested = with_modifiers(vec![modifier(
+        Some("MOD-CHEESE"),
+        false,
+        vec![modifier(Some("MOD-TRUFFLE"), false, vec![])],
+    )]);
+    let decision = route(&registry, &nested, now, &[]);
+    assert_eq!(decision.refusal, Some(Unroutable::UnknownItem));
+    assert!(
+        decision
+            .reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("MOD-TRUFFLE")),
+        "{decision:?}"
+    );
+
+    // An ingredient taken off is not made: its code need not be on the menu, nor those
+    // under it.
+    let removed = with_modifiers(vec![modifier(
+        Some("PZ-ING-OREGANO"),
+        true,
+        vec![modifier(Some("MOD-TRUFFLE"), false, vec![])],
+    )]);
+    assert_eq!(
+        route(&registry, &removed, now, &[])
+            .store
+            .map(|s| s.to_string()),
+        Some("C".into())
+    );
+}
+
+#[test]
+fn lines_and_modifiers_without_a_plu_are_not_checked_against_the_menu() {
+    let now = Utc::now();
+    let registry = menu_chain(&[]);
+    let mut own_id = line("ignored", &[]);
+    own_id.plu = None;
+    own_id.modifiers = vec![modifier(None, false, vec![])];
+    let order = with_lines(order("mkt", Some("mkt-C"), None), vec![own_id]);
+    assert_eq!(
+        route(&registry, &order, now, &[])
+            .store
+            .map(|s| s.to_string()),
+        Some("C".into())
+    );
+    assert!(unknown_items(&registry, &order).is_empty());
+}
+
+#[test]
+fn without_a_menu_items_are_not_checked() {
+    let now = Utc::now();
+    let unknown = with_lines(
+        order("own_app", None, Some((40.001, -74.0))),
+        vec![line("PZ-HAWAII", &["MOD-TRUFFLE"])],
+    );
+    for registry in [chain(&[]), chain(&[]).with_menu(Vec::<String>::new())] {
+        assert_eq!(registry.menu(), None, "no PLUs is no menu");
+        assert!(registry.on_menu("PZ-HAWAII"));
+        let decision = route(&registry, &unknown, now, &[]);
+        assert_eq!(
+            decision.store.as_ref().map(StoreId::as_str),
+            Some("A"),
+            "{decision:?}"
+        );
+        assert_eq!(decision.rule, "by_delivery_zone");
+    }
+}
+
+#[test]
+fn an_item_on_the_menu_but_unavailable_at_a_store_drops_only_that_store() {
+    let now = Utc::now();
+    let registry = menu_chain(&[("A", out_of(&["PZ-MARG"]))]);
+    let pizza = with_lines(
+        order("own_app", None, Some((40.001, -74.0))),
+        vec![line("PZ-MARG", &["MOD-BASIL"])],
+    );
+    let decision = route(&registry, &pizza, now, &[]);
+    assert_eq!(decision.rule, "by_delivery_zone");
+    assert_eq!(decision.store.as_ref().map(StoreId::as_str), Some("B"));
+    let verdicts: Vec<(&str, &str)> = decision
+        .candidates
+        .iter()
+        .map(|c| (c.store.as_str(), c.verdict.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![("A", "item unavailable: PZ-MARG"), ("B", "chosen")]
+    );
+
+    // The store the channel names, out of it: that store cannot take it, and the refusal
+    // is the store's, not the menu's.
+    let registry = menu_chain(&[("C", out_of(&["DR-COLA"]))]);
+    let named = with_lines(
+        order("mkt", Some("mkt-C"), None),
+        vec![line("DR-COLA", &[])],
+    );
+    let decision = route(&registry, &named, now, &[]);
+    assert_eq!(decision.refusal, Some(Unroutable::StoreUnavailable));
+    assert_eq!(
+        decision.reason.as_deref(),
+        Some("store C cannot take the order: item unavailable: DR-COLA")
+    );
+}
+
+#[test]
+fn a_sale_a_store_made_is_not_checked_against_the_menu() {
+    let registry = menu_chain(&[]);
+    let sale = with_lines(
+        order("mkt", Some("mkt-C"), None),
+        vec![line("PZ-HAWAII", &[])],
+    );
+    assert_eq!(
+        route(&registry, &sale, Utc::now(), &[]).refusal,
+        Some(Unroutable::UnknownItem)
+    );
+    let decision = route_sale(&registry, &sale);
+    assert_eq!(decision.rule, "store_sale");
+    assert_eq!(decision.store.as_ref().map(StoreId::as_str), Some("C"));
+}

@@ -8,7 +8,8 @@
 //! | `POST /codes/redeem` `{"channel", "code", "count"?, "store"?}` | store, HQ (with `store`) | redeem it: `{"order_id", "external_order_id", "duplicate"}` |
 //!
 //! Redeeming is safe to repeat: the platform gets the same idempotency key for the same
-//! store, code and count, and the hub never makes a second order of one redemption.
+//! store, code and count, and the hub never makes a second order of one redemption. It is
+//! ingest, and passes the per-source rate limit first (`limit.rs`; 429 with `Retry-After`).
 
 use std::sync::Arc;
 
@@ -26,12 +27,18 @@ use sha2::{Digest, Sha256};
 
 use super::ApiError;
 use super::api::Caller;
+use super::limit::Gate;
 use crate::app::Shared;
 
-pub fn router() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/codes/check", post(check))
-        .route("/codes/redeem", post(redeem))
+/// The routes; a redemption is ingest and passes `limit`'s per-source limit first.
+pub fn router(limit: Gate) -> Router<Arc<Shared>> {
+    Router::new().route("/codes/check", post(check)).route(
+        "/codes/redeem",
+        post(redeem).route_layer(axum::middleware::from_fn_with_state(
+            limit,
+            super::limit::gate,
+        )),
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,16 +5,18 @@ mod api;
 mod codes;
 mod health;
 mod hq;
+mod limit;
 mod live;
 mod pages;
 mod stores;
 mod webhooks;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -23,11 +25,26 @@ use tokio::sync::watch;
 use crate::app::Shared;
 
 pub use api::hash_token;
+pub use limit::{IngestLimiter, source_ip};
+pub use webhooks::QUARANTINED_HEAD_BYTES;
 
 /// The whole HTTP surface.
+///
+/// Webhooks and code redemptions pass the per-source ingest limit first (`limit`); the
+/// source is the peer's address, which [`serve`] provides (a router served without it
+/// counts every request under one address).
 pub fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.settings.http.body_limit_bytes;
-    Router::new()
+    let limiter = Arc::new(IngestLimiter::new(
+        &shared.settings.http,
+        shared.channels.keys().map(String::as_str),
+    ));
+    let gate = |scope| limit::Gate {
+        limiter: limiter.clone(),
+        shared: shared.clone(),
+        scope,
+    };
+    let webhooks = Router::new()
         .route(
             "/webhooks/{channel}",
             post(webhooks::receive).get(webhooks::receive),
@@ -36,29 +53,39 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/webhooks/{channel}/{event}",
             post(webhooks::receive_event).get(webhooks::receive_event),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            gate(limit::Scope::Webhook),
+            limit::gate,
+        ));
+    let api = api::router()
+        .merge(codes::router(gate(limit::Scope::Codes)))
+        .merge(stores::router())
+        .merge(hq::router())
+        .merge(live::router())
+        // A body over the limit (refused by the extractors) answers in the API's shape.
+        .layer(axum::middleware::map_response_with_state(
+            body_limit,
+            too_large_as_json,
+        ));
+    Router::new()
+        .merge(webhooks)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(crate::metrics::scrape))
-        .nest(
-            "/api/v1",
-            api::router()
-                .merge(codes::router())
-                .merge(stores::router())
-                .merge(hq::router())
-                .merge(live::router()),
-        )
+        .nest("/api/v1", api)
         .merge(pages::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared)
 }
 
-/// Serves until the stop signal.
+/// Serves until the stop signal, with each connection's peer address (the ingest limit's
+/// source).
 pub async fn serve(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = router(shared);
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = async move {
         while !*stop.borrow() {
             if stop.changed().await.is_err() {
@@ -71,6 +98,20 @@ pub async fn serve(
         .await
     {
         tracing::error!(%error, "HTTP server stopped with an error.");
+    }
+}
+
+/// The body limit's refusal (axum's plain-text 413) as `{"error": "too_large", …}`.
+async fn too_large_as_json(State(limit): State<usize>, response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        ApiError::too_large(limit).into_response()
+    } else {
+        response
     }
 }
 
@@ -97,6 +138,15 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "unknown_store",
             format!("store {store} is not in the registry"),
+        )
+    }
+
+    /// A request body over `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body over {limit} bytes"),
         )
     }
 

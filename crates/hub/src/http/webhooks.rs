@@ -1,23 +1,32 @@
 //! `POST /webhooks/{channel}[/{event}]`: verify, parse, record (one transaction), then
 //! answer the platform in its own convention — 2xx only after the commit.
+//!
+//! The body is read here, up to `http.body_limit_bytes`: one over it answers 413
+//! (`{"error": "too_large", …}`) and is quarantined with its first
+//! [`QUARANTINED_HEAD_BYTES`] bytes. The per-source rate limit runs before (`limit.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use chrono::Utc;
 use crossdock_channel::{
     Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply, Unservable,
 };
 use crossdock_db::ingest::{RawRecord, Recorded};
 use crossdock_model::mask_phone;
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::app::Shared;
 use crate::workers::fetch::FetchMessage;
+
+/// What a quarantine record keeps of a body over the limit: its first 64 KiB.
+pub const QUARANTINED_HEAD_BYTES: usize = 64 * 1024;
 
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
@@ -25,7 +34,7 @@ pub async fn receive(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
     let response = handle(&shared, &channel, None, method, &uri, headers, body).await;
@@ -39,12 +48,41 @@ pub async fn receive_event(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
     let response = handle(&shared, &channel, Some(event), method, &uri, headers, body).await;
     observe(&shared, &channel, started);
     response
+}
+
+/// A body that could not be read whole.
+#[derive(Debug)]
+enum BodyError {
+    /// Over the limit: its first [`QUARANTINED_HEAD_BYTES`] bytes (at most).
+    TooLarge(Bytes),
+    /// The connection failed while the body was sent.
+    Read(axum::Error),
+}
+
+/// Reads a body of at most `limit` bytes. Nothing past the limit is buffered: a body
+/// over it stops being read there, and only its head is kept.
+async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, BodyError> {
+    let mut chunks = body.into_data_stream();
+    // The declared length is a hint only, and never reserves more than the head's size.
+    let mut buffer =
+        BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(QUARANTINED_HEAD_BYTES));
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(BodyError::Read)?;
+        if buffer.len() + chunk.len() > limit {
+            let room = QUARANTINED_HEAD_BYTES.saturating_sub(buffer.len());
+            buffer.truncate(QUARANTINED_HEAD_BYTES);
+            buffer.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            return Err(BodyError::TooLarge(buffer.freeze()));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
 }
 
 /// Times a request of a channel of this hub (others are not worth a series of their own).
@@ -58,8 +96,12 @@ fn observe(shared: &Shared, channel: &str, started: Instant) {
 /// credentials), and the method and query where they carry the request (platforms that
 /// push as `GET` with query parameters).
 fn kept_headers(request: &InboundRequest) -> serde_json::Value {
-    let mut kept: serde_json::Map<String, serde_json::Value> = request
-        .headers
+    keep(&request.method, &request.headers, request.query.as_deref())
+}
+
+/// [`kept_headers`] of a request's parts.
+fn keep(method: &Method, headers: &HeaderMap, query: Option<&str>) -> serde_json::Value {
+    let mut kept: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .filter(|(name, _)| !crossdock_channel::is_credential_header(name.as_str()))
         .map(|(name, value)| {
@@ -69,10 +111,10 @@ fn kept_headers(request: &InboundRequest) -> serde_json::Value {
             )
         })
         .collect();
-    if request.method != Method::POST {
-        kept.insert(":method".into(), json!(request.method.as_str()));
+    if method != Method::POST {
+        kept.insert(":method".into(), json!(method.as_str()));
     }
-    if let Some(query) = &request.query {
+    if let Some(query) = query {
         kept.insert(":query".into(), json!(query));
     }
     serde_json::Value::Object(kept)
@@ -95,7 +137,7 @@ async fn handle(
     method: Method,
     uri: &Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(channel) = shared.channels.get(channel_id) else {
         // Counted under one label: the path's text never becomes a series of its own.
@@ -106,6 +148,28 @@ async fn handle(
             axum::Json(json!({ "error": "unknown_channel", "message": message })),
         )
             .into_response();
+    };
+    let received_at = Utc::now();
+    let limit = shared.settings.http.body_limit_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    let body = match read_body(body, limit, declared).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(head)) => {
+            let kept = keep(&method, &headers, uri.query());
+            return too_large(shared, channel_id, received_at, &kept, &head).await;
+        }
+        Err(BodyError::Read(error)) => {
+            tracing::info!(channel = channel_id, %error, "Webhook body could not be read.");
+            return super::ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("the request body could not be read: {error}"),
+            )
+            .into_response();
+        }
     };
     let request = InboundRequest {
         method,
@@ -118,7 +182,7 @@ async fn handle(
         query: uri.query().map(str::to_owned),
         headers,
         body,
-        received_at: Utc::now(),
+        received_at,
     };
     let delivery = match channel
         .verify(&request)
@@ -293,4 +357,83 @@ async fn refuse(
         shared.metrics.quarantined(channel_id);
     }
     to_response(channel.reply(request, Outcome::Refused(&error)))
+}
+
+/// A body over the limit: 413 in the API's shape and a quarantine record with the kept
+/// headers and the body's head, so HQ sees what was sent.
+async fn too_large(
+    shared: &Shared,
+    channel_id: &str,
+    received_at: chrono::DateTime<Utc>,
+    headers: &serde_json::Value,
+    head: &[u8],
+) -> Response {
+    let limit = shared.settings.http.body_limit_bytes;
+    tracing::warn!(
+        channel = channel_id,
+        error_kind = "too_large",
+        limit_bytes = limit,
+        "Webhook refused: body over the limit."
+    );
+    shared.metrics.webhook_refused(channel_id, "too_large");
+    let reason = format!(
+        "body over the limit of {limit} bytes (http.body_limit_bytes); its first {} bytes are kept",
+        head.len()
+    );
+    match shared
+        .db
+        .quarantine(channel_id, received_at, "too_large", &reason, headers, head)
+        .await
+    {
+        Ok(_) => shared.metrics.quarantined(channel_id),
+        Err(db_error) => {
+            tracing::error!(channel = channel_id, error = %db_error, "Oversized webhook could not be quarantined.");
+        }
+    }
+    super::ApiError::too_large(limit).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body sent in chunks of `chunk` bytes, `len` in all.
+    fn chunked(len: usize, chunk: usize) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..len)
+            .step_by(chunk)
+            .map(|start| Ok(Bytes::from(vec![b'x'; chunk.min(len - start)])))
+            .collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_limit_is_read_whole() {
+        let limit = 200 * 1024;
+        let body = read_body(chunked(limit, 7000), limit, None)
+            .await
+            .expect("at the limit");
+        assert_eq!(body.len(), limit);
+        let empty = read_body(Body::empty(), limit, Some(0))
+            .await
+            .expect("empty");
+        assert!(empty.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_keeps_only_its_head() {
+        let limit = 200 * 1024;
+        for chunk in [1, 7000, 100 * 1024, limit + 1] {
+            match read_body(chunked(limit + 1, chunk), limit, Some(limit + 1)).await {
+                Err(BodyError::TooLarge(head)) => {
+                    assert_eq!(head.len(), QUARANTINED_HEAD_BYTES, "chunks of {chunk}");
+                }
+                other => panic!("chunks of {chunk}: {other:?}"),
+            }
+        }
+        // A limit under the head's size keeps what was read, never more than the head.
+        match read_body(chunked(5000, 1000), 4096, None).await {
+            Err(BodyError::TooLarge(head)) => assert_eq!(head.len(), 5000),
+            other => panic!("{other:?}"),
+        }
+    }
 }
