@@ -73,7 +73,11 @@ async fn own_dir(dir: &Path, user: &str) -> anyhow::Result<()> {
 }
 
 /// Waits until `ready` answers true, polling every 200 ms, for at most `within`.
-async fn poll_until<F, Fut>(what: &str, within: Duration, mut ready: F) -> anyhow::Result<()>
+pub(crate) async fn poll_until<F, Fut>(
+    what: &str,
+    within: Duration,
+    mut ready: F,
+) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

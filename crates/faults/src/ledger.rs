@@ -4,17 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::offer::Offered;
+use crossdock_hub::demo::Offered;
 
 /// What the stores saw of one hub order.
 #[derive(Debug, Default, Clone)]
 pub struct AtStores {
-    /// Stores that received it as a new order (`order.routed`), with how many times.
+    /// Stores that received it as a new order (`order.routed`), with how many distinct
+    /// messages said so (more than one is a duplicate; the same message again is a
+    /// redelivery, which a store recognises by its id).
     pub routed: BTreeMap<String, u32>,
     /// Stores it was taken back from (`order.withdrawn`).
     pub withdrawn: BTreeSet<String>,
-    /// Every message kind received for it, in arrival order.
-    pub kinds: Vec<String>,
     /// Store actions that answered 200 (or were found done), in order.
     pub worked: Vec<String>,
     /// Why working it stopped early, if it did.
@@ -66,7 +66,6 @@ impl Ledger {
             inner.same_message_again += 1;
         }
         let entry = inner.at_stores.entry(order_id.to_owned()).or_default();
-        entry.kinds.push(kind.to_owned());
         match kind {
             "order.routed" => {
                 let seen = entry.routed.entry(store.to_owned()).or_default();

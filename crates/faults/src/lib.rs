@@ -16,7 +16,6 @@ pub mod hub;
 pub mod infra;
 pub mod ledger;
 pub mod logs;
-pub mod offer;
 pub mod reconcile;
 pub mod schedule;
 pub mod stores;
@@ -115,23 +114,14 @@ fn hub_env(
 
 /// Waits until the API answers `/readyz` with 200.
 async fn wait_ready(http: &reqwest::Client, api: &str, within: Duration) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let ready = http
-            .get(format!("{api}/readyz"))
+    infra::poll_until("the hub", within, || async {
+        http.get(format!("{api}/readyz"))
             .timeout(Duration::from_secs(2))
             .send()
             .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the hub was not ready within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
 }
 
 /// Runs the suite and returns its report (whether it passed is [`Report::passed`]).

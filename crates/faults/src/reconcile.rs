@@ -169,7 +169,7 @@ pub async fn reconcile(db: &Db, ledger: &Ledger) -> anyhow::Result<Report> {
             report.not_acknowledged += 1;
             *report
                 .unacknowledged
-                .entry(format!("{}: {}", offer.channel, offer.answer))
+                .entry(format!("{}: {}", offer.channel, offer.answer_line()))
                 .or_default() += 1;
             continue;
         }

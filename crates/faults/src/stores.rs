@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossdock_broker::{BrokerConfig, Disposition, Incoming, Topology};
+use crossdock_model::Status;
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Deserialize;
@@ -20,6 +21,13 @@ use crate::ledger::Ledger;
 
 /// How long one store action is retried before the store gives up on the order.
 const ACTION_PATIENCE: Duration = Duration::from_secs(300);
+
+/// What a store does with each new order: the API action and the status it leads to.
+const WORK: [(&str, Status); 3] = [
+    ("accept", Status::Accepted),
+    ("ready", Status::Ready),
+    ("complete", Status::Completed),
+];
 
 #[derive(Deserialize)]
 struct StoreMessage {
@@ -111,8 +119,8 @@ async fn work_order(stores: Arc<Stores>, order_id: String, store: String) {
             .gave_up(&order_id, format!("no token for store {store}"));
         return;
     };
-    for action in ["accept", "ready", "complete"] {
-        match act(&stores, &token, &order_id, action).await {
+    for (action, step) in WORK {
+        match act(&stores, &token, &order_id, action, step).await {
             Ok(()) => stores.ledger.worked(&order_id, action),
             Err(why) => {
                 stores.ledger.gave_up(&order_id, format!("{action}: {why}"));
@@ -122,8 +130,15 @@ async fn work_order(stores: Arc<Stores>, order_id: String, store: String) {
     }
 }
 
-/// One store action, retried through outages until it is done (or found done).
-async fn act(stores: &Stores, token: &str, order_id: &str, action: &str) -> Result<(), String> {
+/// One store action, retried through outages until it is done (or the order is found at
+/// `step` already).
+async fn act(
+    stores: &Stores,
+    token: &str,
+    order_id: &str,
+    action: &str,
+    step: Status,
+) -> Result<(), String> {
     let url = format!("{}/api/v1/orders/{order_id}/{action}", stores.api);
     let body = if action == "accept" {
         json!({ "prep_minutes": 10 })
@@ -149,7 +164,9 @@ async fn act(stores: &Stores, token: &str, order_id: &str, action: &str) -> Resu
                 // answer was lost, or the order was cancelled or taken back.
                 let text = response.text().await.unwrap_or_default();
                 return match order_status(stores, token, order_id).await {
-                    Some(status) if reached(&status, action) => Ok(()),
+                    Some(status) if Status::parse(&status).is_some_and(|s| s.has_reached(step)) => {
+                        Ok(())
+                    }
                     status => Err(format!("409 {text} (order is {status:?})")),
                 };
             }
@@ -165,24 +182,6 @@ async fn act(stores: &Stores, token: &str, order_id: &str, action: &str) -> Resu
         delay = (delay * 2).min(Duration::from_secs(2));
     }
     Err(format!("no answer within {ACTION_PATIENCE:?}: {last}"))
-}
-
-/// Whether an order in `status` has had `action` done.
-fn reached(status: &str, action: &str) -> bool {
-    let rank = |s: &str| match s {
-        "accepted" => 1,
-        "preparing" => 2,
-        "ready" => 3,
-        "picked_up" => 4,
-        "delivered" | "completed" => 5,
-        _ => 0,
-    };
-    let target = match action {
-        "accept" => 1,
-        "ready" => 3,
-        _ => 5,
-    };
-    rank(status) >= target
 }
 
 async fn order_status(stores: &Stores, token: &str, order_id: &str) -> Option<String> {

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossdock_hub::demo::{Sims, Traffic};
+use crossdock_adapter_uber_eats::Generation;
+use crossdock_channel::sim::WebhookAnswer;
+use crossdock_hub::demo::{self, Offered, Resend, Sims, Traffic};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
 use crate::ledger::Ledger;
-use crate::offer::{self, Offered};
 
 /// How long a platform retries a webhook before it gives up on the hub.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
@@ -66,9 +67,10 @@ async fn offer_until_settled(
     if let Some(phone) = &sample.customer_phone {
         load.ledger.phone(phone);
     }
-    let placed = offer::place(
+    let placed = demo::offer(
         &load.sims,
         channel,
+        Generation::Classic,
         &sample,
         &load.http,
         &load.hub,
@@ -82,8 +84,11 @@ async fn offer_until_settled(
                 channel,
                 external_order_id: None,
                 acked: false,
-                answer: format!("{error:#}"),
-                resend: offer::Resend::Nothing,
+                answer: WebhookAnswer {
+                    status: 0,
+                    body: format!("{error:#}"),
+                },
+                resend: Resend::Nothing,
             });
             return;
         }
@@ -93,21 +98,18 @@ async fn offer_until_settled(
     while !offered.acked && started.elapsed() < GIVE_UP_AFTER {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
-        if !offer::resend(&load.sims, &mut offered, &load.http, &load.hub).await {
+        if !demo::resend(&load.sims, &mut offered, &load.http, &load.hub).await {
             break;
         }
     }
-    let resendable = !matches!(
-        offered.resend,
-        offer::Resend::Nothing | offer::Resend::Dianping { .. }
-    );
+    let resendable = !matches!(offered.resend, Resend::Nothing | Resend::Dianping { .. });
     if offered.acked && resendable && rand::rng().random_bool(load.duplicate_share.clamp(0.0, 1.0))
     {
         // The platform delivers the same webhook again; the hub must answer it as taken
         // and change nothing.
         let mut again = offered.clone();
-        if offer::resend(&load.sims, &mut again, &load.http, &load.hub).await && !again.acked {
-            tracing::warn!(channel, answer = %again.answer, "A duplicate delivery was not acknowledged.");
+        if demo::resend(&load.sims, &mut again, &load.http, &load.hub).await && !again.acked {
+            tracing::warn!(channel, answer = %again.answer_line(), "A duplicate delivery was not acknowledged.");
         }
     }
     load.ledger.offered(offered);

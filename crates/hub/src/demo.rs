@@ -25,7 +25,7 @@ use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig as AppSimConfig}
 use crossdock_adapter_pos::simulator::{DEFAULT_REGISTER, PosSim, SimConfig as PosSimConfig};
 use crossdock_adapter_uber_eats::Generation;
 use crossdock_adapter_uber_eats::simulator::{SimConfig as UberSimConfig, UberEatsSim};
-use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder, WebhookAnswer};
+use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_model::{ChainFile, StoreId, StoreProfile};
 use rand::Rng;
 use rand::seq::IndexedRandom;
@@ -49,6 +49,9 @@ pub const CHANNELS: [&str; 9] = [
 
 /// How long one demo order may take (the simulator's request and the hub's answer).
 const PLACE_TIMEOUT: Duration = Duration::from_secs(30);
+
+mod offer;
+pub use offer::{Offered, Resend, offer, resend};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -863,115 +866,49 @@ fn postcode(store: &StoreProfile) -> String {
     }
 }
 
-/// Places `sample` on the channel's simulator; returns the platform's order id.
+/// Places `sample` on the channel's simulator; returns the platform's order id once the
+/// hub took it as the platform expects.
 async fn place(
     sims: &Sims,
-    channel: &str,
+    channel: &'static str,
     generation: Generation,
     sample: &SampleOrder,
     http: &reqwest::Client,
     hub: &str,
     token: Option<String>,
 ) -> anyhow::Result<String> {
-    fn sim<T>(sim: &Option<T>) -> anyhow::Result<&T> {
-        sim.as_ref().context("the simulator is not running")
+    let offered = offer(
+        sims,
+        channel,
+        generation,
+        sample,
+        http,
+        hub,
+        token.as_deref(),
+    )
+    .await?;
+    if offered.answer.status == 0 {
+        anyhow::bail!(
+            "the simulator could not reach the hub: {}",
+            offered.answer.body
+        );
     }
-    match channel {
-        "own_app" => {
-            let placed = sim(&sims.own_app)?.place_order(sample).await;
-            answered(&placed.answer, placed.answer.status == 202)?;
-            Ok(placed.external_order_id)
-        }
-        "uber_eats" => {
-            let placed = sim(&sims.uber_eats)?
-                .place_order_with(sample, generation)
-                .await;
-            answered(&placed.answer, placed.answer.status == 200)?;
-            Ok(placed.external_order_id)
-        }
-        "pos" => {
-            let posted = sim(&sims.pos)?.place_order(sample).await?;
-            answered(&posted.answer, posted.accepted())?;
-            posted
-                .external_order_id
-                .context("the POS posted an order without an id")
-        }
-        "doordash" => {
-            let placed = sim(&sims.doordash)?.place_order(sample).await;
-            answered(&placed.answer, placed.answer.status == 202)?;
-            Ok(placed.external_order_id)
-        }
-        "deliveroo" => {
-            let placed = sim(&sims.deliveroo)?.place_order(sample).await;
-            answered(&placed.answer, placed.answer.status == 200)?;
-            Ok(placed.external_order_id)
-        }
-        "meituan" => {
-            let placed = sim(&sims.meituan)?.place_order(sample).await;
-            answered(
-                &placed.answer,
-                placed.answer.status == 200 && placed.answer.body == r#"{"data":"ok"}"#,
-            )?;
-            Ok(placed.order_id)
-        }
-        "eleme" => {
-            let placed = sim(&sims.eleme)?.place_order(sample).await;
-            answered(
-                &placed.answer,
-                placed.answer.status == 200 && placed.answer.body == r#"{"message":"ok"}"#,
-            )?;
-            Ok(placed.external_order_id)
-        }
-        "google" => {
-            let google = sim(&sims.google)?;
-            let placed = google.place_order(sample).await;
-            answered(&placed.answer, placed.answer.status == 200)?;
-            let order = google
-                .order(&placed.external_order_id)
-                .context("the Google simulator lost the order")?;
-            anyhow::ensure!(
-                order.problems.is_empty() && order.state.as_deref() == Some("CREATED"),
-                "Google found the hub's submit answer wrong: {:?} (state {:?})",
-                order.problems,
-                order.state
-            );
-            Ok(placed.external_order_id)
-        }
-        "dianping" => {
-            // The customer buys the sample as a voucher; the store redeems it at the counter.
-            let sold = sim(&sims.dianping)?.sell_sample(sample);
-            let code = sold.codes.first().context("the sale made no voucher")?;
-            let token = token.context("the demo has no token for the store")?;
-            let response = http
-                .post(format!("{hub}/api/v1/codes/redeem"))
-                .bearer_auth(token)
-                .json(&json!({ "channel": "dianping", "code": code, "count": 1 }))
-                .timeout(PLACE_TIMEOUT)
-                .send()
-                .await
-                .context("redeeming the voucher at the hub")?;
-            let status = response.status();
-            let answer: Value = response.json().await.unwrap_or(Value::Null);
-            anyhow::ensure!(
-                status.is_success(),
-                "redeeming voucher {code} answered {status}: {answer}"
-            );
-            answer["external_order_id"]
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("no external_order_id in {answer}"))
-        }
-        other => anyhow::bail!("the demo has no simulator for channel {other}"),
+    anyhow::ensure!(offered.acked, "the hub answered {}", offered.answer_line());
+    let external_order_id = offered
+        .external_order_id
+        .context("the hub's answer names no order")?;
+    if let ("google", Some(google)) = (channel, &sims.google) {
+        let order = google
+            .order(&external_order_id)
+            .context("the Google simulator lost the order")?;
+        anyhow::ensure!(
+            order.problems.is_empty() && order.state.as_deref() == Some("CREATED"),
+            "Google found the hub's submit answer wrong: {:?} (state {:?})",
+            order.problems,
+            order.state
+        );
     }
-}
-
-/// Whether the hub took a simulator's request as the platform expects.
-fn answered(answer: &WebhookAnswer, ok: bool) -> anyhow::Result<()> {
-    if answer.status == 0 {
-        anyhow::bail!("the simulator could not reach the hub: {}", answer.body);
-    }
-    anyhow::ensure!(ok, "the hub answered {} {}", answer.status, answer.body);
-    Ok(())
+    Ok(external_order_id)
 }
 
 /// A random order of one to three menu items (each with an option of its first modifier

@@ -287,6 +287,22 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Nothing to pay, in `currency`: the start of a test's or a tool's order.
+    pub fn zero(currency: Currency) -> Totals {
+        Totals {
+            currency,
+            subtotal: Money::zero(currency),
+            discounts: vec![],
+            tax: Money::zero(currency),
+            tax_included: false,
+            fees: Fees::zero(currency),
+            tip: Money::zero(currency),
+            total: Money::zero(currency),
+            cash_due: None,
+            total_is_derived: false,
+        }
+    }
+
     /// `subtotal − discounts + tax (unless included) + fees + tip`.
     pub fn expected_total(&self) -> Result<Money, MoneyError> {
         let mut sum = self.subtotal;

@@ -87,6 +87,13 @@ impl Status {
         )
     }
 
+    /// Whether an order in this status has come as far as `step` on the forward path
+    /// (`received → accepted → preparing → ready → picked_up → delivered/completed`); never
+    /// for the off-path endings.
+    pub fn has_reached(&self, step: Status) -> bool {
+        matches!((self.progress(), step.progress()), (Some(at), Some(step)) if at >= step)
+    }
+
     /// Position on the forward path; `None` for the off-path endings.
     fn progress(&self) -> Option<u8> {
         match self {
@@ -244,6 +251,20 @@ mod tests {
     use super::*;
     use FulfillmentKind::*;
     use Status::*;
+
+    #[test]
+    fn reaching_a_step_follows_the_forward_path() {
+        assert!(Accepted.has_reached(Accepted));
+        assert!(Ready.has_reached(Accepted));
+        assert!(Completed.has_reached(Ready));
+        assert!(Delivered.has_reached(Completed), "both end the path");
+        assert!(!Accepted.has_reached(Ready));
+        assert!(!Received.has_reached(Accepted));
+        for ending in [Rejected, Cancelled, Failed] {
+            assert!(!ending.has_reached(Accepted), "{ending} is off the path");
+            assert!(!Ready.has_reached(ending));
+        }
+    }
 
     /// The whole table for delivery orders: every (from, to) pair, `true` where legal.
     #[test]

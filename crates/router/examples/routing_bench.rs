@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{
-    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fees,
-    Fulfillment, FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId,
-    StoreProfile, Timing, Totals,
+    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fulfillment,
+    FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId, StoreProfile,
+    Timing, Totals,
 };
 use crossdock_router::{Registry, StoreLive, route};
 use rand::rngs::StdRng;
@@ -165,18 +165,7 @@ fn order_at(lat: f64, lng: f64, rng: &mut StdRng) -> NewOrder {
         lines: (0..3)
             .map(|_| line(ITEMS[rng.random_range(0..ITEMS.len())], rng))
             .collect(),
-        totals: Totals {
-            currency: usd,
-            subtotal: Money::zero(usd),
-            discounts: vec![],
-            tax: Money::zero(usd),
-            tax_included: false,
-            fees: Fees::zero(usd),
-            tip: Money::zero(usd),
-            total: Money::zero(usd),
-            cash_due: None,
-            total_is_derived: false,
-        },
+        totals: Totals::zero(usd),
         payment: Payment::Prepaid,
         channel_data: serde_json::Value::Null,
     }

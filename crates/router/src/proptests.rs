@@ -35,9 +35,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use crossdock_model::{
-    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fees,
-    Fulfillment, FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId,
-    StoreProfile, Timing, Totals, Unroutable,
+    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fulfillment,
+    FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId, StoreProfile,
+    Timing, Totals, Unroutable,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -596,18 +596,7 @@ fn new_order(generated: &GenOrder, now: DateTime<Utc>) -> NewOrder {
                 modifiers: line.modifiers.iter().map(modifier).collect(),
             })
             .collect(),
-        totals: Totals {
-            currency: usd,
-            subtotal: Money::zero(usd),
-            discounts: vec![],
-            tax: Money::zero(usd),
-            tax_included: false,
-            fees: Fees::zero(usd),
-            tip: Money::zero(usd),
-            total: Money::zero(usd),
-            cash_due: None,
-            total_is_derived: false,
-        },
+        totals: Totals::zero(usd),
         payment: Payment::Prepaid,
         channel_data: serde_json::Value::Null,
     }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use crossdock_model::{
-    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fees,
-    Fulfillment, FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId,
-    StoreProfile, Timing, Totals,
+    Address, ChannelId, CoordSystem, Coordinates, Currency, Customer, DeliveredBy, Fulfillment,
+    FulfillmentKind, LatLng, Line, Modifier, Money, NewOrder, Payment, StoreId, StoreProfile,
+    Timing, Totals,
 };
 
 use super::*;
@@ -77,18 +77,7 @@ fn order(channel: &str, store_ref: Option<&str>, point: Option<(f64, f64)>) -> N
         customer: Customer::default(),
         notes: None,
         lines: vec![],
-        totals: Totals {
-            currency: usd,
-            subtotal: Money::zero(usd),
-            discounts: vec![],
-            tax: Money::zero(usd),
-            tax_included: false,
-            fees: Fees::zero(usd),
-            tip: Money::zero(usd),
-            total: Money::zero(usd),
-            cash_due: None,
-            total_is_derived: false,
-        },
+        totals: Totals::zero(usd),
         payment: Payment::Prepaid,
         channel_data: serde_json::Value::Null,
     }

@@ -12,8 +12,8 @@ use crossdock_db::orders::Actor;
 use crossdock_db::routing::AcceptTiming;
 use crossdock_db::{Db, DbConfig, OutboxMessage, Routes};
 use crossdock_model::{
-    ChainFile, ChannelId, Currency, Customer, Fees, Fulfillment, FulfillmentKind, Money, NewOrder,
-    Order, OrderId, Payment, StatusAction, StoreId, Timing, Totals,
+    ChainFile, ChannelId, Currency, Customer, Fulfillment, FulfillmentKind, NewOrder, Order,
+    OrderId, Payment, StatusAction, StoreId, Timing, Totals,
 };
 use serde_json::json;
 
@@ -149,18 +149,7 @@ pub fn new_order(
         customer: Customer::default(),
         notes: None,
         lines: vec![],
-        totals: Totals {
-            currency: usd,
-            subtotal: Money::zero(usd),
-            discounts: vec![],
-            tax: Money::zero(usd),
-            tax_included: false,
-            fees: Fees::zero(usd),
-            tip: Money::zero(usd),
-            total: Money::zero(usd),
-            cash_due: None,
-            total_is_derived: false,
-        },
+        totals: Totals::zero(usd),
         payment: Payment::Prepaid,
         channel_data: serde_json::Value::Null,
     }

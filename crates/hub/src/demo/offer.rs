@@ -1,12 +1,14 @@
-//! Offering orders as the platforms do: each simulator places its order (signed, in its own
-//! format) and, as the platforms retry a webhook that got no 2xx, the suite sends the same
-//! request again, byte for byte, until it is acknowledged or the platform gives up.
+//! Offering an order as its platform does: each simulator places it (signed, in its own
+//! format), the answer is read in the platform's convention, and — as platforms retry a
+//! webhook that got no 2xx — the same request can be sent again, byte for byte. The demo
+//! places its orders with [`offer`]; the fault suite also re-sends them with [`resend`].
 
 use anyhow::Context;
 use crossdock_adapter_uber_eats::Generation;
 use crossdock_channel::sim::{SampleOrder, WebhookAnswer};
-use crossdock_hub::demo::Sims;
 use serde_json::{Value, json};
+
+use super::{PLACE_TIMEOUT, Sims};
 
 /// How to send an offered order's request again.
 #[derive(Debug, Clone)]
@@ -47,9 +49,18 @@ pub struct Offered {
     pub external_order_id: Option<String>,
     /// Whether the hub acknowledged it as the platform expects.
     pub acked: bool,
-    /// The hub's last answer, for the report.
-    pub answer: String,
+    /// The hub's last answer (status 0: the simulator could not reach the hub).
+    pub answer: WebhookAnswer,
     pub resend: Resend,
+}
+
+impl Offered {
+    /// The hub's last answer in a line: its status and the start of its body.
+    pub fn answer_line(&self) -> String {
+        let mut body = self.answer.body.clone();
+        body.truncate(200);
+        format!("{} {body}", self.answer.status)
+    }
 }
 
 /// The answer in the platform's convention meaning "taken".
@@ -63,17 +74,12 @@ fn acknowledged(channel: &str, answer: &WebhookAnswer) -> bool {
     }
 }
 
-fn describe(answer: &WebhookAnswer) -> String {
-    let mut body = answer.body.clone();
-    body.truncate(200);
-    format!("{} {body}", answer.status)
-}
-
-/// Places `sample` on the channel's simulator. `hub` and `token` serve Dianping, whose
-/// vouchers the store redeems through the hub's API.
-pub async fn place(
+/// Places `sample` on the channel's simulator (Uber Eats on API `generation`). `hub` and
+/// `token` serve Dianping, whose vouchers the store redeems through the hub's API.
+pub async fn offer(
     sims: &Sims,
     channel: &'static str,
+    generation: Generation,
     sample: &SampleOrder,
     http: &reqwest::Client,
     hub: &str,
@@ -85,7 +91,7 @@ pub async fn place(
     let offered = |external_order_id: String, answer: &WebhookAnswer, resend: Resend| Offered {
         channel,
         acked: acknowledged(channel, answer),
-        answer: describe(answer),
+        answer: answer.clone(),
         external_order_id: Some(external_order_id),
         resend,
     };
@@ -100,7 +106,7 @@ pub async fn place(
         }
         "uber_eats" => {
             let placed = sim(&sims.uber_eats)?
-                .place_order_with(sample, Generation::Classic)
+                .place_order_with(sample, generation)
                 .await;
             offered(
                 placed.external_order_id,
@@ -115,7 +121,7 @@ pub async fn place(
             Offered {
                 channel,
                 acked: posted.accepted(),
-                answer: describe(&posted.answer),
+                answer: posted.answer.clone(),
                 external_order_id: posted.external_order_id.clone(),
                 resend: Resend::Nothing,
             }
@@ -171,7 +177,7 @@ pub async fn place(
             Offered {
                 channel,
                 acked: (200..300).contains(&answer.status),
-                answer: describe(&answer),
+                answer,
                 external_order_id,
                 resend: Resend::Dianping { code, token },
             }
@@ -191,7 +197,7 @@ async fn redeem(
         .post(format!("{hub}/api/v1/codes/redeem"))
         .bearer_auth(token)
         .json(&json!({ "channel": "dianping", "code": code, "count": 1 }))
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(PLACE_TIMEOUT)
         .send()
         .await;
     match sent {
@@ -262,6 +268,6 @@ pub async fn resend(sims: &Sims, offered: &mut Offered, http: &reqwest::Client, 
         return false;
     };
     offered.acked = acknowledged(offered.channel, &answer);
-    offered.answer = describe(&answer);
+    offered.answer = answer;
     true
 }
