@@ -3,114 +3,24 @@
 //! exactly once. The same run's logs (both processes) are checked for phone numbers and
 //! secrets: there must be none.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::Notify;
 
-use crate::helpers::{Infra, PosQueue, WAIT, repo_root, sample_pickup, wait_for};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Every line a hub process logged, and a way to wait for one.
-#[derive(Clone, Default)]
-struct ProcessLog {
-    lines: Arc<Mutex<Vec<String>>>,
-    grew: Arc<Notify>,
-}
-
-impl ProcessLog {
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn push(&self, line: String) {
-        self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(line);
-        self.grew.notify_waiters();
-    }
-
-    /// Waits until a logged line contains `needle`.
-    async fn wait_for_line(&self, needle: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Created before the check, so a line pushed in between still wakes us.
-            let grew = self.grew.notified();
-            if self.lines().iter().any(|l| l.contains(needle)) {
-                return;
-            }
-            let woken = tokio::time::timeout_at(deadline, grew).await;
-            assert!(
-                woken.is_ok(),
-                "the hub did not log `{needle}` within {timeout:?}"
-            );
-        }
-    }
-}
-
-/// Starts `crossdock serve` on `port`, with `failpoint` set in its environment if given;
-/// returns the child and its log.
-fn spawn_hub(infra: &Infra, port: u16, failpoint: Option<&str>) -> (Child, ProcessLog) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_crossdock"));
-    command
-        .arg("--config")
-        .arg(repo_root().join("config/crossdock.toml"))
-        .arg("serve")
-        .env("CROSSDOCK_DATABASE__URL", &infra.settings.database.url)
-        .env("CROSSDOCK_BROKER__PREFIX", &infra.settings.broker.prefix)
-        .env(
-            "CROSSDOCK_BROKER__STORE_SHARDS",
-            infra.settings.broker.store_shards.to_string(),
-        )
-        .env("CROSSDOCK_HTTP__BIND", format!("127.0.0.1:{port}"))
-        .env("CROSSDOCK_RELAY__POLL_MS", "50")
-        .env("RUST_LOG", "info,lapin=warn")
-        .env_remove("CROSSDOCK_FAILPOINT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(name) = failpoint {
-        command.env("CROSSDOCK_FAILPOINT", name);
-    }
-    let mut child = command.spawn().expect("spawn crossdock");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = ProcessLog::default();
-    let sink = log.clone();
-    let echo = std::env::var("TEST_LOG").is_ok();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if echo {
-                eprintln!("[hub:{port}] {line}");
-            }
-            sink.push(line);
-        }
-    });
-    (child, log)
-}
-
-/// The hub logs `Listening.` once every stage has started (database and broker connected).
-const STARTED: &str = "Listening.";
+use crate::helpers::{Infra, PosQueue, WAIT, sample_pickup, wait_for};
+use crate::process::{HubProcess, STARTED, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once_after_restart() {
     let infra = Infra::new().await;
     let port = free_port();
-    let (mut first, first_log) = spawn_hub(&infra, port, Some("relay_before_publish"));
+    let mut first = HubProcess::spawn(
+        &infra,
+        port,
+        &[("CROSSDOCK_FAILPOINT", "relay_before_publish".into())],
+    );
+    let first_log = first.log.clone();
     first_log
         .wait_for_line(STARTED, Duration::from_secs(60))
         .await;
@@ -130,9 +40,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         placed.answer.body
     );
     first_log.wait_for_line("Failpoint reached", WAIT).await;
-    let pid = Pid::from_raw(i32::try_from(first.id().expect("pid")).expect("pid fits"));
-    kill(pid, Signal::SIGKILL).expect("SIGKILL");
-    first.wait().await.expect("reaped");
+    first.sigkill().await;
 
     let db = &infra.db;
     let order = db
@@ -147,7 +55,8 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
         "the message waits in the outbox"
     );
 
-    let (mut second, second_log) = spawn_hub(&infra, port, None);
+    let mut second = HubProcess::spawn(&infra, port, &[]);
+    let second_log = second.log.clone();
     second_log
         .wait_for_line(STARTED, Duration::from_secs(60))
         .await;
@@ -197,7 +106,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
     app.calls()
         .wait_until(WAIT, |calls| !calls.is_empty())
         .await;
-    let _ = second.kill().await;
+    let _ = second.child.kill().await;
     let lines = [first_log.lines(), second_log.lines()].concat();
     assert!(
         lines.iter().any(|l| l.contains("Webhook accepted")),

@@ -1,4 +1,5 @@
-//! Reconnect delays shared by the publisher and the consumers: exponential, capped, jittered.
+//! Reconnect delays shared by the publisher, the consumers and the hub's PostgreSQL
+//! reconnects: exponential, capped, jittered.
 //!
 //! The jitter (±20 %) keeps the many sessions of a hub (one per consumer, one publisher)
 //! from retrying in lockstep after a broker restart, which would hit the broker with all
@@ -17,7 +18,7 @@ const JITTER: f64 = 0.2;
 
 /// Exponential backoff: 100 ms doubling up to 5 s, each delay randomly within ±20 %.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     next: Duration,
 }
 
@@ -30,13 +31,13 @@ impl Default for Backoff {
 impl Backoff {
     /// The delay to wait now (jittered); the following one is nominally twice as long
     /// (capped).
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let fraction = rand::rng().random_range(-JITTER..=JITTER);
         jittered(self.advance(), fraction)
     }
 
     /// Back to the first delay, after a success.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.next = INITIAL;
     }
 

@@ -24,7 +24,10 @@
 //! redelivers those messages), and the consumer reconnects after an exponential backoff
 //! (100 ms doubling to 5 s, each delay ±20 % at random so consumers do not reconnect in
 //! lockstep, reset once a session has consumed for 5 s). Like the publisher,
-//! it rebuilds its connection itself instead of relying on lapin's auto-recovery.
+//! it rebuilds its connection itself instead of relying on lapin's auto-recovery. Its
+//! [`LinkState`] is up while it consumes and down, with the reason, in between; the log
+//! says when an outage starts ("Consumer lost its broker session"), each retry, and when it
+//! ends ("Consumer reconnected to RabbitMQ.", with how long it was down).
 //!
 //! Every 5 s a session also checks, on a second channel, that its queue still exists and
 //! has at least one consumer, ours (passive `queue.declare`, bounded by 10 s). RabbitMQ
@@ -54,7 +57,7 @@ use tokio::{sync::watch, task::JoinSet, time::Instant};
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    BrokerConfig, Topology,
+    BrokerConfig, LinkState, Topology,
     backoff::Backoff,
     config::open_declared_channel,
     error::{BrokerError, redact_url},
@@ -102,13 +105,15 @@ pub enum Disposition {
 ///
 /// `concurrency` is the number of handler futures running at once (0 is taken as 1);
 /// `prefetch` is the broker-side limit of unacked deliveries and should be at least
-/// `concurrency`. Returns `Ok(())` after shutdown, once in-flight handlers have finished or
-/// had 5 s; an error only for a queue name AMQP cannot carry.
+/// `concurrency`. `link` is up while the consumer consumes and down, with the reason,
+/// while it reconnects. Returns `Ok(())` after shutdown, once in-flight handlers have
+/// finished or had 5 s; an error only for a queue name AMQP cannot carry.
 pub async fn consume<H, F>(
     config: BrokerConfig,
     queue: String,
     prefetch: u16,
     concurrency: usize,
+    link: LinkState,
     mut shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> Result<(), BrokerError>
@@ -138,19 +143,29 @@ where
         if stop_requested(&shutdown) {
             break;
         }
-        match session.run(&mut shutdown).await {
+        match session.run(&link, &mut shutdown).await {
             SessionEnd::Shutdown => break,
             SessionEnd::Failed { error, healthy } => {
                 if healthy {
                     backoff.reset();
                 }
                 let delay = backoff.next_delay();
-                warn!(
-                    queue = %session.queue,
-                    %error,
-                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    "Consumer lost its broker session; reconnecting."
-                );
+                let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                if link.set_down(error.clone()) {
+                    warn!(
+                        queue = %session.queue,
+                        %error,
+                        retry_in_ms,
+                        "Consumer lost its broker session; reconnecting."
+                    );
+                } else {
+                    warn!(
+                        queue = %session.queue,
+                        %error,
+                        retry_in_ms,
+                        "Consumer cannot reach RabbitMQ yet; retrying."
+                    );
+                }
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = stopped(&mut shutdown) => break,
@@ -158,6 +173,7 @@ where
             }
         }
     }
+    link.set_down("stopped");
     info!(queue = %session.queue, "Consumer stopped.");
     Ok(())
 }
@@ -183,7 +199,7 @@ where
     F: Future<Output = Disposition> + Send + 'static,
 {
     /// One connection's worth of consuming.
-    async fn run(&self, shutdown: &mut watch::Receiver<bool>) -> SessionEnd {
+    async fn run(&self, link: &LinkState, shutdown: &mut watch::Receiver<bool>) -> SessionEnd {
         let setup = tokio::select! {
             setup = self.open() => setup,
             () = stopped(shutdown) => return SessionEnd::Shutdown,
@@ -197,7 +213,15 @@ where
                 };
             }
         };
-        debug!(queue = %self.queue, consumer_tag = %consumer.tag(), "Consuming.");
+        let had_failed = link.snapshot().error.is_some();
+        match link.set_up() {
+            Some(down_for) if had_failed => info!(
+                queue = %self.queue,
+                down_ms = u64::try_from(down_for.as_millis()).unwrap_or(u64::MAX),
+                "Consumer reconnected to RabbitMQ."
+            ),
+            _ => debug!(queue = %self.queue, consumer_tag = %consumer.tag(), "Consuming."),
+        }
         let started = Instant::now();
         let mut probe_tick = tokio::time::interval_at(started + PROBE_INTERVAL, PROBE_INTERVAL);
         probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

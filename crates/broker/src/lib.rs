@@ -18,6 +18,8 @@
 //!   bounded by a timeout); [`DepthProbe`] keeps one connection across reads.
 //! * [`tap`](tap()): a process's own transient queue on the events exchange, for nudging live
 //!   views (web pages); it may miss messages and says when it (re)connects.
+//! * [`link`](LinkState): whether a session is up and since when, for readiness reports;
+//!   [`Backoff`]: the reconnect delays.
 //! * [`error`](BrokerError): typed failures; the URL's password never appears in them.
 //!
 //! # Architecture invariants
@@ -34,14 +36,17 @@ mod config;
 mod consumer;
 mod depth;
 mod error;
+mod link;
 mod publisher;
 mod tap;
 mod topology;
 
+pub use backoff::Backoff;
 pub use config::{BrokerConfig, connect};
 pub use consumer::{Disposition, Incoming, consume};
 pub use depth::{DepthProbe, QueueDepth, queue_depths, topology_queues};
 pub use error::{BrokerError, redact_url};
+pub use link::{LinkSnapshot, LinkState};
 pub use publisher::{OutgoingMessage, PublishOutcome, Publisher};
 pub use tap::{MAX_BACKLOG, Tapped, tap};
 pub use topology::Topology;

@@ -18,10 +18,13 @@
 //!
 //! # Reconnection: manual, not lapin's auto-recovery
 //!
-//! After an `Unknown` the connection is considered broken and dropped; the next call builds
-//! a new one (connect, declare the topology, `confirm.select`), waiting first for an
-//! exponential backoff (100 ms doubling to 5 s, each delay ±20 % at random, reset by a
-//! successful connect). lapin 4.x can recover connections itself, but on our machines
+//! After an `Unknown` the connection is considered broken and dropped; the next call (a
+//! batch, or [`Publisher::ensure_connected`], which an idle relay calls) builds a new one
+//! (connect, declare the topology, `confirm.select`), waiting first for an exponential
+//! backoff (100 ms doubling to 5 s, each delay ±20 % at random, reset by a successful
+//! connect). [`Publisher::link_state`] is up while a link is established; the log says when
+//! it cannot reach the broker and when it reconnects, with how long it was down. A
+//! publisher can be made while the broker is down ([`Publisher::new`]). lapin 4.x can recover connections itself, but on our machines
 //! (INFRA.md §3, §5) a recovered
 //! publisher once hung for good after a `kill -9` of the broker, and publishes stalled
 //! without error for the whole outage. A fresh connection per failure is simple to reason
@@ -45,7 +48,7 @@ use tokio::{sync::Mutex, time::Instant};
 use tracing::{debug, info, warn};
 
 use crate::{
-    BrokerConfig, Topology,
+    BrokerConfig, LinkState, Topology,
     backoff::Backoff,
     config::open_declared_channel,
     error::{BrokerError, redact_url},
@@ -97,6 +100,8 @@ struct Inner {
     state: Mutex<State>,
     /// Status handles of the current link, for [`Publisher::is_connected`] without the lock.
     status: StdMutex<Option<(ConnectionStatus, ChannelStatus)>>,
+    /// Up while a link is established, for readiness reports.
+    health: LinkState,
 }
 
 struct State {
@@ -118,33 +123,57 @@ struct Link {
 }
 
 impl Publisher {
+    /// A publisher that connects on first use (or [`Publisher::ensure_connected`]): it can
+    /// be made while the broker is down. Fails only for a prefix AMQP cannot carry.
+    pub fn new(config: &BrokerConfig) -> Result<Self, BrokerError> {
+        let topology = Topology::from_config(config);
+        let exchange = short(&topology.exchange(), "exchange name")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                topology,
+                exchange,
+                status: StdMutex::new(None),
+                health: LinkState::default(),
+                state: Mutex::new(State {
+                    link: None,
+                    retry: Retry {
+                        backoff: Backoff::default(),
+                        next_attempt: None,
+                    },
+                }),
+            }),
+        })
+    }
+
     /// Connects, declares the topology and enables publisher confirms. Fails if the broker
     /// cannot be reached now; later failures are handled by reconnecting.
     pub async fn connect(config: &BrokerConfig) -> Result<Self, BrokerError> {
-        let topology = Topology::from_config(config);
-        let exchange = short(&topology.exchange(), "exchange name")?;
-        let link = open_link(config, &topology).await?;
-        let inner = Inner {
-            config: config.clone(),
-            topology,
-            exchange,
-            status: StdMutex::new(Some(link.status())),
-            state: Mutex::new(State {
-                link: Some(link),
-                retry: Retry {
-                    backoff: Backoff::default(),
-                    next_attempt: None,
-                },
-            }),
-        };
-        info!(
-            url = %redact_url(&config.url),
-            exchange = %inner.exchange.as_str(),
-            "Publisher connected."
-        );
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let publisher = Self::new(config)?;
+        publisher.ensure_connected().await?;
+        Ok(publisher)
+    }
+
+    /// Makes sure the link is up: rebuilds it, after the rest of the backoff, when it is
+    /// down or broken. A process that publishes only now and then calls this while idle,
+    /// so its link (and its readiness) comes back with the broker, not with the next
+    /// message.
+    pub async fn ensure_connected(&self) -> Result<(), BrokerError> {
+        let mut state = self.inner.state.lock().await;
+        let State { link, retry } = &mut *state;
+        if link.as_ref().is_some_and(Link::is_usable) {
+            return Ok(());
+        }
+        if link.take().is_some() {
+            self.set_status(None, Some("the connection or channel closed"));
+        }
+        *link = Some(self.reconnect(retry).await?);
+        Ok(())
+    }
+
+    /// The publisher's link: up while connected, with the last failure while not.
+    pub fn link_state(&self) -> LinkState {
+        self.inner.health.clone()
     }
 
     /// Whether the publisher's connection and channel are up right now.
@@ -175,11 +204,12 @@ impl Publisher {
             Some(current) if current.is_usable() => current,
             stale => {
                 if stale.take().is_some() {
-                    self.set_status(None);
+                    self.set_status(None, Some("the connection or channel closed"));
                 }
                 match self.reconnect(retry).await {
                     Ok(fresh) => stale.insert(fresh),
-                    Err(reason) => {
+                    Err(error) => {
+                        let reason = format!("not published, broker unreachable: {error}");
                         return vec![PublishOutcome::Unknown { reason }; messages.len()];
                     }
                 }
@@ -194,7 +224,7 @@ impl Publisher {
                 "Publisher connection considered broken; it is rebuilt on the next batch."
             );
             *link = None;
-            self.set_status(None);
+            self.set_status(None, Some(&reason));
         }
         outcomes
     }
@@ -283,38 +313,60 @@ impl Publisher {
         (outcomes, broken)
     }
 
-    /// Builds a new link after the backoff. Returns why it failed, as an `Unknown` reason.
-    async fn reconnect(&self, retry: &mut Retry) -> Result<Link, String> {
+    /// Builds a new link after the backoff.
+    async fn reconnect(&self, retry: &mut Retry) -> Result<Link, BrokerError> {
         if let Some(at) = retry.next_attempt {
             tokio::time::sleep_until(at).await;
         }
         match open_link(&self.inner.config, &self.inner.topology).await {
             Ok(link) => {
-                info!(url = %redact_url(&self.inner.config.url), "Publisher reconnected.");
+                let url = redact_url(&self.inner.config.url);
+                let had_failed = self.inner.health.snapshot().error.is_some();
+                match self.set_status(Some(link.status()), None) {
+                    Some(down_for) if had_failed => info!(
+                        %url,
+                        down_ms = u64::try_from(down_for.as_millis()).unwrap_or(u64::MAX),
+                        "Publisher reconnected to RabbitMQ."
+                    ),
+                    _ => info!(%url, "Publisher connected."),
+                }
                 retry.backoff.reset();
                 retry.next_attempt = None;
-                self.set_status(Some(link.status()));
                 Ok(link)
             }
             Err(error) => {
                 let delay = retry.backoff.next_delay();
                 retry.next_attempt = Some(Instant::now() + delay);
+                self.set_status(None, Some(&error.to_string()));
                 warn!(
                     %error,
                     retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    "Publisher cannot reconnect to RabbitMQ."
+                    "Publisher cannot reach RabbitMQ; retrying."
                 );
-                Err(format!("not published, broker unreachable: {error}"))
+                Err(error)
             }
         }
     }
 
-    fn set_status(&self, status: Option<(ConnectionStatus, ChannelStatus)>) {
+    /// Records the current link's status handles (`None`: no link, for `why`). Returns how
+    /// long the link had been down when it comes up.
+    fn set_status(
+        &self,
+        status: Option<(ConnectionStatus, ChannelStatus)>,
+        why: Option<&str>,
+    ) -> Option<std::time::Duration> {
+        let up = status.is_some();
         *self
             .inner
             .status
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = status;
+        if up {
+            self.inner.health.set_up()
+        } else {
+            self.inner.health.set_down(why.unwrap_or("not connected"));
+            None
+        }
     }
 }
 

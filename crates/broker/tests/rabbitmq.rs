@@ -10,8 +10,8 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use crossdock_broker::{
-    BrokerConfig, BrokerError, Disposition, Incoming, OutgoingMessage, PublishOutcome, Publisher,
-    Topology, connect, consume,
+    BrokerConfig, BrokerError, Disposition, Incoming, LinkState, OutgoingMessage, PublishOutcome,
+    Publisher, Topology, connect, consume,
 };
 use crossdock_model::StoreId;
 use lapin::{
@@ -130,6 +130,8 @@ impl Fixture {
 struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), BrokerError>>,
+    /// Up while the consumer consumes.
+    link: LinkState,
 }
 
 impl Running {
@@ -139,15 +141,17 @@ impl Running {
         F: Future<Output = Disposition> + Send + 'static,
     {
         let (stop, shutdown) = watch::channel(false);
+        let link = LinkState::default();
         let task = tokio::spawn(consume(
             config.clone(),
             queue,
             50,
             concurrency,
+            link.clone(),
             shutdown,
             handler,
         ));
-        Self { stop, task }
+        Self { stop, task, link }
     }
 
     async fn stop(self) {
@@ -157,6 +161,7 @@ impl Running {
             .expect("consume returns after shutdown")
             .expect("consume task did not panic");
         assert!(result.is_ok(), "{result:?}");
+        assert!(!self.link.snapshot().up, "a stopped consumer is not up");
     }
 }
 
@@ -622,6 +627,7 @@ async fn shutdown_makes_consume_return_even_with_a_handler_in_flight() {
         fixture.topology.parking_queue(),
         10,
         1,
+        LinkState::default(),
         shutdown,
         |_| async { Disposition::Ack },
     ));
@@ -639,6 +645,53 @@ async fn shutdown_makes_consume_return_even_with_a_handler_in_flight() {
     assert!(incoming.redelivered);
     again.stop().await;
 
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_publisher_made_while_the_broker_is_unreachable_connects_once_it_is_reachable() {
+    let fixture = Fixture::new(10).await;
+    // Nothing listens on a port just bound and released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let unreachable = BrokerConfig {
+        url: format!("amqp://guest:guest@{closed}/%2f"),
+        ..fixture.config.clone()
+    };
+    let publisher = Publisher::new(&unreachable).expect("made without connecting");
+    assert!(!publisher.is_connected());
+    let error = publisher
+        .ensure_connected()
+        .await
+        .expect_err("nothing listens there");
+    let link = publisher.link_state().snapshot();
+    assert!(!link.up);
+    assert_eq!(link.error, Some(error.to_string()), "the link says why");
+    assert!(
+        !link.error.unwrap_or_default().contains("guest:guest"),
+        "no password in the reason"
+    );
+    let outcomes = publisher
+        .publish_batch(&[message("order.1", "unreachable", "{}")])
+        .await;
+    assert!(
+        matches!(&outcomes[..], [PublishOutcome::Unknown { .. }]),
+        "{outcomes:?}"
+    );
+
+    let publisher = Publisher::new(&fixture.config).expect("made");
+    assert!(!publisher.link_state().snapshot().up, "not connected yet");
+    publisher
+        .ensure_connected()
+        .await
+        .expect("the broker is up");
+    assert!(publisher.is_connected());
+    assert!(publisher.link_state().snapshot().up);
+    publisher
+        .ensure_connected()
+        .await
+        .expect("already connected");
     fixture.cleanup().await;
 }
 
@@ -674,6 +727,9 @@ async fn publisher_rebuilds_its_connection_after_a_channel_failure() {
         "{broken:?}"
     );
     assert!(!publisher.is_connected());
+    let link = publisher.link_state().snapshot();
+    assert!(!link.up);
+    assert!(link.error.is_some(), "{link:?}");
 
     // The next batch reconnects, re-declares the topology and goes through.
     let after = publisher
@@ -681,6 +737,7 @@ async fn publisher_rebuilds_its_connection_after_a_channel_failure() {
         .await;
     assert_eq!(after, [PublishOutcome::Confirmed]);
     assert!(publisher.is_connected());
+    assert!(publisher.link_state().snapshot().up);
     let incoming = recv(&mut rx, "the message after recovery").await;
     assert_eq!(incoming.message_id.as_deref(), Some("after"));
 
@@ -705,6 +762,8 @@ async fn consumer_rebuilds_its_session_after_its_queue_is_deleted() {
     // binding. Only the consumer may re-create it: a queue re-created by anyone else (this
     // test, or the publisher re-declaring after a reconnect) can keep reporting the dead
     // consumer, and a consumer relying on its queue check would never notice.
+    assert!(consumer.link.snapshot().up, "consuming: the link is up");
+    let before_delete = std::time::Instant::now();
     let channel = fixture.channel().await;
     channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
@@ -729,6 +788,13 @@ async fn consumer_rebuilds_its_session_after_its_queue_is_deleted() {
     // Routed into the queue the new session declared: its delivery proves the recovery.
     let incoming = recv(&mut rx, "the message after recovery").await;
     assert_eq!(incoming.message_id.as_deref(), Some("after"));
+    // The link says so: up again, and the outage's reason was recorded before.
+    let link = consumer.link.snapshot();
+    assert!(link.up, "{link:?}");
+    assert!(
+        link.since >= before_delete,
+        "the link went down and came back: {link:?}"
+    );
 
     consumer.stop().await;
     fixture.cleanup().await;

@@ -60,6 +60,39 @@ pub enum DbError {
     Corrupt(String),
 }
 
+impl DbError {
+    /// Whether PostgreSQL could not be reached (down, starting up or shutting down, the
+    /// connection lost or refused, no connection made in time), as opposed to a problem
+    /// with the request, the data or the configuration: worth trying again after a pause.
+    pub fn is_unreachable(&self) -> bool {
+        use deadpool_postgres::PoolError;
+        match self {
+            DbError::Pool(PoolError::Backend(error)) | DbError::Query(error) => {
+                connection_lost(error)
+            }
+            DbError::Pool(PoolError::Timeout(kind)) => {
+                !matches!(kind, deadpool_postgres::TimeoutType::Wait)
+            }
+            DbError::Pool(_) | DbError::Url(_) | DbError::Migration(_) | DbError::Corrupt(_) => {
+                false
+            }
+        }
+    }
+}
+
+/// A closed connection, an I/O failure, or the server's own "connection exception" (class
+/// 08) or "operator intervention" (class 57P: shutting down, starting up, crashed).
+fn connection_lost(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        let code = code.code();
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+}
+
 /// The messages that state changes publish, built by the hub (which knows the topology).
 pub trait Routes: Send + Sync + 'static {
     /// A new order for the router.

@@ -107,7 +107,16 @@ pub async fn run(
             Disposition::Ack
         }
     };
-    crossdock_broker::consume(config, queue, 256, 64, stop, handler).await?;
+    crossdock_broker::consume(
+        config,
+        queue,
+        256,
+        64,
+        crossdock_broker::LinkState::default(),
+        stop,
+        handler,
+    )
+    .await?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Settings;
 use crate::feed::Feed;
+use crate::links::{self, Links};
 use crate::routes::TopologyRoutes;
 use crate::{channels, feed, http, workers};
 
@@ -97,8 +98,10 @@ pub struct Shared {
     /// Wakes the relay right after a commit that wrote outbox rows.
     pub relay_wake: Notify,
     pub admin_token: SecretString,
-    /// Set when this process runs the relay; its connection health feeds `/readyz`.
+    /// Set when this process runs the relay.
     pub publisher: Option<Publisher>,
+    /// The state of this process's links to PostgreSQL and RabbitMQ, for `/readyz`.
+    pub links: Links,
     /// The Prometheus metrics every stage counts into (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
     /// Changes for the web pages' live streams (see `feed`).
@@ -252,7 +255,8 @@ pub async fn connect_db(settings: &Settings, pool_size: usize) -> anyhow::Result
         .context("connecting to PostgreSQL")
 }
 
-/// Connects to PostgreSQL and RabbitMQ, applies migrations, and starts `roles`.
+/// Connects to PostgreSQL (waiting while it is unreachable), applies migrations, and
+/// starts `roles`; their broker sessions connect, and reconnect, by themselves.
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle> {
     let secrets = settings.secret_source()?;
     let admin_token = settings.admin_token(&secrets)?;
@@ -264,13 +268,16 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     let channel_list = channels::build(&settings, &secrets, &http_client)?;
     let topology = Topology::from_config(&settings.broker);
 
-    let db = connect_db(&settings, settings.database.pool_size).await?;
+    let db = links::while_postgres_unreachable("migrating and connecting", || {
+        connect_db(&settings, settings.database.pool_size)
+    })
+    .await?;
+    let links = Links::default();
+    // The relay connects (and reconnects) by itself: the broker may come up after the hub.
     let publisher = if roles.relay {
-        Some(
-            Publisher::connect(&settings.broker)
-                .await
-                .context("connecting to RabbitMQ")?,
-        )
+        let publisher = Publisher::new(&settings.broker).context("the broker's settings")?;
+        links.register("publisher", publisher.link_state());
+        Some(publisher)
     } else {
         None
     };
@@ -295,15 +302,19 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         relay_wake: Notify::new(),
         admin_token,
         publisher,
+        links,
         metrics,
         feed: Feed::default(),
         stopping: stopped.clone(),
     });
-    let stores = shared
-        .refresh_registry()
-        .await
-        .context("loading the store registry")?
-        .unwrap_or_default();
+    let stores = links::while_postgres_unreachable("loading the store registry", || async {
+        shared
+            .refresh_registry()
+            .await
+            .context("loading the store registry")
+    })
+    .await?
+    .unwrap_or_default();
     let menu_items = shared.registry().menu().map_or(0, |menu| menu.len());
     tracing::info!(
         stores,
@@ -320,6 +331,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     }
 
     let mut tasks = JoinSet::new();
+    tasks.spawn(links::watch_postgres(shared.clone(), stopped.clone()));
     let mut addr = None;
     if roles.api {
         let listener = tokio::net::TcpListener::bind(shared.settings.http.bind)

@@ -24,6 +24,7 @@ pub mod failpoint;
 pub mod feed;
 pub mod http;
 pub mod inspect;
+pub mod links;
 pub mod metrics;
 pub mod routes;
 pub mod workers;

@@ -67,8 +67,11 @@ enum Command {
 }
 
 fn init_logs(json: bool) {
+    // lapin logs every failed connection attempt as errors of its own auto-recovery, which
+    // the hub does not use: the broker crate reports each outage once, with its reason,
+    // and each retry as a warning (`RUST_LOG=…,lapin=debug` shows lapin's view).
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,amq_protocol=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off,amq_protocol=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

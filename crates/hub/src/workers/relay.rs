@@ -1,6 +1,8 @@
 //! The outbox relay: publishes committed outbox rows with publisher confirms and deletes
 //! them once confirmed. Woken in-process right after commits; polls as a fallback (other
-//! processes' commits, and rows left by a crash).
+//! processes' commits, and rows left by a crash). Before each round it makes sure the
+//! publisher is connected, so while RabbitMQ is away it waits on the publisher's backoff
+//! and its link (in `/readyz`) comes back with the broker, not with the next order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,17 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             return;
+        }
+        if let Some(publisher) = shared.publisher.as_ref() {
+            // While the broker is away, wait for it here (the publisher backs off and logs)
+            // instead of claiming outbox rows it cannot publish.
+            let connected = tokio::select! {
+                _ = stop.changed() => return,
+                connected = publisher.ensure_connected() => connected.is_ok(),
+            };
+            if !connected {
+                continue;
+            }
         }
         match relay_round(&shared, batch).await {
             Ok(published) => {

@@ -20,7 +20,8 @@ pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.orders_queue();
     let handler_shared = shared.clone();
-    let result = crossdock_broker::consume(config, queue, 200, 16, stop, move |incoming| {
+    let link = shared.links.broker_session(queue.clone());
+    let result = crossdock_broker::consume(config, queue, 200, 16, link, stop, move |incoming| {
         let shared = handler_shared.clone();
         async move { handle(&shared, incoming).await }
     })

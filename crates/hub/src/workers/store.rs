@@ -25,11 +25,13 @@ struct StoreMessage {
 pub async fn run(shared: Arc<Shared>, queue: String, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let handler_shared = shared.clone();
-    let result = crossdock_broker::consume(config, queue.clone(), 16, 1, stop, move |incoming| {
-        let shared = handler_shared.clone();
-        async move { handle(&shared, incoming).await }
-    })
-    .await;
+    let link = shared.links.broker_session(queue.clone());
+    let result =
+        crossdock_broker::consume(config, queue.clone(), 16, 1, link, stop, move |incoming| {
+            let shared = handler_shared.clone();
+            async move { handle(&shared, incoming).await }
+        })
+        .await;
     if let Err(error) = result {
         tracing::error!(%error, queue, "Store queue consumer stopped.");
     }

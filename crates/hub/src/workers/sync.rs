@@ -20,11 +20,13 @@ pub async fn run(shared: Arc<Shared>, pusher: Arc<dyn SyncPush>, stop: watch::Re
     let concurrency = shared.settings.sync.concurrency.max(1);
     let prefetch = u16::try_from(concurrency * 4).unwrap_or(u16::MAX);
     let handler_shared = shared.clone();
+    let link = shared.links.broker_session(queue.clone());
     let result = crossdock_broker::consume(
         config,
         queue,
         prefetch,
         concurrency,
+        link,
         stop,
         move |incoming| {
             let shared = handler_shared.clone();
