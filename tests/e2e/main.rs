@@ -3,6 +3,7 @@
 //! tests run in parallel. `TEST_LOG=1` shows the hub's logs.
 
 mod authz;
+mod bad_input;
 mod browser;
 mod codes;
 mod demo;

@@ -58,7 +58,7 @@ use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer,
-    WebhookAnswer, lock, post_webhook,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::de::DeserializeOwned;
@@ -346,7 +346,14 @@ impl DeliverooSim {
 
     /// Places an order and sends `order.new` to the hub.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample).await
+        self.inner.place(sample, true).await
+    }
+
+    /// Places an order but loses its `order.new` on the way: the hub never receives it
+    /// (the answer is [`lost_on_the_way`]); [`DeliverooSim::resend_webhook`] with its GUID
+    /// delivers it, as Deliveroo's retry would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.inner.place(sample, false).await
     }
 
     /// Sends a webhook already sent once again, byte for byte, with the same GUID (a
@@ -486,7 +493,7 @@ impl Inner {
         lock(&self.hub_webhook_url).clone()
     }
 
-    async fn place(self: &Arc<Self>, sample: &SampleOrder) -> PlacedOrder {
+    async fn place(self: &Arc<Self>, sample: &SampleOrder, deliver: bool) -> PlacedOrder {
         let id = format!("{}:{}", self.platform.market, Uuid::new_v4());
         let now = Utc::now();
         let order = build_order(sample, &id, &self.platform, now);
@@ -508,7 +515,11 @@ impl Inner {
             self.auto_reject_later(&id);
         }
         let url = self.order_events_url();
-        let (guid, answer) = self.send_event(&url, "order.new", body).await;
+        let (guid, answer) = if deliver {
+            self.send_event(&url, "order.new", body).await
+        } else {
+            (self.keep_event(&url, "order.new", body), lost_on_the_way())
+        };
         tracing::info!(
             external_order_id = %id,
             %guid,
@@ -673,17 +684,23 @@ impl Inner {
 
     /// Sends a signed webhook with a new GUID; returns the GUID and the hub's answer.
     async fn send_event(&self, url: &str, event: &str, body: Vec<u8>) -> (String, WebhookAnswer) {
+        let guid = self.keep_event(url, event, body.clone());
+        let answer = self.send_signed(url, &guid, event, body).await;
+        (guid, answer)
+    }
+
+    /// Keeps a webhook for sending (and resending) under a new GUID; returns the GUID.
+    fn keep_event(&self, url: &str, event: &str, body: Vec<u8>) -> String {
         let guid = Uuid::new_v4().to_string();
         lock(&self.webhooks).insert(
             guid.clone(),
             SentWebhook {
                 url: url.to_owned(),
                 event: event.to_owned(),
-                body: body.clone(),
+                body,
             },
         );
-        let answer = self.send_signed(url, &guid, event, body).await;
-        (guid, answer)
+        guid
     }
 
     async fn send_signed(
@@ -1269,7 +1286,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
             );
         }
     };
-    let placed = inner.place(&sample).await;
+    let placed = inner.place(&sample, true).await;
     axum::Json(serde_json::json!({
         "external_order_id": placed.external_order_id,
         "guid": placed.guid,

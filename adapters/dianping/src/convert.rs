@@ -281,6 +281,19 @@ pub fn redeemed(
         .enumerate()
         .map(|(index, receipt)| voucher(index, receipt, currency))
         .collect::<Result<Vec<_>, _>>()?;
+    // A voucher is one use: an answer listing one twice would make the store hand over
+    // twice what was paid for once.
+    let mut seen = std::collections::HashSet::new();
+    if let Some((index, twice)) = vouchers
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !seen.insert(v.receipt_code.as_str()))
+    {
+        return Err(ChannelError::Malformed(format!(
+            "consume answer data[{index}].receipt_code: voucher `{}` is listed more than once",
+            clip(&twice.receipt_code)
+        )));
+    }
     let Some(typed) = vouchers.iter().position(|v| v.receipt_code == code) else {
         return Err(ChannelError::Malformed(format!(
             "consume answer: the redeemed vouchers ({}) do not include the code `{code}` that was presented",

@@ -19,7 +19,8 @@
 //! an unknown code is 1001, a redeemed one 1002, a voucher of another shop's deal 1003,
 //! an expired one 1004, fewer unused vouchers than `count` 1005, reversing a voucher that
 //! is not redeemed 1006, reversing after the reverse window (60 minutes) 1007. Answers are
-//! HTTP 200 with `{"code", "msg", "data"}`. A `requestid` seen before with the same
+//! HTTP 200 with `{"code", "msg", "data"}` (or, for a code given one with
+//! [`DianpingSim::answer_consume_raw`], any bytes at all). A `requestid` seen before with the same
 //! parameters gets the very same answer bytes and uses nothing (with other parameters:
 //! 400). More calls per second than the limit get code 429. Scripted [`Faults`] (delay,
 //! HTTP status, `Retry-After`) apply first, to every router call. Each router call is
@@ -144,6 +145,9 @@ struct Book {
     vouchers: HashMap<String, Voucher>,
     /// `requestid` → (what was asked, the answer's bytes).
     requests: HashMap<String, (String, Vec<u8>)>,
+    /// `receipt_code` → the bytes every consume of it answers instead
+    /// ([`DianpingSim::answer_consume_raw`]).
+    raw_consumes: HashMap<String, Vec<u8>>,
     next_deal_id: i64,
 }
 
@@ -220,6 +224,15 @@ impl DianpingSim {
 
     pub fn deal(&self, deal_id: i64) -> Option<Deal> {
         lock(&self.inner.state).deals.get(&deal_id).cloned()
+    }
+
+    /// Makes every consume of `code` answer `body` (HTTP 200), byte for byte, whatever it
+    /// is (cut short, not JSON, impossible money): a platform answering garbage. The call
+    /// is still checked (signature, session, rate) first; the voucher is left as it is.
+    pub fn answer_consume_raw(&self, code: &str, body: Vec<u8>) {
+        lock(&self.inner.state)
+            .raw_consumes
+            .insert(code.to_owned(), body);
     }
 
     /// Makes a voucher expired (for tests).
@@ -504,6 +517,9 @@ fn answer(inner: &Inner, params: &[(String, String)], op: Op) -> (StatusCode, Ve
         Op::Consume => (|| {
             let requestid = need("requestid")?;
             let code = need("receipt_code")?;
+            if let Some(raw) = lock(&inner.state).raw_consumes.get(code) {
+                return Ok((StatusCode::OK, raw.clone()));
+            }
             let count = need("count")?;
             let shop = need("open_shop_uuid")?;
             let account = need("app_shop_account")?;

@@ -283,6 +283,35 @@ fn vouchers_of_one_deal_are_one_line_with_their_count() {
     assert_eq!(receipts.len(), 2, "every voucher is kept for reversal");
 }
 
+/// Regression: an answer listing one voucher twice (or thousands of times) made one line
+/// of that many vouchers; a negative deal price made an order whose total was negative.
+#[test]
+fn a_voucher_listed_twice_or_a_negative_price_is_refused() {
+    let body = answer(&[
+        entry("1111111111", "98", None, "意式辣肠披萨"),
+        entry("1111111112", "98", None, "意式辣肠披萨"),
+        entry("1111111111", "98", None, "意式辣肠披萨"),
+    ]);
+    match redeem(&body, &claim(SHOP, "1111111111", 2)) {
+        Err(ChannelError::Malformed(message)) => assert_eq!(
+            message,
+            "consume answer data[2].receipt_code: voucher `1111111111` is listed more than once"
+        ),
+        other => panic!("expected malformed, got {other:?}"),
+    }
+    let body = answer(&[entry("1111111111", "-1", Some("88"), "玛格丽特披萨")]);
+    let order = order_of(&redeem(&body, &claim(SHOP, "1111111111", 1)).expect("read")).clone();
+    assert_eq!(order.totals.total.minor, -100);
+    assert!(
+        matches!(
+            order.check(),
+            Err(crossdock_model::OrderError::NegativeTotal { .. })
+        ),
+        "the hub's order check refuses it: {:?}",
+        order.check()
+    );
+}
+
 #[test]
 fn identity_and_dedupe_come_from_the_typed_code() {
     let body = answer(&[entry("0332808512", "88", None, "x")]);

@@ -77,6 +77,7 @@
 //! | `send_prep_time` | `false`: DoorDash recommends leaving `prep_time` out |
 //! | `user_agent` | `CrossdockHub/1.0` (DoorDash asks for `<ProviderType>/1.0`) |
 //! | `timeout_secs` | 10 (per request to DoorDash) |
+//! | `calls_per_second` | 10: status calls to DoorDash per second (bursts of twice as many); DoorDash publishes no rate, so set what your DoorDash contact agrees to |
 //!
 //! Secrets (environment `CROSSDOCK_SECRET_DOORDASH_<NAME>`):
 //! - `webhook_authorization`: the exact `Authorization` value DoorDash sends on every
@@ -128,8 +129,9 @@
 //!   for 15 minutes.
 //! - **Ready signal.** The reference says the Order Events call "may need a separate
 //!   token"; this adapter signs it with the same key.
-//! - **Rate.** DoorDash publishes no rate for these calls; pushes are held to 10 per second
-//!   (burst 20) and the simulator answers 429 above its configured rate.
+//! - **Rate.** DoorDash publishes no rate for these calls; they are held to
+//!   `calls_per_second` (10 by default, burst twice that) and the simulator answers 429
+//!   above its configured rate.
 //! - **Dasher Status body** ([2nd]): `{dasher_status, external_order_id, client_order_id,
 //!   created_at, dasher{…}}`; only the first two are needed.
 //!
@@ -214,6 +216,8 @@ pub struct DoorDashConfig {
     pub user_agent: String,
     /// Timeout of one request to DoorDash, in seconds.
     pub timeout_secs: u64,
+    /// Status calls to DoorDash per second (bursts of twice as many).
+    pub calls_per_second: u32,
 }
 
 impl Default for DoorDashConfig {
@@ -228,6 +232,7 @@ impl Default for DoorDashConfig {
             send_prep_time: false,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             timeout_secs: http::DEFAULT_TIMEOUT.as_secs(),
+            calls_per_second: 10,
         }
     }
 }
@@ -247,6 +252,7 @@ pub struct DoorDash {
     send_prep_time: bool,
     user_agent: String,
     timeout: Duration,
+    calls_per_second: u32,
     http: reqwest::Client,
 }
 
@@ -287,6 +293,9 @@ impl DoorDash {
         if config.timeout_secs == 0 {
             return Err(invalid("`timeout_secs` must be at least 1".to_owned()));
         }
+        if config.calls_per_second == 0 {
+            return Err(invalid("`calls_per_second` must be at least 1".to_owned()));
+        }
         for (name, value) in [
             ("developer_id", &config.developer_id),
             ("key_id", &config.key_id),
@@ -315,6 +324,7 @@ impl DoorDash {
             send_prep_time: config.send_prep_time,
             user_agent: config.user_agent,
             timeout: Duration::from_secs(config.timeout_secs),
+            calls_per_second: config.calls_per_second,
             http,
         })
     }
@@ -833,12 +843,13 @@ impl Channel for DoorDash {
         }
     }
 
-    /// DoorDash publishes no rate for order calls; this stays well under the simulator's
-    /// default (20 per second) and leaves room for menu and store calls.
+    /// DoorDash publishes no rate for order calls: `calls_per_second`, by default 10, well
+    /// under the simulator's default (20 per second), leaving room for menu and store
+    /// calls.
     fn push_rate(&self) -> RateLimit {
         RateLimit {
-            per_second: 10,
-            burst: 20,
+            per_second: self.calls_per_second,
+            burst: self.calls_per_second.saturating_mul(2),
         }
     }
 }

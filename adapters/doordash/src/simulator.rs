@@ -55,7 +55,7 @@ use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, TokenBucket,
-    WebhookAnswer, lock, post_webhook,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -288,7 +288,14 @@ impl DoorDashSim {
 
     /// Places an order and posts the Orders webhook to the hub.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample).await
+        self.inner.place(sample, true).await
+    }
+
+    /// Places an order but loses its webhook on the way: the hub never receives it (the
+    /// answer is [`lost_on_the_way`]); [`DoorDashSim::resend_order`] delivers it, as
+    /// DoorDash's retry would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.inner.place(sample, false).await
     }
 
     /// Posts an order's webhook again, byte for byte (DoorDash retrying). `None` for an
@@ -482,7 +489,7 @@ impl Inner {
         }
     }
 
-    async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
+    async fn place(&self, sample: &SampleOrder, deliver: bool) -> PlacedOrder {
         let id = Uuid::new_v4().to_string();
         let order = build_order(sample, &id, self.platform.delivery_by_merchant, Utc::now());
         let webhook = json!({
@@ -508,8 +515,13 @@ impl Inner {
                 cancellation: None,
             },
         );
-        let answer = self.send(None, webhook).await;
-        self.take_webhook_answer(&id, answer.status);
+        let answer = if deliver {
+            let answer = self.send(None, webhook).await;
+            self.take_webhook_answer(&id, answer.status);
+            answer
+        } else {
+            lost_on_the_way()
+        };
         tracing::info!(
             external_order_id = %id,
             webhook_status = answer.status,
@@ -1073,7 +1085,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
         Ok(sample) => sample,
         Err(e) => return bad_request(format!("Body is not a SampleOrder: {e}")),
     };
-    let placed = inner.place(&sample).await;
+    let placed = inner.place(&sample, true).await;
     (
         StatusCode::OK,
         axum::Json(json!({

@@ -1188,7 +1188,8 @@ fn the_factory_builds_from_defaults_and_checks_its_options() {
             "jwt_ttl_secs": 1800,
             "send_prep_time": true,
             "user_agent": "Crossdock/1.0",
-            "timeout_secs": 3
+            "timeout_secs": 3,
+            "calls_per_second": 18
         })),
         Ok(())
     );
@@ -1203,12 +1204,14 @@ fn the_factory_builds_from_defaults_and_checks_its_options() {
         (json!({"jwt_ttl_secs": 0}), "jwt_ttl_secs"),
         (json!({"jwt_ttl_secs": 1801}), "jwt_ttl_secs"),
         (json!({"timeout_secs": 0}), "timeout_secs"),
+        (json!({"calls_per_second": 0}), "calls_per_second"),
         (json!({"key_id": " "}), "key_id"),
     ] {
         let error = build(options.clone()).expect_err("refused");
         assert!(error.to_string().contains(mentions), "{options}: {error}");
     }
     let config = DoorDashConfig::default();
+    assert_eq!(config.calls_per_second, 10);
     assert_eq!(config.base_url, "https://openapi.doordash.com");
     assert_eq!(config.currency, "USD");
     assert!(!config.send_prep_time);

@@ -68,7 +68,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    lost_on_the_way, post_webhook,
 };
 use crossdock_model::{Currency, Status};
 use serde_json::json;
@@ -327,7 +327,14 @@ impl ElemeSim {
 
     /// Places an order (type-10 push) and starts its accept deadline.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample).await
+        self.inner.place(sample, true).await
+    }
+
+    /// Places an order but loses its push on the way: the hub never receives it (the
+    /// answer is [`lost_on_the_way`]); [`ElemeSim::resend`] with its request id delivers
+    /// it, as Ele.me's resend of an unacknowledged message would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.inner.place(sample, false).await
     }
 
     /// Sends a push already sent once again, byte for byte (Ele.me's resend of an
@@ -495,10 +502,19 @@ impl Inner {
     }
 
     async fn push(&self, kind: i64, shop_id: &IdText, message: String) -> (String, WebhookAnswer) {
+        let (request_id, body) = self.keep_push(kind, shop_id, &message);
+        let answer = self.post(body).await;
+        tracing::debug!(%request_id, message_type = kind, status = answer.status, "Ele.me simulator pushed.");
+        (request_id, answer)
+    }
+
+    /// Signs a push and keeps it for sending and resending; returns its request id and
+    /// body.
+    fn keep_push(&self, kind: i64, shop_id: &IdText, message: &str) -> (String, Vec<u8>) {
         let request_id = self.request_id();
         let body = signed_push(
             kind,
-            &message,
+            message,
             shop_id.as_str(),
             &request_id,
             Utc::now().timestamp_millis(),
@@ -507,9 +523,7 @@ impl Inner {
             &self.platform.app_secret,
         );
         lock(&self.pushes).insert(request_id.clone(), body.clone());
-        let answer = self.post(body).await;
-        tracing::debug!(%request_id, message_type = kind, status = answer.status, "Ele.me simulator pushed.");
-        (request_id, answer)
+        (request_id, body)
     }
 
     async fn post(&self, body: Vec<u8>) -> WebhookAnswer {
@@ -537,7 +551,7 @@ impl Inner {
         serde_json::to_string(&message).unwrap_or_default()
     }
 
-    async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
+    async fn place(&self, sample: &SampleOrder, deliver: bool) -> PlacedOrder {
         let id = self.order_id();
         let shop = sample
             .store_ref
@@ -572,9 +586,13 @@ impl Inner {
             },
         );
         self.start_deadline(&id);
-        let (request_id, answer) = self
-            .push(message_type::ORDER_EFFECTIVE, &shop_id, message)
-            .await;
+        let (request_id, answer) = if deliver {
+            self.push(message_type::ORDER_EFFECTIVE, &shop_id, message)
+                .await
+        } else {
+            let (request_id, _) = self.keep_push(message_type::ORDER_EFFECTIVE, &shop_id, &message);
+            (request_id, lost_on_the_way())
+        };
         tracing::info!(
             external_order_id = %id,
             %request_id,
@@ -1322,7 +1340,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
                 .into_response();
         }
     };
-    let placed = inner.place(&sample).await;
+    let placed = inner.place(&sample, true).await;
     axum::Json(json!({
         "external_order_id": placed.external_order_id,
         "request_id": placed.request_id,

@@ -164,6 +164,11 @@
 //!   waits 10 s. The simulator also assumes that `REJECTED` updates need `rejectionInfo`
 //!   and `CANCELLED` ones `cancellationInfo` (Google's examples always carry them), and
 //!   that `READY_FOR_PICKUP` is for pickup orders and `IN_TRANSIT` for delivery orders.
+//! - An update can overtake the submit's answer (the router may reject an order, say for
+//!   an item not on the menu, before Google has read the `CREATED` answer). Google is
+//!   assumed to answer such an update 409 `ABORTED` (a conflict that resolves by itself,
+//!   in Google's API design guide), as the simulator does: the push is retried, never
+//!   parked for that. `FAILED_PRECONDITION` (a transition Google forbids) stays permanent.
 
 pub mod jwt;
 pub mod simulator;
@@ -423,10 +428,33 @@ impl Google {
                 let token = self.account.token().await?;
                 http::send(attempt(token.expose_secret().to_owned())).await?
             }
+            // Google has not created the order yet: the submit's answer is still on its
+            // way (the router can reject an order before Google has read our answer).
+            // Google creates it once the answer is in, so the update is tried again.
+            Err(ChannelError::Platform { status: 409, body }) if is_aborted(&body) => {
+                return Err(ChannelError::Transport(format!(
+                    "Google has not created the order yet (409 ABORTED), retrying: {}",
+                    clip(&body)
+                )));
+            }
             other => other?,
         };
         Ok(response.status().as_u16())
     }
+}
+
+/// Whether Google's error body says `ABORTED`: a conflict that resolves by itself, worth
+/// another try (Google's API design guide), unlike `FAILED_PRECONDITION`.
+fn is_aborted(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .pointer("/error/status")?
+                .as_str()
+                .map(|s| s == "ABORTED")
+        })
+        .unwrap_or(false)
 }
 
 fn read_pricing(

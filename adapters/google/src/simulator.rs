@@ -9,7 +9,7 @@
 //! | endpoint | behaviour |
 //! |---|---|
 //! | `POST /token` | OAuth 2.0 JWT-bearer grant: form `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion`. The assertion must be RS256-signed by the service account's key, `iss` its email, `aud` this endpoint's URL, unexpired, with the scope `actions.order.developer`; else 400 `{"error": "invalid_grant" \| "invalid_scope" \| "unsupported_grant_type", "error_description"}`. Answers `{access_token, expires_in, token_type: "Bearer"}`. |
-//! | `POST /v2/conversations:send` | an asynchronous order update (`AsyncOrderUpdateRequestMessage`). Bearer token required (401 `UNAUTHENTICATED`); 429 `RESOURCE_EXHAUSTED` past the rate limit; 400 `INVALID_ARGUMENT` for a body or update of the wrong shape (no `CUSTOMER_SERVICE` action, no `rejectionInfo` on `REJECTED`, …); 404 `NOT_FOUND` for an unknown order; 400 `FAILED_PRECONDITION` for a transition Google's state rules forbid. Answers 200 `{}`. |
+//! | `POST /v2/conversations:send` | an asynchronous order update (`AsyncOrderUpdateRequestMessage`). Bearer token required (401 `UNAUTHENTICATED`); 429 `RESOURCE_EXHAUSTED` past the rate limit; 400 `INVALID_ARGUMENT` for a body or update of the wrong shape (no `CUSTOMER_SERVICE` action, no `rejectionInfo` on `REJECTED`, …); 404 `NOT_FOUND` for an unknown order; 409 `ABORTED` for an order whose submit has not been answered (yet); 400 `FAILED_PRECONDITION` for a transition Google's state rules forbid. Answers 200 `{}`. |
 //! | `GET /_sim/calls` | the call log (token and update calls) as JSON |
 //! | `POST /_sim/orders` | body a [`SampleOrder`]; submits it to the hub like [`GoogleSim::place_order`] |
 //! | `POST /_sim/checkout` | body a [`SampleOrder`]; sends it as a checkout and answers the hub's answer |
@@ -1120,10 +1120,15 @@ async fn answer_update(inner: &Inner, headers: &HeaderMap, body: &[u8]) -> Respo
         );
     };
     let Some(current) = order.state.clone() else {
+        // The submit was sent but its answer has not come back (yet): the merchant's
+        // update overtook its own answer. Google creates the order once the answer is in.
         return api_error(
-            StatusCode::BAD_REQUEST,
-            "FAILED_PRECONDITION",
-            "The order was never created: its submit was not answered.",
+            StatusCode::CONFLICT,
+            "ABORTED",
+            format!(
+                "Order {} is not created yet: its submit has not been answered. Retry.",
+                update.action_order_id
+            ),
         );
     };
     if let Err(message) = transition_allowed(&current, &update.order_state.state, order.kind) {

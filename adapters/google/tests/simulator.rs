@@ -733,6 +733,45 @@ async fn a_hub_slower_than_googles_deadline_is_a_failed_submit() {
         "{:?}",
         order.problems
     );
+
+    // Regression: the hub took the order and its router rejected it before Google had
+    // read the submit's answer. The update is not refused for good (it was parked, and
+    // Google never heard of the rejection): it is tried again, and goes through once
+    // Google has the answer (here: Google's retry of the submit).
+    *setup.hub.delay.lock().expect("lock") = None;
+    let slow = placed;
+    let (_, mut order) = self::placed(&setup, &pickup()).await;
+    order.order.external_order_id = slow.external_order_id.clone();
+    let adapter = adapter_for(&setup.sim, DEV_SERVICE_ACCOUNT_KEY);
+    let reject = change(
+        StatusAction::Reject {
+            reason: "item unavailable".into(),
+        },
+        Status::Received,
+    );
+    let error = adapter
+        .push(&order, &reject)
+        .await
+        .expect_err("Google has no order yet");
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(
+        error.to_string().contains("not created the order yet"),
+        "{error}"
+    );
+    let resent = setup
+        .sim
+        .resend_submit(&slow.external_order_id)
+        .await
+        .expect("a known order");
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    adapter
+        .push(&order, &reject)
+        .await
+        .expect("now it is created");
+    assert_eq!(
+        setup.sim.status(&slow.external_order_id),
+        Some(Status::Rejected)
+    );
 }
 
 #[tokio::test]

@@ -724,12 +724,16 @@ impl Inner {
             .unwrap_or_default();
         let answer = self.send("", webhook).await;
         if let Some(order) = lock(&self.orders).get_mut(&external_order_id) {
-            order.pending_since = self.clock.now();
-            order.state = match answer.status {
-                200 => OrderState::Injected,
-                202 => OrderState::Pending,
-                _ => OrderState::WebhookRefused,
-            };
+            // The hub's status call may have overtaken its answer to the webhook (its
+            // store, or its router, was quicker than the HTTP answer): what it said stands.
+            if order.state == OrderState::Pending {
+                order.pending_since = self.clock.now();
+                order.state = match answer.status {
+                    200 => OrderState::Injected,
+                    202 => OrderState::Pending,
+                    _ => OrderState::WebhookRefused,
+                };
+            }
         }
         tracing::info!(
             channel = crate::CHANNEL_ID,

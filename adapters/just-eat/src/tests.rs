@@ -1032,6 +1032,58 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     sim.stop().await;
 }
 
+/// Regression: a hub whose refusal (`sent-to-pos-failed`) overtakes its own answer to
+/// Receive Order. The simulator set the order back to pending when the 202 came, so JET
+/// seemed never to have heard of the refusal.
+#[tokio::test]
+async fn a_refusal_that_overtakes_the_webhook_answer_stands() {
+    let sim = JustEatSim::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let base = sim.base_url();
+    let hub = axum::Router::new().route(
+        "/webhooks/just_eat",
+        axum::routing::post(move |body: Bytes| {
+            let base = base.clone();
+            async move {
+                let order = Order {
+                    id: OrderId::new(),
+                    received_at: received_at(),
+                    updated_at: received_at(),
+                    status: Status::Received,
+                    store_id: None,
+                    flags: Vec::new(),
+                    order: order_of(parse(&signed(&body)).expect("parses")),
+                };
+                let reject = change(
+                    StatusAction::Reject {
+                        reason: "item unavailable".into(),
+                    },
+                    Status::Received,
+                );
+                let pushed = adapter_at(&base, DEV_API_KEY).push(&order, &reject).await;
+                assert!(pushed.is_ok(), "{pushed:?}");
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let server = crossdock_channel::sim::SimServer::serve(
+        hub,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("hub");
+    sim.set_hub_webhook_url(format!("{}/webhooks/just_eat", server.base_url()));
+    let placed = sim.place_order(&sample()).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    assert_eq!(
+        sim.status(&placed.external_order_id),
+        Some(Status::Rejected)
+    );
+    server.stop().await;
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn an_order_not_answered_in_time_fails_to_inject() {
     let sim = JustEatSim::start(SimConfig {

@@ -58,7 +58,9 @@
 //!    Meituan answers `{"data":"ok"}` or `{"data":"ng","error":{"code","msg"}}` (with HTTP
 //!    200). After a refusal, the adapter reads `/order/viewstatus`: when the order already is
 //!    where the action would put it (a retried confirm or cancel whose first answer was
-//!    lost), the push counts as delivered; so pushes are safe to repeat.
+//!    lost), the push counts as delivered; so pushes are safe to repeat. A meal-ready that
+//!    Meituan refuses because its courier already has the order or delivered it (6–8) is
+//!    moot and counts as delivered too, rather than waiting for HQ.
 //!
 //! # Layout
 //!
@@ -598,10 +600,12 @@ pub(crate) fn plan(order: &Order, change: &StatusChange) -> Result<Plan, Channel
         StatusAction::Reject { reason }
         | StatusAction::Cancel { reason }
         | StatusAction::Fail { reason } => cancel(reason),
+        // Once Meituan's courier has the order (or delivered it), the meal is long ready:
+        // a refusal then is moot.
         StatusAction::Ready => Plan::Calls(vec![call(
             "/order/preparationMealComplete",
             vec![order_param(id)],
-            None,
+            Some(Reached::Delivering),
         )]),
         StatusAction::PickedUp => courier_step("/order/delivering", Reached::Delivering),
         StatusAction::Delivered => courier_step("/order/arrived", Reached::Arrived),
@@ -671,6 +675,17 @@ impl Channel for Meituan {
                 PushType::ALL.map(|t| t.as_str()).join(", ")
             ))
         })?;
+        for part in [
+            request.query.as_deref().unwrap_or_default().as_bytes(),
+            &request.body,
+        ] {
+            if let Some(name) = sign::not_utf8(part) {
+                return Err(ChannelError::Malformed(format!(
+                    "parameter `{}` is not UTF-8",
+                    clip(&name)
+                )));
+            }
+        }
         let verified = self.verified(request)?;
         let form = Form::new(&verified.params);
         let id = order_id(&form)?;

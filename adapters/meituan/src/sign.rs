@@ -67,6 +67,27 @@ pub fn decode_form(bytes: &[u8]) -> Params {
         .collect()
 }
 
+/// The name of the first parameter of form-encoded `bytes` whose name or value does not
+/// decode to UTF-8, if any. Meituan's pushes are UTF-8; [`decode_form`] replaces what is
+/// not, so a push that is not must be refused before it is read, or it would be read
+/// with replacement characters wherever its signature happens to cover them.
+pub fn not_utf8(bytes: &[u8]) -> Option<String> {
+    bytes
+        .split(|byte| *byte == b'&')
+        .find(|pair| {
+            let spaced: Vec<u8> = pair
+                .iter()
+                .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            std::str::from_utf8(&decoded).is_err()
+        })
+        .map(|pair| {
+            let name = pair.split(|byte| *byte == b'=').next().unwrap_or_default();
+            String::from_utf8_lossy(name).into_owned()
+        })
+}
+
 /// Form-encodes `params` as Java's `URLEncoder` does (space as `+`, `%XX` upper-case).
 pub fn encode_form(params: &[(String, String)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());

@@ -49,7 +49,7 @@ use axum::routing::{any, get, post};
 use chrono::Utc;
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -293,7 +293,14 @@ impl MeituanSim {
 
     /// Places an order and pushes it to the hub.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample).await
+        self.inner.place(sample, true).await
+    }
+
+    /// Places an order but loses its order push on the way: the hub never receives it
+    /// (the answer is [`lost_on_the_way`]); [`MeituanSim::resend`] with `{order_id}:order`
+    /// delivers it, as Meituan's retry would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.inner.place(sample, false).await
     }
 
     /// The business parameters of the order push of `order_id` (unsigned).
@@ -737,7 +744,7 @@ impl Inner {
         (params, pickup)
     }
 
-    async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
+    async fn place(&self, sample: &SampleOrder, deliver: bool) -> PlacedOrder {
         let order_id = numeric_id(2706, 17);
         let (params, pickup) = self.build(sample, &order_id);
         lock(&self.orders).insert(
@@ -752,9 +759,13 @@ impl Inner {
                 rejected: false,
             },
         );
-        let answer = self
-            .push(PushType::Order, Method::POST, params, true, None)
-            .await;
+        let answer = if deliver {
+            self.push(PushType::Order, Method::POST, params, true, None)
+                .await
+        } else {
+            self.keep_push(PushType::Order, Method::POST, params, true, None);
+            lost_on_the_way()
+        };
         tracing::info!(%order_id, status = answer.status, "Meituan simulator placed an order.");
         PlacedOrder { order_id, answer }
     }
@@ -780,6 +791,20 @@ impl Inner {
         sign_it: bool,
         key: Option<String>,
     ) -> WebhookAnswer {
+        let sent = self.keep_push(push, method, params, sign_it, key);
+        self.send_encoded(&sent).await
+    }
+
+    /// Signs a push and keeps it under `key` (default `order_id:push`) for sending and
+    /// resending; returns it.
+    fn keep_push(
+        &self,
+        push: PushType,
+        method: Method,
+        params: Params,
+        sign_it: bool,
+        key: Option<String>,
+    ) -> SentPush {
         let callback = format!("{}/{}", lock(&self.hub).callback_base, push.as_str());
         let order_id = params
             .iter()
@@ -809,7 +834,7 @@ impl Inner {
         };
         let key = key.unwrap_or_else(|| format!("{order_id}:{}", push.as_str()));
         lock(&self.pushes).insert(key, sent.clone());
-        self.send_encoded(&sent).await
+        sent
     }
 
     async fn send_encoded(&self, push: &SentPush) -> WebhookAnswer {
@@ -1082,7 +1107,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
             );
         }
     };
-    let placed = inner.place(&sample).await;
+    let placed = inner.place(&sample, true).await;
     (
         StatusCode::OK,
         axum::Json(serde_json::json!({

@@ -595,6 +595,47 @@ fn unreadable_orders_name_the_field() {
     assert!(malformed(with("latitude", "north")).starts_with("latitude:"));
 }
 
+/// Bytes that are not UTF-8 (Latin-1 "Crème", then 0xFF 0xFE) in a form value are refused
+/// as malformed, even when the signature covers what they decode to with replacement
+/// characters: the push is never read as `Cr\u{FFFD}me \u{FFFD}\u{FFFD}`.
+#[test]
+fn a_push_that_is_not_utf8_is_refused_not_read_with_replacement_characters() {
+    let url = format!("{PUBLIC}/order");
+    let mut params = order_params();
+    set(&mut params, "caution", "MARK");
+    let encoded = sign::encode_form(&params).replace("MARK", "Cr%E8me+%FF%FE");
+    // Signed over what the bytes decode to, replacement characters and all.
+    let timestamp = (CTIME + 2).to_string();
+    let mut decoded = sign::decode_form(encoded.as_bytes());
+    decoded.push(("app_id".to_owned(), DEV_APP_ID.to_owned()));
+    decoded.push(("timestamp".to_owned(), timestamp.clone()));
+    assert!(
+        decoded
+            .iter()
+            .any(|(k, v)| k == "caution" && v.contains('\u{FFFD}')),
+        "the signed values carry replacement characters"
+    );
+    let sig = sign::sign(&url, &decoded, DEV_APP_SECRET);
+    let body = format!("{encoded}&app_id={DEV_APP_ID}&timestamp={timestamp}&sig={sig}");
+    let request = raw_request("order", Method::POST, &body);
+    let adapter = adapter();
+    adapter.verify(&request).expect("the signature covers them");
+    assert_eq!(
+        adapter.parse(&request),
+        Err(ChannelError::Malformed(
+            "parameter `caution` is not UTF-8".to_owned()
+        ))
+    );
+    // In the query too, and in the raw bytes of the body.
+    let mut raw = raw_request("order", Method::POST, &sign::encode_form(&order_params()));
+    raw.body = Bytes::from(b"caution=Cr\xE8me&order_id=1".to_vec());
+    assert!(
+        matches!(adapter.parse(&raw), Err(ChannelError::Malformed(m)) if m.contains("`caution`"))
+    );
+    assert_eq!(sign::not_utf8(b"a=%E7%8E%9B&b=+ok"), None);
+    assert_eq!(sign::not_utf8(b"ok=1&%FF=2"), Some("%FF".to_owned()));
+}
+
 #[test]
 fn a_fraction_of_a_fen_fails_the_order_never_rounds() {
     let mut params = order_params();
@@ -976,7 +1017,7 @@ fn ready_and_courier_steps_depend_on_who_delivers() {
             "/order/preparationMealComplete",
             vec![order_param()],
             false,
-            None
+            Some(Reached::Delivering)
         )]
     );
     for action in [StatusAction::PickedUp, StatusAction::Delivered] {

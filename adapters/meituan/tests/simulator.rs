@@ -569,6 +569,53 @@ async fn repeated_and_late_pushes_are_safe() {
     assert!(matches!(&error, ChannelError::Platform { status: 409, body } if body.contains("806")));
 }
 
+/// Meituan's courier overtakes the store: the order is delivered on Meituan before the
+/// store's meal-ready is pushed. Meituan refuses the meal-ready (808), but it is moot: the
+/// push counts as delivered instead of waiting for HQ.
+#[tokio::test]
+async fn a_meal_ready_after_the_courier_delivered_is_done() {
+    let mut setup = setup().await;
+    let order = placed(&mut setup, &sample(delivery())).await;
+    let id = order.order.external_order_id.clone();
+    push(
+        &setup.adapter,
+        &order,
+        StatusAction::Accept { prep_minutes: 10 },
+    )
+    .await
+    .expect("accept");
+    let answer = setup.sim.logistics(&id, 40).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(setup.sim.order_status(&id), Some(8));
+    let outcome = push(&setup.adapter, &order, StatusAction::Ready)
+        .await
+        .expect("a moot meal-ready counts as done");
+    assert!(
+        matches!(&outcome, PushOutcome::Delivered { detail } if detail.contains("already") && detail.contains("status 8")),
+        "{outcome:?}"
+    );
+    // A meal-ready Meituan refuses for another reason still fails: an order it cancelled.
+    let cancelled = placed(&mut setup, &sample(delivery())).await;
+    push(
+        &setup.adapter,
+        &cancelled,
+        StatusAction::Accept { prep_minutes: 10 },
+    )
+    .await
+    .expect("accept");
+    setup
+        .sim
+        .cancel_order(&cancelled.order.external_order_id, "1102", "用户取消")
+        .await;
+    let error = push(&setup.adapter, &cancelled, StatusAction::Ready)
+        .await
+        .expect_err("cancelled");
+    assert!(
+        matches!(&error, ChannelError::Platform { status: 409, body } if body.contains("808")),
+        "{error:?}"
+    );
+}
+
 #[tokio::test]
 async fn faults_map_to_retryable_errors() {
     let mut setup = setup().await;

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer,
-    post_webhook,
+    lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Deserialize;
@@ -128,7 +128,14 @@ impl OwnAppSim {
 
     /// Builds the app's `order.created` for `sample` and sends it, signed now.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.state.place(sample).await
+        self.state.place(sample, true).await
+    }
+
+    /// Builds the app's `order.created` for `sample` but loses it on the way: the hub
+    /// never receives it (the answer is [`lost_on_the_way`]); [`OwnAppSim::resend`]
+    /// delivers it, as the app's retry would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder) -> PlacedOrder {
+        self.state.place(sample, false).await
     }
 
     /// Sends a placed order again: the same bytes and headers, including the original
@@ -226,7 +233,7 @@ impl SimState {
         .await
     }
 
-    async fn place(&self, sample: &SampleOrder) -> PlacedOrder {
+    async fn place(&self, sample: &SampleOrder, deliver: bool) -> PlacedOrder {
         let now = Utc::now();
         let external_order_id = new_order_id(now);
         let event_id = new_event_id();
@@ -244,7 +251,11 @@ impl SimState {
         };
         let body = to_body(&event);
         let timestamp = now.timestamp();
-        let answer = self.send_signed_at(body.clone(), timestamp).await;
+        let answer = if deliver {
+            self.send_signed_at(body.clone(), timestamp).await
+        } else {
+            lost_on_the_way()
+        };
         tracing::debug!(
             external_order_id = %external_order_id,
             event_id = %event_id,
@@ -475,7 +486,7 @@ async fn place_sample(
     State(state): State<Arc<SimState>>,
     Json(sample): Json<SampleOrder>,
 ) -> Response {
-    let placed = state.place(&sample).await;
+    let placed = state.place(&sample, true).await;
     Json(serde_json::json!({
         "external_order_id": placed.external_order_id,
         "event_id": placed.event_id,

@@ -16,7 +16,8 @@
 //!
 //! Order reads can be held (answered only once released, see
 //! [`UberEatsSim::hold_order_reads`]), and orders saved from Uber's API can be served as
-//! they are ([`UberEatsSim::serve_order`]). What Uber believes of an order reads back as
+//! they are ([`UberEatsSim::serve_order`]), or answered with any bytes at all
+//! ([`UberEatsSim::answer_raw`]). What Uber believes of an order reads back as
 //! a unified status with [`UberEatsSim::order_status`].
 //!
 //! Write calls need a valid token (401 otherwise), answer 404 for an unknown order (or one
@@ -48,7 +49,7 @@ use chrono::{SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::signature::hmac_sha256_hex;
 use crossdock_channel::sim::{
     CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    post_webhook,
+    lost_on_the_way, post_webhook,
 };
 use crossdock_model::{Currency, Money, Status};
 use serde::de::DeserializeOwned;
@@ -216,6 +217,9 @@ struct Inner {
     tokens: Mutex<HashMap<String, Instant>>,
     token_requests: AtomicUsize,
     webhooks: Mutex<HashMap<String, Vec<u8>>>,
+    /// Answers order reads give byte for byte instead of the stored order
+    /// ([`UberEatsSim::answer_raw`]).
+    raw_answers: Mutex<HashMap<String, Vec<u8>>>,
     calls: CallLog,
     faults: Faults,
 }
@@ -249,6 +253,7 @@ impl UberEatsSim {
             tokens: Mutex::new(HashMap::new()),
             token_requests: AtomicUsize::new(0),
             webhooks: Mutex::new(HashMap::new()),
+            raw_answers: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
         });
@@ -275,12 +280,22 @@ impl UberEatsSim {
 
     /// Places an order in the configured API generation and notifies the hub.
     pub async fn place_order(&self, sample: &SampleOrder) -> PlacedOrder {
-        self.inner.place(sample, self.inner.platform.api).await
+        self.inner
+            .place(sample, self.inner.platform.api, true)
+            .await
     }
 
     /// Places an order in the given API generation and notifies the hub.
     pub async fn place_order_with(&self, sample: &SampleOrder, api: Generation) -> PlacedOrder {
-        self.inner.place(sample, api).await
+        self.inner.place(sample, api, true).await
+    }
+
+    /// Places an order in the given API generation but loses its notification on the
+    /// way: the hub never receives it (the answer is [`lost_on_the_way`]);
+    /// [`UberEatsSim::resend_webhook`] with its event id delivers it, as Uber's retry
+    /// would.
+    pub async fn place_order_lost(&self, sample: &SampleOrder, api: Generation) -> PlacedOrder {
+        self.inner.place(sample, api, false).await
     }
 
     /// Sends a webhook already sent once again, byte for byte. `None` for an unknown
@@ -365,6 +380,27 @@ impl UberEatsSim {
         Ok(id)
     }
 
+    /// What Uber's order API answers for the order now, byte for byte (the body `GET
+    /// /v2/eats/order/{id}` or `GET /v1/delivery/order/{id}` serves); `None` for an order it
+    /// does not know.
+    pub fn order_answer(&self, external_order_id: &str) -> Option<Vec<u8>> {
+        if let Some(raw) = lock(&self.inner.raw_answers).get(external_order_id) {
+            return Some(raw.clone());
+        }
+        match lock(&self.inner.orders).get(external_order_id)? {
+            StoredOrder::Classic(order) => serde_json::to_vec(order.as_ref()).ok(),
+            StoredOrder::V1(order) => serde_json::to_vec(order.as_ref()).ok(),
+        }
+    }
+
+    /// Makes Uber's order API answer `body` for the order, byte for byte, on either API
+    /// generation's path, whatever it is (cut short, not JSON, impossible money): a
+    /// platform answering garbage. Write-backs still work on what the simulator knows of
+    /// the order (serve it first with [`UberEatsSim::serve_order`]).
+    pub fn answer_raw(&self, external_order_id: &str, body: Vec<u8>) {
+        lock(&self.inner.raw_answers).insert(external_order_id.to_owned(), body);
+    }
+
     /// Makes order reads (`GET /v2/eats/order/{id}`, `GET /v1/delivery/order/{id}`) wait
     /// until [`UberEatsSim::release_order_reads`]: a slow order API, and a way for a test
     /// to decide when notified orders reach the hub. The caller's own timeout still
@@ -412,7 +448,7 @@ impl Inner {
         self.base_url.get().cloned().unwrap_or_default()
     }
 
-    async fn place(&self, sample: &SampleOrder, api: Generation) -> PlacedOrder {
+    async fn place(&self, sample: &SampleOrder, api: Generation, deliver: bool) -> PlacedOrder {
         let id = Uuid::new_v4().to_string();
         let store_id = sample
             .store_ref
@@ -435,7 +471,12 @@ impl Inner {
         } else {
             "orders.notification"
         };
-        let (event_id, answer) = self.notify(event_type, &id, &store_id, api).await;
+        let (event_id, answer) = if deliver {
+            self.notify(event_type, &id, &store_id, api).await
+        } else {
+            let (event_id, _) = self.envelope(event_type, &id, &store_id, api);
+            (event_id, lost_on_the_way())
+        };
         tracing::info!(
             external_order_id = %id,
             %event_id,
@@ -457,6 +498,19 @@ impl Inner {
         store_id: &str,
         api: Generation,
     ) -> (String, WebhookAnswer) {
+        let (event_id, body) = self.envelope(event_type, order_id, store_id, api);
+        (event_id, self.send_signed(body).await)
+    }
+
+    /// Builds a signed envelope's body and keeps it for resending; returns its event id and
+    /// the body.
+    fn envelope(
+        &self,
+        event_type: &str,
+        order_id: &str,
+        store_id: &str,
+        api: Generation,
+    ) -> (String, Vec<u8>) {
         let event_id = Uuid::new_v4().to_string();
         let envelope = Envelope {
             event_id: event_id.clone(),
@@ -471,7 +525,7 @@ impl Inner {
         };
         let body = serde_json::to_vec(&envelope).unwrap_or_default();
         lock(&self.webhooks).insert(event_id.clone(), body.clone());
-        (event_id, self.send_signed(body).await)
+        (event_id, body)
     }
 
     async fn send_signed(&self, body: Vec<u8>) -> WebhookAnswer {
@@ -1090,6 +1144,9 @@ async fn get_classic(
         return unauthorized();
     }
     inner.reads_released().await;
+    if let Some(raw) = lock(&inner.raw_answers).get(&id).cloned() {
+        return (StatusCode::OK, [("content-type", "application/json")], raw).into_response();
+    }
     match lock(&inner.orders).get(&id) {
         Some(StoredOrder::Classic(order)) => axum::Json(order.as_ref()).into_response(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "Order not found."),
@@ -1105,6 +1162,9 @@ async fn get_v1(
         return unauthorized();
     }
     inner.reads_released().await;
+    if let Some(raw) = lock(&inner.raw_answers).get(&id).cloned() {
+        return (StatusCode::OK, [("content-type", "application/json")], raw).into_response();
+    }
     match lock(&inner.orders).get(&id) {
         Some(StoredOrder::V1(order)) => axum::Json(order.as_ref()).into_response(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "Order not found."),
@@ -1359,7 +1419,7 @@ async fn sim_place(State(inner): State<Shared>, body: Bytes) -> Response {
             );
         }
     };
-    let placed = inner.place(&sample, inner.platform.api).await;
+    let placed = inner.place(&sample, inner.platform.api, true).await;
     ok_json(serde_json::json!({
         "external_order_id": placed.external_order_id,
         "event_id": placed.event_id,

@@ -1,8 +1,34 @@
-//! Calling a platform: map its HTTP answers onto [`ChannelError`] in one place.
+//! Calling a platform: map its HTTP answers onto [`ChannelError`] in one place, and hold
+//! every call to the caller's rate limit ([`with_call_gate`]): the hub runs each status
+//! push inside its channel's limit, so that only the calls that reach the platform count
+//! against it (none for a push the platform has no call for, two for a push of two calls).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ChannelError;
+
+/// Waits until one more call to the platform is allowed (a rate limiter's turn).
+pub type CallGate = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+tokio::task_local! {
+    static CALL_GATE: CallGate;
+}
+
+/// Runs `work` with every platform call it makes through [`send`] held to `gate` first.
+pub async fn with_call_gate<F: Future>(gate: CallGate, work: F) -> F::Output {
+    CALL_GATE.scope(gate, work).await
+}
+
+/// Waits for the gate of the [`with_call_gate`] this runs in, if any: what [`send`] does
+/// before each call.
+pub async fn call_gate() {
+    if let Ok(gate) = CALL_GATE.try_with(Arc::clone) {
+        gate().await;
+    }
+}
 
 /// The default timeout for one call to a platform.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,8 +80,10 @@ pub async fn check(response: reqwest::Response) -> Result<reqwest::Response, Cha
     })
 }
 
-/// Sends a request and checks its status.
+/// Sends a request (after the call gate's turn, inside [`with_call_gate`]) and checks its
+/// status.
 pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ChannelError> {
+    call_gate().await;
     let response = request.send().await.map_err(transport_error)?;
     check(response).await
 }
@@ -81,4 +109,33 @@ pub fn read_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ChannelError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ChannelError::Malformed(format!("{what} from the platform: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_call_gate_holds_calls_inside_its_scope_only() {
+        let passed = Arc::new(AtomicU32::new(0));
+        let counter = passed.clone();
+        let gate: CallGate = Arc::new(move || {
+            let counter = counter.clone();
+            Box::pin(async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        call_gate().await;
+        assert_eq!(passed.load(Ordering::SeqCst), 0, "no gate outside a scope");
+        with_call_gate(gate, async {
+            call_gate().await;
+            call_gate().await;
+        })
+        .await;
+        assert_eq!(passed.load(Ordering::SeqCst), 2, "each call waited once");
+        call_gate().await;
+        assert_eq!(passed.load(Ordering::SeqCst), 2);
+    }
 }

@@ -211,11 +211,23 @@ impl TokenBucket {
     }
 }
 
-/// Scripted faults: each call to [`Faults::next`] (or [`Faults::apply`]) takes the next one,
-/// if any.
+/// Scripted faults. Each call to [`Faults::next`] (or [`Faults::apply`]) takes the next
+/// queued fault ([`Faults::push`]: the next `n` calls); with none queued, a fault held for a
+/// while ([`Faults::hold`]: every call until a time, as a platform's outage lasts) applies
+/// until that time passes. [`Faults::played`] counts what [`Faults::apply`] played.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     queue: Arc<Mutex<VecDeque<Fault>>>,
+    held: Arc<Mutex<Option<(Fault, std::time::Instant)>>>,
+    played: Arc<Mutex<FaultsPlayed>>,
+}
+
+/// What [`Faults::apply`] played: answers by the status it put on them, and calls it held
+/// back (delayed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultsPlayed {
+    pub answers: BTreeMap<u16, u64>,
+    pub delayed: u64,
 }
 
 impl Faults {
@@ -227,8 +239,27 @@ impl Faults {
         }
     }
 
+    /// Applies `fault` to every call until `until` (after the queued ones), replacing any
+    /// fault held before: the platform answers so for a while, then recovers on its own.
+    pub fn hold(&self, fault: Fault, until: std::time::Instant) {
+        *lock(&self.held) = Some((fault, until));
+    }
+
+    /// The fault a call gets now, if any: the next queued one, else the held one while it
+    /// holds.
     pub fn next(&self) -> Option<Fault> {
-        lock(&self.queue).pop_front()
+        if let Some(fault) = lock(&self.queue).pop_front() {
+            return Some(fault);
+        }
+        let mut held = lock(&self.held);
+        match held.as_ref() {
+            Some((fault, until)) if std::time::Instant::now() < *until => Some(fault.clone()),
+            Some(_) => {
+                *held = None;
+                None
+            }
+            None => None,
+        }
     }
 
     /// Takes the next fault, if any, and plays it: waits its delay, then, if it sets a
@@ -238,6 +269,15 @@ impl Faults {
     /// `None`: answer normally (no fault, or a fault that only delays).
     pub async fn apply(&self, answer: impl FnOnce(StatusCode) -> Response) -> Option<Response> {
         let fault = self.next()?;
+        {
+            let mut played = lock(&self.played);
+            if fault.delay.is_some() {
+                played.delayed += 1;
+            }
+            if let Some(status) = fault.status {
+                *played.answers.entry(status).or_default() += 1;
+            }
+        }
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
         }
@@ -253,8 +293,15 @@ impl Faults {
         Some(response)
     }
 
+    /// Drops the queued faults and the held one: the platform answers normally again.
     pub fn clear(&self) {
         lock(&self.queue).clear();
+        *lock(&self.held) = None;
+    }
+
+    /// What [`Faults::apply`] played so far.
+    pub fn played(&self) -> FaultsPlayed {
+        lock(&self.played).clone()
     }
 }
 
@@ -411,6 +458,16 @@ impl SampleOrder {
 pub struct WebhookAnswer {
     pub status: u16,
     pub body: String,
+}
+
+/// The answer a simulator records for a webhook it lost on the way (placed with a
+/// `place_order_lost`): the hub never received it, as with a transport failure (status 0).
+/// The platform's retry (the simulator's resend) delivers it later.
+pub fn lost_on_the_way() -> WebhookAnswer {
+    WebhookAnswer {
+        status: 0,
+        body: "lost on the way: the hub never received it".to_owned(),
+    }
 }
 
 /// Posts a webhook and returns the hub's answer. Transport errors come back as status 0
@@ -605,6 +662,52 @@ mod tests {
         assert!(faults.apply(answer).await.is_none(), "a delay only");
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(faults.next().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_held_fault_applies_until_its_time_after_the_queued_ones() {
+        let faults = Faults::default();
+        let rate_limited = Fault {
+            status: Some(429),
+            retry_after_s: Some(2),
+            delay: None,
+        };
+        let failing = Fault {
+            status: Some(500),
+            retry_after_s: None,
+            delay: None,
+        };
+        faults.hold(
+            rate_limited.clone(),
+            std::time::Instant::now() + Duration::from_secs(60),
+        );
+        faults.push(failing.clone(), 1);
+        assert_eq!(faults.next(), Some(failing.clone()), "the queued one first");
+        assert_eq!(
+            faults.next(),
+            Some(rate_limited.clone()),
+            "then the held one"
+        );
+        assert_eq!(faults.next(), Some(rate_limited.clone()), "again and again");
+        let answer =
+            |_: StatusCode| axum::response::IntoResponse::into_response((StatusCode::OK, "normal"));
+        let response = faults.apply(answer).await.expect("a fault answer");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "2");
+        // A hold that has run out lets calls through; a new hold replaces the old one.
+        faults.hold(failing.clone(), std::time::Instant::now());
+        assert_eq!(faults.next(), None, "a hold ends at its time");
+        faults.hold(
+            failing.clone(),
+            std::time::Instant::now() + Duration::from_secs(60),
+        );
+        assert!(faults.apply(answer).await.is_some());
+        faults.clear();
+        assert!(faults.apply(answer).await.is_none(), "cleared");
+        let played = faults.played();
+        assert_eq!(played.answers.get(&429), Some(&1));
+        assert_eq!(played.answers.get(&500), Some(&1));
+        assert_eq!(played.delayed, 0);
     }
 
     #[test]

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use crossdock_model::{EventKind, EventSource, Flag, NewOrder, OrderId, Status, StatusAction};
 use deadpool_postgres::Transaction;
 
-use crate::orders::{Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order};
+use crate::orders::{
+    Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order, skip_unpushed,
+};
 use crate::{Db, DbError, outbox};
 
 /// A platform's request as received, for the inbox and the quarantine.
@@ -77,6 +79,28 @@ async fn insert_inbox(
     Ok(Some(order_id.map(OrderId::from_uuid)))
 }
 
+/// Serializes, until the transaction ends, every recording about one platform order: its
+/// insertion and its cancellation (or progress). Without it a cancellation racing the
+/// order's first delivery could look for the order before the order's transaction
+/// committed, while that transaction looked for a tombstone before the cancellation's
+/// committed: the order would go live and the tombstone would never be read.
+async fn lock_external(
+    tx: &Transaction<'_>,
+    channel: &str,
+    external_order_id: &str,
+) -> Result<(), tokio_postgres::Error> {
+    // The two-key form keeps these apart from the sync runs' one-key advisory locks.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))",
+        &[&EXTERNAL_ORDER_LOCK, &channel, &external_order_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The first key of [`lock_external`]'s advisory locks.
+const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
+
 async fn link_inbox(
     tx: &Transaction<'_>,
     raw_channel: &str,
@@ -147,6 +171,7 @@ impl Db {
         let flags_json =
             serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
         let channel = order.channel.as_str();
+        lock_external(tx, channel, &order.external_order_id).await?;
         let inserted = tx
             .execute(
                 "INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
@@ -249,7 +274,10 @@ impl Db {
     }
 
     /// Records a platform's cancellation: the order is cancelled and its store told at
-    /// once; an order the hub has not seen gets a tombstone.
+    /// once; an order the hub has not seen gets a tombstone, which the order reads when it
+    /// arrives (even when both are recorded at the same moment). An order already finished
+    /// stays as it is, but its statuses not yet pushed are skipped: the platform has it
+    /// cancelled and would refuse them.
     pub async fn record_cancellation(
         &self,
         raw: &RawRecord<'_>,
@@ -294,6 +322,7 @@ impl Db {
         if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
+        lock_external(&tx, raw.channel, external_order_id).await?;
         let row = tx
             .query_opt(
                 "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
@@ -321,6 +350,16 @@ impl Db {
             Ok(_) => {}
             Err(ChangeError::Transition(refused)) => {
                 tracing::info!(channel = raw.channel, order_id = %order_id, error = %refused, "Platform status report ignored.");
+                if matches!(action, StatusAction::Cancel { .. }) {
+                    // Finished before the platform cancelled it: the order stays as it
+                    // is, but the platform, which has it cancelled, would refuse what it
+                    // has not heard yet.
+                    let why = format!(
+                        "order cancelled by the platform after it was {}",
+                        refused.from
+                    );
+                    skip_unpushed(&tx, order_id, &why).await?;
+                }
             }
             Err(other) => return Err(into_db_error(other)),
         }

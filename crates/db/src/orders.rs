@@ -167,7 +167,9 @@ pub(crate) async fn lock_order(
 
 /// Applies `action` to a locked order: state machine, status, event, and — unless the
 /// channel itself asked — a pending sync and its nudge. A cancellation by the channel
-/// drops the order's pending syncs. The order's store hears of every change at once, its
+/// settles the order's syncs still pending or parked as skipped: the platform cancelled
+/// the order, so what it has not heard (or refused to hear: "the order has been
+/// cancelled") is moot, and nothing of it is left for HQ to replay. The order's store hears of every change at once, its
 /// own included: a store has several clients (a console on each tablet, a POS bound to its
 /// queue), and each must learn what the others did.
 pub(crate) async fn apply_action(
@@ -209,12 +211,7 @@ pub(crate) async fn apply_action(
     }
     if *actor == Actor::Channel {
         if target == Status::Cancelled {
-            tx.execute(
-                "UPDATE status_syncs SET state = 'skipped', last_error = 'order cancelled by the platform',
-                     updated_at = now() WHERE order_id = $1 AND state = 'pending'",
-                &[&order.id.as_uuid()],
-            )
-            .await?;
+            skip_unpushed(tx, order.id, "order cancelled by the platform").await?;
         }
     } else {
         let action_json =
@@ -234,6 +231,22 @@ pub(crate) async fn apply_action(
         outbox::insert(tx, &db.routes().sync(channel, order.id)).await?;
     }
     Ok(order)
+}
+
+/// Settles the order's syncs still pending or parked as skipped, for `why`: the platform
+/// cancelled the order, so what it has not heard (or refused to hear) is moot.
+pub(crate) async fn skip_unpushed(
+    tx: &Transaction<'_>,
+    order_id: OrderId,
+    why: &str,
+) -> Result<u64, DbError> {
+    Ok(tx
+        .execute(
+            "UPDATE status_syncs SET state = 'skipped', last_error = $2, updated_at = now()
+             WHERE order_id = $1 AND state IN ('pending', 'parked')",
+            &[&order_id.as_uuid(), &why],
+        )
+        .await?)
 }
 
 impl Db {

@@ -196,13 +196,21 @@ impl Db {
                 false,
             ),
         };
-        tx.execute(
-            "UPDATE status_syncs SET state = $3, attempts = $4, next_attempt_at = $5,
-                 last_error = CASE WHEN $3 IN ('delivered', 'skipped') THEN NULL ELSE $6 END, updated_at = now()
-             WHERE order_id = $1 AND event_id = $2",
-            &[&order_id.as_uuid(), &pending.event_id, &state, &attempts, &next, &reason],
-        )
-        .await?;
+        // A sync settled while it was being pushed (skipped: the platform cancelled the
+        // order meanwhile) keeps that ending unless the push went through after all: a
+        // failure of a moot push is not retried or parked.
+        let updated = tx
+            .execute(
+                "UPDATE status_syncs SET state = $3, attempts = $4, next_attempt_at = $5,
+                     last_error = CASE WHEN $3 IN ('delivered', 'skipped') THEN NULL ELSE $6 END, updated_at = now()
+                 WHERE order_id = $1 AND event_id = $2 AND (state = 'pending' OR $3 = 'delivered')",
+                &[&order_id.as_uuid(), &pending.event_id, &state, &attempts, &next, &reason],
+            )
+            .await?;
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
         insert_event(
             &tx,

@@ -3,19 +3,27 @@
 //!
 //! A run starts its own PostgreSQL cluster and RabbitMQ node ([`infra`]), the real
 //! `crossdock serve` binary as separate processes per role or as one ([`hub`]), every
-//! platform simulator, and the chain's stores played through a durable queue and the store
-//! API ([`stores`]). Orders flow at a steady rate from all simulators ([`traffic`]), with
-//! platforms' retries and duplicate deliveries, while [`schedule`] kills hub processes with
-//! SIGKILL and restarts RabbitMQ and PostgreSQL. After the traffic drains, [`reconcile`]
-//! holds every acknowledged order against the hub's records, the stores' queue and the
-//! status syncs, and [`logs`] reads every line the hub logged for secrets and phone
-//! numbers. The run fails on any loss, any duplicate at a store, any status synced out of
-//! order, any sync left neither delivered nor parked, or any leak.
+//! platform simulator ([`platforms`] plays what they do beyond placing orders), the
+//! chain's stores played through a durable queue and the store API ([`stores`]), and HQ
+//! settling the orders waiting for it through the HQ API ([`hq`]). Orders flow at a steady
+//! rate from all simulators ([`traffic`]), with platforms' retries, duplicate deliveries,
+//! cancellations (before the order, with it, twice, after the store accepted) and courier
+//! events out of order, while [`schedule`] kills hub processes with SIGKILL, restarts
+//! RabbitMQ and PostgreSQL, makes the platforms' APIs answer 429 with `Retry-After`, 500
+//! or nothing in time for a while, and stalls one store after another. After the traffic
+//! drains, [`reconcile`] holds every acknowledged order against the hub's records, what
+//! the stores and HQ did and the status syncs, and [`logs`] reads every line the hub
+//! logged for secrets and phone numbers. The run fails on any loss, any duplicate at a
+//! store, any status synced out of order or moved backwards, any sync left neither
+//! delivered nor parked, any retry sooner than a `Retry-After`, any cancellation
+//! mishandled, or any leak.
 
+pub mod hq;
 pub mod hub;
 pub mod infra;
 pub mod ledger;
 pub mod logs;
+pub mod platforms;
 pub mod reconcile;
 pub mod schedule;
 pub mod stores;
@@ -54,9 +62,18 @@ pub struct Options {
     pub drain: Duration,
     /// Share of acknowledged orders the platform delivers a second time.
     pub duplicate_share: f64,
+    /// Share of the orders of the channels whose platform cancels by webhook that the
+    /// platform cancels (before the order, with it, twice, after the store accepted).
+    pub cancel_share: f64,
+    /// Share of the orders of the channels whose platform's courier reports progress that
+    /// are delivered by that courier, with its events out of order.
+    pub courier_share: f64,
     /// Keep the work directory (logs, data) even when the run passes.
     pub keep: bool,
 }
+
+/// How long a store has to accept an order in a run.
+pub const STORE_ACCEPT_MS: u64 = 12_000;
 
 /// The environment the hub processes run with: the repository's configuration, the
 /// suite's services, the simulators, and time limits short enough for a run.
@@ -82,6 +99,26 @@ fn hub_env(
             format!("http://127.0.0.1:{api_port}"),
         ),
         ("CROSSDOCK_RELAY__POLL_MS", "100".into()),
+        // A store has 12 s to accept (a stall lasts longer, see `schedule::STALL`), and
+        // overdue orders are looked for twice a second.
+        (
+            "CROSSDOCK_ROUTER__STORE_ACCEPT_MS",
+            STORE_ACCEPT_MS.to_string(),
+        ),
+        ("CROSSDOCK_ROUTER__SWEEP_MS", "500".into()),
+        // Meituan's merchants have 90 s to accept: the hub's deadline guard rejects an
+        // order no store accepted 60 s after it was placed, within a run.
+        (
+            "CROSSDOCK_CHANNELS__MEITUAN__ACCEPT_WINDOW_SECS",
+            "90".into(),
+        ),
+        // DoorDash publishes no rate: the traffic's even spread sends a ninth of the orders
+        // there (6.7/s at 60/s, two calls each), over the adapter's default of 10 calls/s;
+        // held under the simulator's 20/s instead.
+        (
+            "CROSSDOCK_CHANNELS__DOORDASH__CALLS_PER_SECOND",
+            "18".into(),
+        ),
         // Syncs outlast the platforms' outages of a run instead of parking.
         ("CROSSDOCK_SYNC__MAX_ATTEMPTS", "40".into()),
         ("CROSSDOCK_SYNC__FIRST_BACKOFF_MS", "200".into()),
@@ -245,18 +282,27 @@ async fn drive(
         .iter()
         .map(|(store, token)| (store.to_string(), token.clone()))
         .collect();
-    let stores = Arc::new(stores::Stores {
-        api: api.to_owned(),
-        tokens: store_tokens,
-        ledger: ledger.clone(),
-        http: http.clone(),
-    });
+    let stores = Arc::new(stores::Stores::new(
+        api.to_owned(),
+        store_tokens,
+        ledger.clone(),
+        http.clone(),
+    ));
     let store_task = tokio::spawn(stores::run(
-        stores,
+        stores.clone(),
         settings.broker.clone(),
         queue,
-        stores_stopped,
+        stores_stopped.clone(),
     ));
+    let hq_agent = Arc::new(hq::Hq::new(
+        api.to_owned(),
+        crossdock_hub::config::DEV_ADMIN_TOKEN.to_owned(),
+        http.clone(),
+        ledger.clone(),
+        stores.clone(),
+        &chain.stores,
+    ));
+    let hq_task = tokio::spawn(hq::run(hq_agent, stores_stopped));
     let menu = Menu::read(&repo_root().join("fixtures/chain/menu.json"))?;
     let home = chain
         .stores
@@ -275,9 +321,14 @@ async fn drive(
     let schedule = tokio::spawn(schedule::play(
         schedule::cycle(options.layout),
         options.cycle,
-        processes.clone(),
-        postgres,
-        rabbit,
+        schedule::Targets {
+            processes: processes.clone(),
+            postgres,
+            rabbit,
+            sims: sims.clone(),
+            stores: stores.clone(),
+            chain: chain.stores.clone(),
+        },
         stopped.clone(),
     ));
     let load = Arc::new(traffic::Load {
@@ -286,6 +337,8 @@ async fn drive(
         http: http.clone(),
         hub: api.to_owned(),
         duplicate_share: options.duplicate_share,
+        cancel_share: options.cancel_share,
+        courier_share: options.courier_share,
     });
     tracing::info!(rate = options.rate, duration = ?options.duration, layout = ?options.layout, "Traffic starts.");
     traffic::run(load, rotation, options.rate, options.duration).await;
@@ -328,8 +381,17 @@ async fn drive(
     }
     let _ = stop_stores.send(true);
     let _ = store_task.await;
+    let _ = hq_task.await;
     let mut report = reconcile::reconcile(db, &ledger).await?;
     report.faults = struck;
+    report.faults.extend(ledger.struck());
+    for (_, faults) in platforms::api_faults(&sims) {
+        let played = faults.played();
+        for (status, n) in played.answers {
+            *report.platform_faults.answers.entry(status).or_default() += n;
+        }
+        report.platform_faults.delayed += played.delayed;
+    }
     let mut secrets: Vec<String> = tokens.values().cloned().collect();
     secrets.push(crossdock_hub::config::DEV_ADMIN_TOKEN.to_owned());
     secrets.push("guest:guest".to_owned());

@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(
     name = "crossdock-faults",
-    about = "Steady traffic through the hub while processes are killed and RabbitMQ and PostgreSQL restart; then a reconciliation of every order"
+    about = "Steady traffic through the hub while processes are killed, RabbitMQ and PostgreSQL restart, platform APIs fail and stores stall; then a reconciliation of every order"
 )]
 struct Cli {
     /// How long orders are offered, in seconds.
@@ -40,6 +40,14 @@ struct Cli {
     /// Share of acknowledged orders delivered a second time.
     #[arg(long, default_value_t = 0.05)]
     duplicates: f64,
+    /// Share of the orders of cancelling platforms (own app, Uber Eats, DoorDash,
+    /// Deliveroo, Meituan, Ele.me) that the platform cancels.
+    #[arg(long, default_value_t = 0.05)]
+    cancels: f64,
+    /// Share of DoorDash and Meituan orders delivered by the platform's courier, whose
+    /// events arrive out of order.
+    #[arg(long, default_value_t = 0.05)]
+    couriers: f64,
     /// Keep the work directory even when the run passes.
     #[arg(long)]
     keep: bool,
@@ -81,6 +89,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         work_dir: cli.work_dir,
         drain: Duration::from_secs(cli.drain_seconds),
         duplicate_share: cli.duplicates,
+        cancel_share: cli.cancels,
+        courier_share: cli.couriers,
         keep: cli.keep,
     };
     let report = crossdock_faults::run(options).await?;

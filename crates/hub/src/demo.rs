@@ -51,7 +51,7 @@ pub const CHANNELS: [&str; 9] = [
 const PLACE_TIMEOUT: Duration = Duration::from_secs(30);
 
 mod offer;
-pub use offer::{Offered, Resend, offer, resend};
+pub use offer::{Offered, Resend, acknowledged, offer, resend};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

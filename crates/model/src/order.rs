@@ -29,6 +29,17 @@ pub enum OrderError {
     },
     #[error("item {line} (`{name}`) has a negative unit price")]
     NegativePrice { line: usize, name: String },
+    /// The line's unit price (with its modifiers) times its quantity is beyond 64-bit
+    /// minor units: no platform charged that, whatever line total it reported.
+    #[error("item {line} (`{name}`): unit price with modifiers × quantity {quantity}: {source}")]
+    LineOverflow {
+        line: usize,
+        name: String,
+        quantity: i64,
+        source: MoneyError,
+    },
+    #[error("the total {total} is negative; the customer cannot be paid to order")]
+    NegativeTotal { total: Money },
     #[error("{field} is in {found} but the order is in {expected}")]
     MixedCurrency {
         field: String,
@@ -409,7 +420,10 @@ impl NewOrder {
     }
 
     /// Refuses an order the hub cannot take, and lists the flags of one it takes with
-    /// reservations. Money that does not add up is flagged, never corrected.
+    /// reservations. Money that does not add up is flagged, never corrected; money that
+    /// cannot be is refused: a negative unit price or total, or a line whose unit price
+    /// (with its modifiers) times its quantity is beyond 64-bit minor units, whatever line
+    /// total the platform reported.
     pub fn check(&self) -> Result<Vec<Flag>, OrderError> {
         if self.external_order_id.trim().is_empty() {
             return Err(OrderError::MissingExternalId);
@@ -468,6 +482,20 @@ impl NewOrder {
             same(format!("item {number} unit price"), line.unit_price)?;
             same(format!("item {number} total"), line.total)?;
             check_modifiers(number, &line.name, &line.modifiers, currency)?;
+            // Platforms that report line totals are never multiplied out by their
+            // adapters: an impossible quantity or price would pass as sent.
+            line.computed_total()
+                .map_err(|source| OrderError::LineOverflow {
+                    line: number,
+                    name: line.name.clone(),
+                    quantity: line.quantity,
+                    source,
+                })?;
+        }
+        if self.totals.total.minor < 0 {
+            return Err(OrderError::NegativeTotal {
+                total: self.totals.total,
+            });
         }
 
         let mut flags = Vec::new();
@@ -667,6 +695,52 @@ mod tests {
         order.fulfillment.kind = FulfillmentKind::Delivery;
         order.fulfillment.delivered_by = Some(DeliveredBy::Store);
         assert_eq!(order.check(), Err(OrderError::MissingAddress));
+    }
+
+    #[test]
+    fn impossible_money_is_refused_even_where_the_platform_gave_the_line_total() {
+        // A line total as sent, with a quantity no unit price can be multiplied by.
+        let mut order = sample();
+        order.lines[0].quantity = i64::MAX;
+        assert!(
+            matches!(
+                order.check(),
+                Err(OrderError::LineOverflow {
+                    line: 1,
+                    quantity: i64::MAX,
+                    ..
+                })
+            ),
+            "{:?}",
+            order.check()
+        );
+        let mut order = sample();
+        order.lines[0].unit_price = usd(i64::MAX);
+        let refused = order.check().map_err(|e| e.to_string());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|m| m.contains("item 1 (`Margherita`)") && m.contains("overflows")),
+            "{refused:?}"
+        );
+        // A modifier's price counts for every unit of the line.
+        let mut order = sample();
+        order.lines[0].quantity = 2;
+        order.lines[0].modifiers[0].unit_price = usd(i64::MAX / 2);
+        assert!(matches!(
+            order.check(),
+            Err(OrderError::LineOverflow { .. })
+        ));
+        // The customer never gets paid to order.
+        let mut order = sample();
+        order.totals.total = usd(-1);
+        assert_eq!(
+            order.check(),
+            Err(OrderError::NegativeTotal { total: usd(-1) })
+        );
+        let mut order = sample();
+        order.totals.total = usd(0);
+        assert!(order.check().is_ok(), "a free order is an order");
     }
 
     #[test]

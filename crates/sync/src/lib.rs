@@ -1,7 +1,9 @@
 //! Status sync: how one pending status change is pushed to its platform.
 //!
-//! [`ChannelPusher`] implements the db crate's `SyncPush`: it waits for the channel's rate
-//! limiter (governor), calls the adapter with a deadline, and turns the answer into a
+//! [`ChannelPusher`] implements the db crate's `SyncPush`: it calls the adapter with a
+//! deadline, each of the adapter's calls to the platform held to the channel's rate limiter
+//! (governor, through `crossdock_channel::http::with_call_gate`: a push the platform has no
+//! call for costs nothing, a push of two calls costs two), and turns the answer into a
 //! [`SyncResult`]: delivered, skipped (the platform has no such call), retry later with
 //! exponential backoff (429 with its `Retry-After`, 5xx, timeouts), or parked for HQ
 //! (a permanent refusal, or too many failed attempts). Ordering per order and
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use crossdock_channel::{Channel, ChannelError, PushOutcome};
+use crossdock_channel::{Channel, ChannelError, PushOutcome, http};
 use crossdock_db::sync::{PendingSync, SyncPush, SyncResult};
 use crossdock_model::Order;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -58,8 +60,17 @@ impl RetryPolicy {
 
 /// Pushes status changes through the channels' adapters.
 pub struct ChannelPusher {
-    channels: HashMap<String, (Arc<dyn Channel>, DefaultDirectRateLimiter)>,
+    channels: HashMap<String, (Arc<dyn Channel>, Arc<DefaultDirectRateLimiter>)>,
     policy: RetryPolicy,
+}
+
+/// The gate that holds each platform call of a push to `limiter`.
+fn gate(limiter: &Arc<DefaultDirectRateLimiter>) -> http::CallGate {
+    let limiter = limiter.clone();
+    Arc::new(move || {
+        let limiter = limiter.clone();
+        Box::pin(async move { limiter.until_ready().await })
+    })
 }
 
 impl ChannelPusher {
@@ -70,7 +81,9 @@ impl ChannelPusher {
                 let rate = channel.push_rate();
                 let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
                 let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
-                let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
+                let limiter = Arc::new(RateLimiter::direct(
+                    Quota::per_second(per_second).allow_burst(burst),
+                ));
                 (channel.id().as_str().to_owned(), (channel.clone(), limiter))
             })
             .collect();
@@ -107,9 +120,11 @@ impl SyncPush for ChannelPusher {
                 error: format!("no adapter is configured for channel {channel_id}"),
             };
         };
-        limiter.until_ready().await;
-        let outcome =
-            tokio::time::timeout(self.policy.push_timeout, channel.push(order, &sync.change)).await;
+        let outcome = tokio::time::timeout(
+            self.policy.push_timeout,
+            http::with_call_gate(gate(limiter), channel.push(order, &sync.change)),
+        )
+        .await;
         let result = match outcome {
             Ok(Ok(PushOutcome::Delivered { detail })) => SyncResult::Delivered { detail },
             Ok(Ok(PushOutcome::NotApplicable { why })) => SyncResult::Skipped { why },
@@ -139,7 +154,145 @@ impl SyncPush for ChannelPusher {
 
 #[cfg(test)]
 mod tests {
+    use crossdock_channel::{Delivery, InboundRequest, RateLimit};
+    use crossdock_model::{
+        ChannelId, Currency, Customer, Fulfillment, FulfillmentKind, NewOrder, OrderId, Payment,
+        Status, StatusAction, StatusChange, Timing, Totals,
+    };
+
     use super::*;
+
+    /// A channel whose pushes make `calls` calls to its platform each (through the call
+    /// gate, as `http::send` does), or none (the platform has no such call).
+    struct Platform {
+        id: ChannelId,
+        calls: usize,
+        rate: RateLimit,
+    }
+
+    #[async_trait]
+    impl Channel for Platform {
+        fn id(&self) -> &ChannelId {
+            &self.id
+        }
+
+        fn verify(&self, _: &InboundRequest) -> Result<(), ChannelError> {
+            Ok(())
+        }
+
+        fn parse(&self, _: &InboundRequest) -> Result<Delivery, ChannelError> {
+            Err(ChannelError::Unsupported("no webhooks".into()))
+        }
+
+        async fn push(&self, _: &Order, _: &StatusChange) -> Result<PushOutcome, ChannelError> {
+            if self.calls == 0 {
+                return Ok(PushOutcome::NotApplicable {
+                    why: "no such call".into(),
+                });
+            }
+            for _ in 0..self.calls {
+                http::call_gate().await;
+            }
+            Ok(PushOutcome::Delivered {
+                detail: "200".into(),
+            })
+        }
+
+        fn push_rate(&self) -> RateLimit {
+            self.rate
+        }
+    }
+
+    fn order(channel: &str) -> Order {
+        let now = Utc::now();
+        Order {
+            id: OrderId::new(),
+            received_at: now,
+            updated_at: now,
+            status: Status::Accepted,
+            store_id: None,
+            flags: vec![],
+            order: NewOrder {
+                channel: ChannelId::parse(channel).expect("channel"),
+                external_order_id: "x-1".into(),
+                display_code: None,
+                channel_store_ref: None,
+                brand: None,
+                platform_brand: None,
+                placed_at: now,
+                fulfillment: Fulfillment {
+                    kind: FulfillmentKind::Pickup,
+                    delivered_by: None,
+                    address: None,
+                    timing: Timing::Asap,
+                    promised_at: None,
+                    accept_by: None,
+                },
+                customer: Customer::default(),
+                notes: None,
+                lines: vec![],
+                totals: Totals::zero(Currency::parse("USD").expect("currency")),
+                payment: Payment::Prepaid,
+                channel_data: Default::default(),
+            },
+        }
+    }
+
+    fn pending() -> PendingSync {
+        PendingSync {
+            event_id: 1,
+            change: StatusChange {
+                action: StatusAction::Complete,
+                from: Status::Ready,
+                at: Utc::now(),
+            },
+            attempts: 0,
+        }
+    }
+
+    /// The rate limit is the platform's: a push that makes no call (most of a channel's
+    /// "complete" or "preparing") must not wait for it, or a busy channel's syncs fall
+    /// behind for calls never made; a push of two calls takes two turns.
+    #[tokio::test]
+    async fn only_calls_that_reach_the_platform_wait_for_its_rate_limit() {
+        // One turn a second: a turn taken shows as none left for the rest of the test.
+        let silent: Arc<dyn Channel> = Arc::new(Platform {
+            id: ChannelId::parse("silent").expect("id"),
+            calls: 0,
+            rate: RateLimit {
+                per_second: 1,
+                burst: 1,
+            },
+        });
+        let calling: Arc<dyn Channel> = Arc::new(Platform {
+            id: ChannelId::parse("calling").expect("id"),
+            calls: 2,
+            rate: RateLimit {
+                per_second: 1,
+                burst: 5,
+            },
+        });
+        let pusher = ChannelPusher::new(&[silent, calling], RetryPolicy::default());
+        let limiter = |channel: &str| pusher.channels[channel].1.clone();
+        for _ in 0..20 {
+            let result = pusher.push(&order("silent"), &pending()).await;
+            assert!(matches!(result, SyncResult::Skipped { .. }), "{result:?}");
+        }
+        assert!(
+            limiter("silent").check().is_ok(),
+            "twenty pushes without a call took no turn"
+        );
+        for _ in 0..2 {
+            let result = pusher.push(&order("calling"), &pending()).await;
+            assert!(matches!(result, SyncResult::Delivered { .. }), "{result:?}");
+        }
+        let calling = limiter("calling");
+        assert!(
+            calling.check().is_ok(),
+            "two pushes of two calls: four turns of five"
+        );
+        assert!(calling.check().is_err(), "and no more than four");
+    }
 
     #[test]
     fn backoff_doubles_caps_and_respects_retry_after() {

@@ -63,8 +63,9 @@ impl Offered {
     }
 }
 
-/// The answer in the platform's convention meaning "taken".
-fn acknowledged(channel: &str, answer: &WebhookAnswer) -> bool {
+/// The answer in the platform's convention meaning "taken" (an order, or any other
+/// webhook of the channel: a cancellation, a courier's event).
+pub fn acknowledged(channel: &str, answer: &WebhookAnswer) -> bool {
     match channel {
         "own_app" | "doordash" => answer.status == 202,
         "uber_eats" | "deliveroo" | "google" => answer.status == 200,

@@ -7,12 +7,18 @@
 //! | `POST /codes/check` `{"channel", "code", "store"?}` | store, HQ (with `store`) | what the code is worth, without redeeming it |
 //! | `POST /codes/redeem` `{"channel", "code", "count"?, "store"?}` | store, HQ (with `store`) | redeem it: `{"order_id", "external_order_id", "duplicate"}` |
 //!
+//! A body that does not read as that (not JSON, a field missing or of the wrong type, a
+//! `count` that is not a whole number) is answered 400 `{"error": "bad_body", "message"}`
+//! naming what is wrong, as the other API routes answer; a `count` outside 1 to 100 is
+//! `bad_count`.
+//!
 //! Redeeming is safe to repeat: the platform gets the same idempotency key for the same
 //! store, code and count, and the hub never makes a second order of one redemption. It is
 //! ingest, and passes the per-source rate limit first (`limit.rs`; 429 with `Retry-After`).
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -53,6 +59,18 @@ struct CodeBody {
 
 fn one() -> u32 {
     1
+}
+
+/// The request's body: JSON in the API's error shape when it does not read (not axum's
+/// plain-text rejection), naming what is wrong (`count: invalid value: integer `-1`…`).
+fn code_body(body: &[u8]) -> Result<CodeBody, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("the body must be {{\"channel\", \"code\", \"count\"?, \"store\"?}}: {error}"),
+        )
+    })
 }
 
 /// The channel, the store and the claim a request makes.
@@ -145,8 +163,9 @@ fn refused(error: &ChannelError) -> ApiError {
 async fn check(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    Json(body): Json<CodeBody>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let body = code_body(&body)?;
     let (channel, store, claim) = claim(&shared, &caller, &body)?;
     let preview = channel.check_code(&claim).await.map_err(|e| refused(&e))?;
     tracing::info!(channel = %channel.id(), %store, "Code checked.");
@@ -156,8 +175,9 @@ async fn check(
 async fn redeem(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    Json(body): Json<CodeBody>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let body = code_body(&body)?;
     let (channel, store, claim) = claim(&shared, &caller, &body)?;
     let channel_id = channel.id().as_str();
     let answer = channel.redeem_code(&claim).await.map_err(|e| refused(&e))?;

@@ -69,7 +69,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         Ok(order) => order,
         Err(error) if error.is_retryable() => {
             tracing::warn!(channel = %message.channel, external_order_id = %message.reference.external_order_id, %error, "Fetch keeps failing; requeueing.");
-            return requeue_after_pause().await;
+            return requeue_after_pause(shared).await;
         }
         Err(error) => return quarantine(shared, &message, &error).await,
     };
@@ -92,7 +92,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         }
         Err(error) => {
             tracing::warn!(channel = %message.channel, %error, "Fetched order could not be recorded; requeueing.");
-            requeue_after_pause().await
+            requeue_after_pause(shared).await
         }
     }
 }
@@ -117,7 +117,7 @@ async fn quarantine(shared: &Shared, message: &FetchMessage, error: &ChannelErro
         )
         .await;
     if kept.is_err() {
-        return requeue_after_pause().await;
+        return requeue_after_pause(shared).await;
     }
     shared.metrics.quarantined(&message.channel);
     let Some(channel) = shared.channels.get(&message.channel) else {

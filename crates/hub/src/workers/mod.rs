@@ -63,8 +63,89 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(incoming: &Incoming) -> Resu
     })
 }
 
-/// Waits a little before a requeue so a failing dependency is not hammered.
-pub(crate) async fn requeue_after_pause() -> Disposition {
+/// How long a message that failed for want of PostgreSQL is held before it is requeued
+/// anyway, at most.
+const REQUEUE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Waits before a requeue so a failing dependency is not hammered: a moment, and while
+/// PostgreSQL cannot be reached, until it answers again (at most [`REQUEUE_PATIENCE`]).
+/// A message requeued on every try of an outage would use up its deliveries
+/// (`broker.delivery_limit`) in a couple of seconds and be dead-lettered: an order lost to
+/// a database restart.
+pub(crate) async fn requeue_after_pause(shared: &Shared) -> Disposition {
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let reachable = || async {
+        tokio::time::timeout(crate::links::PING_TIMEOUT, shared.db.ping())
+            .await
+            .is_ok_and(|ping| ping.is_ok())
+    };
+    wait_until(reachable, REQUEUE_PATIENCE).await;
     Disposition::Requeue
+}
+
+/// Asks `ready` with backoff (100 ms doubling to 5 s) until it says yes or `patience` has
+/// passed; whether it said yes.
+async fn wait_until<F, Fut>(mut ready: F, patience: Duration) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut backoff = crossdock_broker::Backoff::default();
+    loop {
+        if ready().await {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_requeue_waits_while_the_dependency_is_down_and_no_longer() {
+        // Down for the first three asks (a database restarting), then up: one requeue
+        // after the outage instead of one every 200 ms. (The delays between asks are the
+        // broker's `Backoff`, tested there.)
+        let asked = AtomicU32::new(0);
+        let up = wait_until(
+            || async { asked.fetch_add(1, Ordering::SeqCst) >= 3 },
+            Duration::from_secs(120),
+        )
+        .await;
+        assert!(up);
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // Up at once: asked once.
+        let asked = AtomicU32::new(0);
+        let up = wait_until(
+            || async {
+                asked.fetch_add(1, Ordering::SeqCst);
+                true
+            },
+            Duration::from_secs(120),
+        )
+        .await;
+        assert!(up);
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        // Never up: it gives up once its patience has passed, having asked more than once.
+        let asked = AtomicU32::new(0);
+        let up = wait_until(
+            || async {
+                asked.fetch_add(1, Ordering::SeqCst);
+                false
+            },
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(!up);
+        assert!(asked.load(Ordering::SeqCst) >= 2);
+    }
 }

@@ -124,7 +124,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         }
         Err(error) => {
             tracing::warn!(%order_id, %error, "Routing could not be recorded; requeueing.");
-            requeue_after_pause().await
+            requeue_after_pause(shared).await
         }
     }
 }

@@ -65,7 +65,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         }
         Err(error) => {
             tracing::warn!(order_id = %message.order_id, %error, "Store delivery could not be recorded; requeueing.");
-            requeue_after_pause().await
+            requeue_after_pause(shared).await
         }
     }
 }

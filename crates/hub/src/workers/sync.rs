@@ -52,7 +52,7 @@ async fn handle(shared: &Shared, pusher: &dyn SyncPush, incoming: Incoming) -> D
         }
         Err(error) => {
             tracing::warn!(order_id = %message.order_id, %error, "Sync run failed; requeueing.");
-            requeue_after_pause().await
+            requeue_after_pause(shared).await
         }
     }
 }

@@ -1,0 +1,349 @@
+//! Recording what platforms send, where the order of their requests is not the order of
+//! events: a cancellation before the order it cancels, one racing the order's first
+//! delivery, and the same cancellation twice. Each order must end cancelled, never live.
+
+mod common;
+
+use chrono::Utc;
+use common::{TestDb, new_order};
+use crossdock_db::Db;
+use crossdock_db::ingest::{RawRecord, Recorded};
+use crossdock_model::{NewOrder, Status, StatusAction};
+use serde_json::json;
+
+fn raw<'a>(channel: &'a str, key: &'a str) -> RawRecord<'a> {
+    RawRecord {
+        channel,
+        dedupe_key: key,
+        received_at: Utc::now(),
+        headers: json!({}),
+        body: b"{}",
+    }
+}
+
+async fn place(db: &Db, order: &NewOrder) -> Recorded {
+    let key = format!("create-{}", order.external_order_id);
+    db.record_order(&raw(order.channel.as_str(), &key), order, &[])
+        .await
+        .expect("record the order")
+}
+
+async fn cancel(db: &Db, channel: &str, external: &str, key: &str) -> Recorded {
+    db.record_cancellation(&raw(channel, key), external, Some("customer cancelled"))
+        .await
+        .expect("record the cancellation")
+}
+
+/// The order's status and whether a tombstone for it is left.
+async fn outcome(db: &Db, channel: &str, external: &str) -> (Option<String>, bool) {
+    let client = db.pool().get().await.expect("client");
+    let status = client
+        .query_opt(
+            "SELECT status FROM orders WHERE channel = $1 AND external_order_id = $2",
+            &[&channel, &external],
+        )
+        .await
+        .expect("order")
+        .map(|row| row.get(0));
+    let tombstone = client
+        .query_opt(
+            "SELECT 1 FROM cancellations WHERE channel = $1 AND external_order_id = $2",
+            &[&channel, &external],
+        )
+        .await
+        .expect("tombstone")
+        .is_some();
+    (status, tombstone)
+}
+
+/// How many `order.received` messages (routing work) the outbox holds.
+async fn routing_messages(db: &Db) -> i64 {
+    let client = db.pool().get().await.expect("client");
+    client
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE kind = 'order.received'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_cancellation_before_its_order_and_twice_leaves_the_order_cancelled_and_unrouted() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let first = cancel(db, "doordash", "dd-early", "cancel-1").await;
+    assert_eq!(first, Recorded::New { order_id: None });
+    // The same cancellation again under another key (a platform that numbers each send).
+    let second = cancel(db, "doordash", "dd-early", "cancel-2").await;
+    assert_eq!(second, Recorded::New { order_id: None });
+    // And byte for byte again: a replay.
+    assert!(
+        cancel(db, "doordash", "dd-early", "cancel-1")
+            .await
+            .is_duplicate()
+    );
+    let recorded = place(
+        db,
+        &new_order("doordash", "dd-early", None, Some("NYC-001"), None),
+    )
+    .await;
+    assert!(!recorded.is_duplicate());
+    assert_eq!(
+        outcome(db, "doordash", "dd-early").await,
+        (Some(Status::Cancelled.as_str().to_owned()), false)
+    );
+    assert_eq!(
+        routing_messages(db).await,
+        0,
+        "a cancelled order is not routed"
+    );
+    // A cancellation after the order is taken, twice: the second changes nothing.
+    place(
+        db,
+        &new_order("doordash", "dd-late", None, Some("NYC-001"), None),
+    )
+    .await;
+    cancel(db, "doordash", "dd-late", "cancel-3").await;
+    cancel(db, "doordash", "dd-late", "cancel-4").await;
+    assert_eq!(
+        outcome(db, "doordash", "dd-late").await,
+        (Some(Status::Cancelled.as_str().to_owned()), false)
+    );
+    test.drop().await;
+}
+
+/// A platform's cancellation and the order's first delivery in flight at once (the order
+/// webhook was retried, the customer cancelled meanwhile): whichever commits first, the
+/// order ends cancelled. Before the fix the cancellation could miss the order being
+/// inserted and leave a tombstone that nothing would ever read, while the order went live.
+#[tokio::test]
+async fn a_cancellation_racing_its_order_still_cancels_it() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let pairs = 150;
+    for i in 0..pairs {
+        let external = format!("race-{i}");
+        let order = new_order("uber_eats", &external, None, Some("NYC-001"), None);
+        let cancel_key = format!("cancel-{i}");
+        let (placed, cancelled) = tokio::join!(
+            place(db, &order),
+            cancel(db, "uber_eats", &external, &cancel_key)
+        );
+        assert!(!placed.is_duplicate() && !cancelled.is_duplicate());
+        let (status, tombstone) = outcome(db, "uber_eats", &external).await;
+        assert_eq!(
+            (status.as_deref(), tombstone),
+            (Some("cancelled"), false),
+            "pair {i}: the order must end cancelled with no tombstone left"
+        );
+    }
+    test.drop().await;
+}
+
+/// A platform that takes the accept and refuses everything after it, as DoorDash does
+/// once its customer cancelled ("400 Order has been cancelled").
+struct CancelledOnThePlatform;
+
+#[async_trait::async_trait]
+impl crossdock_db::sync::SyncPush for CancelledOnThePlatform {
+    async fn push(
+        &self,
+        _: &crossdock_model::Order,
+        sync: &crossdock_db::sync::PendingSync,
+    ) -> crossdock_db::sync::SyncResult {
+        use crossdock_db::sync::SyncResult;
+        if matches!(sync.change.action, StatusAction::Accept { .. }) {
+            SyncResult::Delivered {
+                detail: "200".into(),
+            }
+        } else {
+            SyncResult::Park {
+                error: "refused by the platform: 400 Order has been cancelled".into(),
+            }
+        }
+    }
+}
+
+/// The platform cancelled an order while the hub was pushing the store's progress: the
+/// push it refused was parked, then the cancellation arrived. The order is cancelled and
+/// its refused pushes are moot: skipped, not left parked on HQ's attention list.
+#[tokio::test]
+async fn a_platform_cancellation_settles_the_pushes_the_platform_refused_for_it() {
+    use crossdock_db::orders::Actor;
+    use crossdock_db::routing::Routing;
+
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let store = common::stores(db, 1).await.remove(0);
+    let placed = place(
+        db,
+        &new_order("doordash", "dd-moot", None, Some("NYC-001"), None),
+    )
+    .await;
+    let id = placed.order_id().expect("an order");
+    let routed = db
+        .route_order(id, &common::timing(), |_| {
+            (
+                Routing::To {
+                    store: store.clone(),
+                    capacity: None,
+                },
+                json!({}),
+            )
+        })
+        .await
+        .expect("route");
+    assert!(matches!(
+        routed,
+        crossdock_db::routing::Assignment::Assigned { .. }
+    ));
+    let by_store = Actor::Store(store.clone());
+    common::act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
+    common::act(db, id, StatusAction::Ready, &by_store).await;
+    db.run_syncs(id, &CancelledOnThePlatform)
+        .await
+        .expect("sync run");
+    let states = |syncs: Vec<(StatusAction, String, i32, Option<String>)>| {
+        syncs
+            .into_iter()
+            .map(|(_, state, _, _)| state)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(db.syncs(id).await.expect("syncs")),
+        ["delivered", "parked"],
+        "the ready the platform refused is parked"
+    );
+    cancel(db, "doordash", "dd-moot", "cancel-moot").await;
+    assert_eq!(
+        outcome(db, "doordash", "dd-moot").await.0.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        states(db.syncs(id).await.expect("syncs")),
+        ["delivered", "skipped"],
+        "the refused push is moot once the platform's cancellation is recorded"
+    );
+    let waiting = db
+        .attention_list(50, Utc::now() - chrono::Duration::hours(1))
+        .await
+        .expect("attention");
+    assert!(
+        waiting.iter().all(|item| item.order.id != id),
+        "nothing about the cancelled order waits for HQ"
+    );
+    test.drop().await;
+}
+
+/// Routes the order to `store`, which accepts it, readies it and completes it.
+async fn worked_at(db: &Db, id: crossdock_model::OrderId, store: &crossdock_model::StoreId) {
+    use crossdock_db::orders::Actor;
+    use crossdock_db::routing::Routing;
+    db.route_order(id, &common::timing(), |_| {
+        (
+            Routing::To {
+                store: store.clone(),
+                capacity: None,
+            },
+            json!({}),
+        )
+    })
+    .await
+    .expect("route");
+    let by_store = Actor::Store(store.clone());
+    common::act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
+    common::act(db, id, StatusAction::Ready, &by_store).await;
+    common::act(db, id, StatusAction::Complete, &by_store).await;
+}
+
+fn sync_states(syncs: Vec<(StatusAction, String, i32, Option<String>)>) -> Vec<String> {
+    syncs.into_iter().map(|(_, state, _, _)| state).collect()
+}
+
+/// The customer cancelled on the platform after the store had completed the order, before
+/// the hub pushed the store's statuses: the order stays completed (the store did the work),
+/// and the statuses the platform would refuse for a cancelled order are not pushed and not
+/// left for HQ.
+#[tokio::test]
+async fn a_cancellation_after_the_order_is_finished_settles_its_unpushed_statuses() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let store = common::stores(db, 1).await.remove(0);
+    let id = place(
+        db,
+        &new_order("eleme", "el-late", None, Some("NYC-001"), None),
+    )
+    .await
+    .order_id()
+    .expect("an order");
+    worked_at(db, id, &store).await;
+    assert_eq!(
+        sync_states(db.syncs(id).await.expect("syncs")),
+        ["pending", "pending", "pending"]
+    );
+    cancel(db, "eleme", "el-late", "cancel-late").await;
+    assert_eq!(
+        outcome(db, "eleme", "el-late").await.0.as_deref(),
+        Some("completed"),
+        "a finished order stays as it is"
+    );
+    assert_eq!(
+        sync_states(db.syncs(id).await.expect("syncs")),
+        ["skipped", "skipped", "skipped"]
+    );
+    test.drop().await;
+}
+
+/// A platform that cancels the order while the hub's push is on its way, then refuses the
+/// push: the cancellation is recorded during the push.
+struct CancelsDuringThePush {
+    db: Db,
+}
+
+#[async_trait::async_trait]
+impl crossdock_db::sync::SyncPush for CancelsDuringThePush {
+    async fn push(
+        &self,
+        order: &crossdock_model::Order,
+        _: &crossdock_db::sync::PendingSync,
+    ) -> crossdock_db::sync::SyncResult {
+        cancel(
+            &self.db,
+            order.order.channel.as_str(),
+            &order.order.external_order_id,
+            "cancel-during",
+        )
+        .await;
+        crossdock_db::sync::SyncResult::Park {
+            error: "refused by the platform: the order is cancelled".into(),
+        }
+    }
+}
+
+/// The platform's cancellation lands while a push of the order is in flight, and the push
+/// then fails: the cancellation settled the push as moot, and the failure must not undo
+/// that and park it for HQ.
+#[tokio::test]
+async fn a_push_that_fails_after_the_cancellation_settled_it_is_not_parked() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let store = common::stores(db, 1).await.remove(0);
+    let id = place(
+        db,
+        &new_order("eleme", "el-during", None, Some("NYC-001"), None),
+    )
+    .await
+    .order_id()
+    .expect("an order");
+    worked_at(db, id, &store).await;
+    db.run_syncs(id, &CancelsDuringThePush { db: db.clone() })
+        .await
+        .expect("sync run");
+    assert_eq!(
+        sync_states(db.syncs(id).await.expect("syncs")),
+        ["skipped", "skipped", "skipped"]
+    );
+    test.drop().await;
+}
