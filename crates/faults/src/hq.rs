@@ -159,18 +159,8 @@ pub async fn run(hq: Arc<Hq>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn attention(hq: &Hq) -> Option<AttentionList> {
-    let response = hq
-        .http
-        .get(format!("{}/api/v1/attention?limit=200", hq.api))
-        .bearer_auth(&hq.admin_token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
+    let url = format!("{}/api/v1/attention?limit=200", hq.api);
+    crate::api_get(&hq.http, url, &hq.admin_token).await
 }
 
 /// What HQ's request came to.

@@ -149,6 +149,26 @@ fn hub_env(
     env
 }
 
+/// GET `url` from the hub's API with `token`, read as `T`; `None` when the API is down,
+/// refuses, or answers something else (the agents try again later).
+pub(crate) async fn api_get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+) -> Option<T> {
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
 /// Waits until the API answers `/readyz` with 200.
 async fn wait_ready(http: &reqwest::Client, api: &str, within: Duration) -> anyhow::Result<()> {
     infra::poll_until("the hub", within, || async {

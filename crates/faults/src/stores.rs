@@ -321,17 +321,7 @@ async fn order_channel(stores: &Stores, token: &str, order_id: &str) -> Option<S
 /// A field of the order as the store reads it; `None` if the store cannot read it (not its
 /// order, or the API down).
 async fn order_field(stores: &Stores, token: &str, order_id: &str, field: &str) -> Option<String> {
-    let response = stores
-        .http
-        .get(format!("{}/api/v1/orders/{order_id}", stores.api))
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    let body: serde_json::Value = response.json().await.ok()?;
+    let url = format!("{}/api/v1/orders/{order_id}", stores.api);
+    let body: serde_json::Value = crate::api_get(&stores.http, url, token).await?;
     body[field].as_str().map(str::to_owned)
 }

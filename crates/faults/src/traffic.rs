@@ -305,11 +305,7 @@ async fn cancelled_order(
             load.ledger.offered(offered);
         }
         CancelPlan::Twice | CancelPlan::AfterAccept => {
-            let offered = place(load, channel, &sample, None).await;
-            let external = offered.external_order_id.clone();
-            let acked = offered.acked;
-            load.ledger.offered(offered);
-            let Some(external) = external.filter(|_| acked) else {
+            let Some(external) = place_acknowledged(load, channel, &sample).await else {
                 return;
             };
             load.ledger.cancel_planned(channel, &external, plan);
@@ -344,14 +340,23 @@ async fn cancelled_order(
     }
 }
 
-/// A delivery by the platform's courier whose events arrive out of order: once the
-/// platform heard the store accept, "delivered", then "picked up".
-async fn courier_order(load: &Load, channel: &'static str, sample: SampleOrder) {
-    let offered = place(load, channel, &sample, None).await;
+/// Places an order and records the offer; its platform id if the hub acknowledged it.
+async fn place_acknowledged(
+    load: &Load,
+    channel: &'static str,
+    sample: &SampleOrder,
+) -> Option<String> {
+    let offered = place(load, channel, sample, None).await;
     let external = offered.external_order_id.clone();
     let acked = offered.acked;
     load.ledger.offered(offered);
-    let Some(external) = external.filter(|_| acked) else {
+    external.filter(|_| acked)
+}
+
+/// A delivery by the platform's courier whose events arrive out of order: once the
+/// platform heard the store accept, "delivered", then "picked up".
+async fn courier_order(load: &Load, channel: &'static str, sample: SampleOrder) {
+    let Some(external) = place_acknowledged(load, channel, &sample).await else {
         return;
     };
     match platform_heard_accept(load, channel, &external).await {
