@@ -417,7 +417,7 @@ async fn drive(
     secrets.push("guest:guest".to_owned());
     let forbidden = logs::Forbidden {
         secrets: logs::Forbidden::channel_secrets(secrets),
-        phone_digits: ledger.phones(),
+        phone_digits: logs::Phones::new(ledger.phones()),
     };
     Ok((report, forbidden))
 }

@@ -2,6 +2,7 @@
 //! channel's secrets, the admin token, the stores' tokens, the services' passwords) or a
 //! customer's full phone number.
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
@@ -11,7 +12,40 @@ pub struct Forbidden {
     pub secrets: Vec<String>,
     /// Phone numbers, digits only (a line's digits are compared, so spacing does not hide
     /// one).
-    pub phone_digits: Vec<String>,
+    pub phone_digits: Phones,
+}
+
+/// Phone numbers (digits only), looked up by every window of a line's digits: a long run
+/// has a hundred thousand of them and its logs millions of lines.
+#[derive(Debug, Default)]
+pub struct Phones {
+    /// The numbers by length.
+    by_length: BTreeMap<usize, HashSet<String>>,
+}
+
+impl Phones {
+    pub fn new(numbers: impl IntoIterator<Item = String>) -> Self {
+        let mut by_length: BTreeMap<usize, HashSet<String>> = BTreeMap::new();
+        for number in numbers {
+            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                by_length.entry(digits.len()).or_default().insert(digits);
+            }
+        }
+        Self { by_length }
+    }
+
+    /// Whether `digits` (ASCII digits only) holds one of the numbers.
+    pub fn found_in(&self, digits: &str) -> bool {
+        self.by_length.iter().any(|(&length, numbers)| {
+            digits.len() >= length
+                && (0..=digits.len() - length).any(|start| {
+                    digits
+                        .get(start..start + length)
+                        .is_some_and(|window| numbers.contains(window))
+                })
+        })
+    }
 }
 
 impl Forbidden {
@@ -60,11 +94,7 @@ pub fn leaks(
         }
         let secret = forbidden.secrets.iter().any(|s| line.contains(s.as_str()));
         let digits: String = line.chars().filter(char::is_ascii_digit).collect();
-        let phone = digits.len() >= 7
-            && forbidden
-                .phone_digits
-                .iter()
-                .any(|p| digits.contains(p.as_str()));
+        let phone = digits.len() >= 7 && forbidden.phone_digits.found_in(&digits);
         if secret || phone {
             // The line itself is not repeated: it would leak again.
             found.push(format!(
@@ -80,4 +110,21 @@ pub fn leaks(
         }
     }
     Ok((found, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phone_is_found_among_a_lines_digits_wherever_it_sits() {
+        let phones = Phones::new(["+1 (415) 555-0100".to_owned(), "13800138000".to_owned()]);
+        assert!(phones.found_in("14155550100"));
+        assert!(phones.found_in("2026112414155550100999"));
+        assert!(phones.found_in("99913800138000"));
+        assert!(!phones.found_in("1415555010"), "one digit short");
+        assert!(!phones.found_in("1380013800"));
+        assert!(!phones.found_in(""));
+        assert!(!Phones::default().found_in("14155550100"));
+    }
 }

@@ -28,8 +28,9 @@ use crate::platforms;
 
 /// How long a platform retries a webhook before it gives up on the hub.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
-/// Orders being offered at once, at most (the rest wait: the offered rate drops while the
-/// hub is down, as a platform's queue of retries would).
+/// Orders being offered at once, at most (the rest wait while the hub is down, as a
+/// platform's queue of orders would, and go out once offers settle again: the run offers
+/// `rate × seconds` orders in all).
 const IN_FLIGHT: usize = 512;
 /// How long a platform waits to hear that the store accepted an order before it sends
 /// what it planned for after that (the customer's cancellation, the courier's events)
@@ -95,7 +96,9 @@ fn courier_delivery(sample: &mut SampleOrder, store: &StoreProfile, rng: &mut im
 pub async fn run(load: Arc<Load>, mut rotation: Traffic, per_second: f64, duration: Duration) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second.max(0.1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Customers keep ordering while the hub is down: orders held back by the cap on
+    // offers in flight go out as soon as it allows, catching up with the rate.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let end = tokio::time::Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
     while tokio::time::Instant::now() < end {
