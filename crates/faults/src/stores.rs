@@ -279,11 +279,24 @@ async fn act(stores: &Stores, token: &str, order_id: &str, action: &str, step: S
                 // answer was lost, the platform's courier moved it on, or the platform
                 // cancelled it.
                 let text = response.text().await.unwrap_or_default();
-                return match order_field(stores, token, order_id, "status")
-                    .await
-                    .as_deref()
-                    .and_then(Status::parse)
-                {
+                // What the order is now, read until the API answers: a read lost to a
+                // busy or restarting hub says nothing about the order.
+                let status = loop {
+                    match order_status(stores, token, order_id).await {
+                        Ok(status) => break status,
+                        Err(why) if tokio::time::Instant::now() < deadline => {
+                            tracing::debug!(order_id, %why, "Reading the order's status again.");
+                        }
+                        Err(why) => {
+                            return Acted::Failed(format!(
+                                "409 {text}; its status could not be read: {why}"
+                            ));
+                        }
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                };
+                return match status {
                     Some(status @ (Status::Cancelled | Status::Rejected | Status::Failed)) => {
                         Acted::EndedByHub(status)
                     }
@@ -316,6 +329,35 @@ async fn order_channel(stores: &Stores, token: &str, order_id: &str) -> Option<S
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     None
+}
+
+/// The order's status as the store reads it: `Ok(None)` when it is not the store's order
+/// (404), `Err` when the API did not answer it.
+async fn order_status(
+    stores: &Stores,
+    token: &str,
+    order_id: &str,
+) -> Result<Option<Status>, String> {
+    let response = stores
+        .http
+        .get(format!("{}/api/v1/orders/{order_id}", stores.api))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    match response.status().as_u16() {
+        404 => Ok(None),
+        200..=299 => {
+            let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+            body["status"]
+                .as_str()
+                .and_then(Status::parse)
+                .map(Some)
+                .ok_or_else(|| format!("no status in {body}"))
+        }
+        other => Err(format!("answered {other}")),
+    }
 }
 
 /// A field of the order as the store reads it; `None` if the store cannot read it (not its
