@@ -1395,23 +1395,13 @@ async fn orders_with(hub: &Hub, channel: &str, ids: &[String]) -> Vec<(String, S
     found
 }
 
-/// Polls `check` every 25 ms until it gives `Some`, or `None` after [`WAIT`]: the corpus
-/// reports a case that never settles instead of stopping at it.
-async fn eventually<T, F, Fut>(mut check: F) -> Option<T>
+/// The corpus reports a case that never settles instead of stopping at it.
+async fn eventually<T, F, Fut>(check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    crossdock_kit::harness::poll_until(WAIT, check).await
 }
 
 /// The channel's order once a store has it, as HQ sees it.
