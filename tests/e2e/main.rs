@@ -20,4 +20,5 @@ mod reconnect;
 mod rerouting;
 mod restart;
 mod store_sales;
+mod sync;
 mod uber_eats;

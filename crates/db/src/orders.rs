@@ -217,14 +217,20 @@ pub(crate) async fn apply_action(
         let action_json =
             serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
         tx.execute(
-            "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state)
-             VALUES ($1, $2, $3, $4, $5, 'pending')",
+            // Due no sooner than the order's syncs ahead of it (one backing off keeps it
+            // waiting), so the due index lists an order's syncs in their order.
+            "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
+                                       channel, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6,
+                     GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
+                                      WHERE order_id = $1 AND state = 'pending')))",
             &[
                 &order.id.as_uuid(),
                 &event_id,
                 &action_json,
                 &from.as_str(),
                 &now,
+                &channel,
             ],
         )
         .await?;

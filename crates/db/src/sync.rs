@@ -66,19 +66,50 @@ pub(crate) fn lock_key(order_id: OrderId) -> i64 {
 
 impl Db {
     /// Pushes the order's due pending syncs, oldest first, stopping at the first that
-    /// fails. Serialized per order across processes by a session advisory lock.
+    /// fails. Serialized per order across processes by a session advisory lock: waits for
+    /// a run under way elsewhere to end.
     pub async fn run_syncs(
         &self,
         order_id: OrderId,
         pusher: &dyn SyncPush,
     ) -> Result<SyncRun, DbError> {
+        let run = self.run_syncs_if(order_id, pusher, true).await?;
+        Ok(run.unwrap_or_default())
+    }
+
+    /// Like [`Db::run_syncs`], but leaves the order alone (`None`) while another run holds
+    /// it: that run pushes whatever is due. The sweeper's way, so that it never spends a
+    /// turn waiting behind a nudged run.
+    pub async fn try_run_syncs(
+        &self,
+        order_id: OrderId,
+        pusher: &dyn SyncPush,
+    ) -> Result<Option<SyncRun>, DbError> {
+        self.run_syncs_if(order_id, pusher, false).await
+    }
+
+    async fn run_syncs_if(
+        &self,
+        order_id: OrderId,
+        pusher: &dyn SyncPush,
+        wait: bool,
+    ) -> Result<Option<SyncRun>, DbError> {
         // One connection for the whole run: the lock lives on its session, and recording
         // each result on it means a run never waits for a second pooled connection.
         let mut client = self.pool.get().await?;
         let key = lock_key(order_id);
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&key])
-            .await?;
+        if wait {
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&key])
+                .await?;
+        } else {
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .await?;
+            if !row.get::<_, bool>(0) {
+                return Ok(None);
+            }
+        }
         let result = self.run_syncs_locked(&mut client, order_id, pusher).await;
         let unlocked = client
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
@@ -87,7 +118,7 @@ impl Db {
             // Closing the session is the sure way to release its lock.
             drop(Object::take(client));
         }
-        result
+        result.map(Some)
     }
 
     async fn run_syncs_locked(
@@ -211,6 +242,15 @@ impl Db {
             tx.rollback().await?;
             return Ok(false);
         }
+        if let SyncResult::Retry { at, .. } = result {
+            // The order's later syncs wait for this one: due no sooner than it.
+            tx.execute(
+                "UPDATE status_syncs SET next_attempt_at = $3
+                 WHERE order_id = $1 AND state = 'pending' AND event_id > $2 AND next_attempt_at < $3",
+                &[&order_id.as_uuid(), &pending.event_id, at],
+            )
+            .await?;
+        }
         let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
         insert_event(
             &tx,
@@ -249,14 +289,40 @@ impl Db {
         Ok(stop)
     }
 
-    /// Orders with a pending sync that is due (the sweeper's work list).
-    pub async fn due_syncs(&self, limit: i64) -> Result<Vec<(OrderId, String)>, DbError> {
+    /// Orders whose next sync to push is due, with their channel, the longest due first, at
+    /// most `limit` and at most `per_channel` of each of `channels` (the sweeper's work
+    /// list): retries whose time has come, and syncs whose nudge has not run them within
+    /// `nudge_grace` (a nudge lost, left to the sweeper, or stuck in a backlog). Only an
+    /// order's oldest pending sync counts: the ones behind it wait for it, so an order whose
+    /// first sync is backing off is not listed for them. A channel far behind (its platform
+    /// down, or its rate limit reached) cannot fill the list and keep the other channels'
+    /// due orders off it. Each channel's few are read from the `(channel, next_attempt_at)`
+    /// index, whatever the backlog.
+    pub async fn due_syncs(
+        &self,
+        channels: &[String],
+        limit: i64,
+        per_channel: i64,
+        nudge_grace: std::time::Duration,
+    ) -> Result<Vec<(OrderId, String)>, DbError> {
+        let grace_ms = i64::try_from(nudge_grace.as_millis()).unwrap_or(i64::MAX);
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT DISTINCT s.order_id, o.channel FROM status_syncs s JOIN orders o ON o.id = s.order_id
-                 WHERE s.state = 'pending' AND s.next_attempt_at <= now() LIMIT $1",
-                &[&limit],
+                "SELECT d.order_id, c.channel
+                 FROM unnest($1::text[]) AS c(channel)
+                 CROSS JOIN LATERAL (
+                     SELECT s.order_id, s.next_attempt_at FROM status_syncs s
+                     WHERE s.channel = c.channel AND s.state = 'pending'
+                       AND s.next_attempt_at <= now()
+                       AND (s.attempts > 0
+                            OR s.next_attempt_at <= now() - make_interval(secs => $4::bigint / 1000.0))
+                       AND NOT EXISTS (SELECT 1 FROM status_syncs e
+                                       WHERE e.order_id = s.order_id AND e.state = 'pending'
+                                         AND e.event_id < s.event_id)
+                     ORDER BY s.next_attempt_at LIMIT $3) d
+                 ORDER BY d.next_attempt_at LIMIT $2",
+                &[&channels, &limit, &per_channel, &grace_ms],
             )
             .await?;
         Ok(rows

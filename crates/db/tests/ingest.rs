@@ -172,7 +172,6 @@ impl crossdock_db::sync::SyncPush for CancelledOnThePlatform {
 #[tokio::test]
 async fn a_platform_cancellation_settles_the_pushes_the_platform_refused_for_it() {
     use crossdock_db::orders::Actor;
-    use crossdock_db::routing::Routing;
 
     let test = TestDb::new().await;
     let db = &test.db;
@@ -183,22 +182,7 @@ async fn a_platform_cancellation_settles_the_pushes_the_platform_refused_for_it(
     )
     .await;
     let id = placed.order_id().expect("an order");
-    let routed = db
-        .route_order(id, &common::timing(), |_| {
-            (
-                Routing::To {
-                    store: store.clone(),
-                    capacity: None,
-                },
-                json!({}),
-            )
-        })
-        .await
-        .expect("route");
-    assert!(matches!(
-        routed,
-        crossdock_db::routing::Assignment::Assigned { .. }
-    ));
+    common::assign(db, id, &store).await;
     let by_store = Actor::Store(store.clone());
     common::act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
     common::act(db, id, StatusAction::Ready, &by_store).await;
@@ -240,18 +224,7 @@ async fn a_platform_cancellation_settles_the_pushes_the_platform_refused_for_it(
 /// Routes the order to `store`, which accepts it, readies it and completes it.
 async fn worked_at(db: &Db, id: crossdock_model::OrderId, store: &crossdock_model::StoreId) {
     use crossdock_db::orders::Actor;
-    use crossdock_db::routing::Routing;
-    db.route_order(id, &common::timing(), |_| {
-        (
-            Routing::To {
-                store: store.clone(),
-                capacity: None,
-            },
-            json!({}),
-        )
-    })
-    .await
-    .expect("route");
+    common::assign(db, id, store).await;
     let by_store = Actor::Store(store.clone());
     common::act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
     common::act(db, id, StatusAction::Ready, &by_store).await;

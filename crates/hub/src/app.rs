@@ -363,16 +363,13 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         let pusher: Arc<dyn crossdock_db::sync::SyncPush> = Arc::new(shared.metrics.meter(
             crossdock_sync::ChannelPusher::new(&channel_list, shared.settings.sync.policy()),
         ));
+        let runs = workers::sync::SyncRuns::new(pusher, shared.settings.sync.concurrency);
         tasks.spawn(workers::sync::run(
             shared.clone(),
-            pusher.clone(),
+            runs.clone(),
             stopped.clone(),
         ));
-        tasks.spawn(workers::sync::sweep(
-            shared.clone(),
-            pusher,
-            stopped.clone(),
-        ));
+        tasks.spawn(workers::sync::sweep(shared.clone(), runs, stopped.clone()));
     }
     Ok(HubHandle {
         addr,

@@ -168,6 +168,9 @@ pub struct SyncSettings {
     pub max_attempts: i32,
     pub first_backoff_ms: u64,
     pub max_backoff_ms: u64,
+    /// Orders synced at once, new statuses and due retries together, at most a quarter of
+    /// them (at least two) for one channel; each run holds one database connection while
+    /// it pushes.
     pub concurrency: usize,
 }
 

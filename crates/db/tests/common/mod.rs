@@ -179,6 +179,27 @@ pub async fn hub_order(db: &Db, external: &str) -> OrderId {
     record(db, &new_order("own_app", external, None, None, None)).await
 }
 
+/// Routes the order to `store` (no capacity check) with [`timing`]; it must be assigned.
+pub async fn assign(db: &Db, id: OrderId, store: &StoreId) {
+    use crossdock_db::routing::{Assignment, Routing};
+    let assignment = db
+        .route_order(id, &timing(), |_| {
+            (
+                Routing::To {
+                    store: store.clone(),
+                    capacity: None,
+                },
+                json!({ "rule": "test" }),
+            )
+        })
+        .await
+        .expect("route");
+    assert!(
+        matches!(assignment, Assignment::Assigned { .. }),
+        "{assignment:?}"
+    );
+}
+
 /// Applies `action` to the order as `actor`; returns the order after it. Panics when the
 /// change is refused.
 pub async fn act(db: &Db, id: OrderId, action: StatusAction, actor: &Actor) -> Order {

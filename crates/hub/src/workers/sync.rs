@@ -1,24 +1,117 @@
 //! The sync stage: nudges from the sync queue make the worker push an order's pending
 //! status changes (see `crossdock_db::sync`); a sweeper picks up retries that come due and
-//! any nudge that was lost.
+//! syncs whose nudge did not run them. Both run orders side by side, up to
+//! `sync.concurrency` runs at once between them and at most a quarter of those (at least
+//! two) for one channel, so that a platform that is slow, down or at its rate limit holds
+//! up only its own orders. A nudge that finds its channel's turns taken for a while is
+//! acked and left to the sweeper: the pending syncs are rows in the database, the nudge
+//! only a hint.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossdock_broker::{Disposition, Incoming};
 use crossdock_db::sync::SyncPush;
-use tokio::sync::watch;
+use crossdock_model::OrderId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
 
-/// Consumes the sync queue; `pusher` is the channels' pusher (metered, see
-/// `crate::metrics::MeteredPush`).
-pub async fn run(shared: Arc<Shared>, pusher: Arc<dyn SyncPush>, stop: watch::Receiver<bool>) {
+/// How often the sweeper looks for syncs that came due.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a new sync is left to its nudge before the sweeper takes it too: past it, the
+/// nudge was lost, left to the sweeper, or is stuck in a backlog the sweeper can help with.
+const NUDGE_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a nudge waits for one of its channel's turns before leaving the order to the
+/// sweeper, so that a channel far behind cannot fill the consumer with waiting nudges.
+const CHANNEL_TURN_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The process's sync runs: the channels' pusher (metered, see
+/// `crate::metrics::MeteredPush`), the turns that bound how many orders are pushed at
+/// once (each run holds a database connection from start to end), and each channel's
+/// share of them.
+pub struct SyncRuns {
+    pusher: Arc<dyn SyncPush>,
+    turns: Arc<Semaphore>,
+    concurrency: usize,
+    per_channel: usize,
+    channel_turns: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl SyncRuns {
+    pub fn new(pusher: Arc<dyn SyncPush>, concurrency: usize) -> Arc<Self> {
+        let concurrency = concurrency.max(1);
+        Arc::new(Self {
+            pusher,
+            turns: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            per_channel: (concurrency / 4).max(2),
+            channel_turns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn channel_turns(&self, channel: &str) -> Arc<Semaphore> {
+        let mut turns = match self.channel_turns.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        turns
+            .entry(channel.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_channel)))
+            .clone()
+    }
+
+    /// One of the channel's turns, if one is free within `patience`.
+    async fn channel_turn(
+        &self,
+        channel: &str,
+        patience: Duration,
+    ) -> Option<OwnedSemaphorePermit> {
+        let turns = self.channel_turns(channel);
+        tokio::time::timeout(patience, turns.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// One of the channel's turns, if one is free now.
+    fn free_channel_turn(&self, channel: &str) -> Option<OwnedSemaphorePermit> {
+        self.channel_turns(channel).try_acquire_owned().ok()
+    }
+
+    /// Pushes the order's due syncs on a turn of its own, after any run of it under way.
+    async fn run(&self, shared: &Shared, order_id: OrderId) -> anyhow::Result<()> {
+        let _turn = self.turns.acquire().await?;
+        shared.db.run_syncs(order_id, self.pusher.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Like [`SyncRuns::run`], but gives the turn back at once if another run holds the
+    /// order (it pushes what is due).
+    async fn sweep(&self, shared: &Shared, order_id: OrderId) -> anyhow::Result<()> {
+        let _turn = self.turns.acquire().await?;
+        shared
+            .db
+            .try_run_syncs(order_id, self.pusher.as_ref())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Consumes the sync queue.
+pub async fn run(shared: Arc<Shared>, runs: Arc<SyncRuns>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.sync_queue();
-    let concurrency = shared.settings.sync.concurrency.max(1);
-    let prefetch = u16::try_from(concurrency * 4).unwrap_or(u16::MAX);
+    // Nudges may wait a moment for their channel's turn: more handlers than turns, so
+    // that other channels' nudges get past them.
+    let concurrency = runs.concurrency * 4;
+    let prefetch = u16::try_from(concurrency * 2).unwrap_or(u16::MAX);
     let handler_shared = shared.clone();
     let link = shared.links.broker_session(queue.clone());
     let result = crossdock_broker::consume(
@@ -30,8 +123,8 @@ pub async fn run(shared: Arc<Shared>, pusher: Arc<dyn SyncPush>, stop: watch::Re
         stop,
         move |incoming| {
             let shared = handler_shared.clone();
-            let pusher = pusher.clone();
-            async move { handle(&shared, pusher.as_ref(), incoming).await }
+            let runs = runs.clone();
+            async move { handle(&shared, &runs, incoming).await }
         },
     )
     .await;
@@ -40,13 +133,22 @@ pub async fn run(shared: Arc<Shared>, pusher: Arc<dyn SyncPush>, stop: watch::Re
     }
 }
 
-async fn handle(shared: &Shared, pusher: &dyn SyncPush, incoming: Incoming) -> Disposition {
+async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposition {
     let message: OrderMessage = match parse(&incoming) {
         Ok(message) => message,
         Err(disposition) => return disposition,
     };
-    match shared.db.run_syncs(message.order_id, pusher).await {
-        Ok(_) => {
+    // The nudge's routing key is `sync.<channel>`.
+    let channel = incoming.routing_key.strip_prefix("sync.").unwrap_or("");
+    let Some(_channel_turn) = runs.channel_turn(channel, CHANNEL_TURN_PATIENCE).await else {
+        tracing::debug!(
+            order_id = %message.order_id, channel,
+            "The channel's sync turns are all taken; leaving the order to the sweeper."
+        );
+        return Disposition::Ack;
+    };
+    match runs.run(shared, message.order_id).await {
+        Ok(()) => {
             shared.relay_wake.notify_one();
             Disposition::Ack
         }
@@ -57,31 +159,80 @@ async fn handle(shared: &Shared, pusher: &dyn SyncPush, incoming: Incoming) -> D
     }
 }
 
-/// Every few hundred milliseconds, runs the syncs whose retry time has come.
-pub async fn sweep(
-    shared: Arc<Shared>,
-    pusher: Arc<dyn SyncPush>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Every [`SWEEP_EVERY`], starts a run for each order whose next sync came due (a retry,
+/// or a new sync its nudge left for longer than [`NUDGE_GRACE`]), longest due first, not
+/// already being run by the sweeper and whose channel has a turn free; a run steps aside
+/// if a nudged run holds the order. On stop it lets the runs under way
+/// finish: each holds its order's advisory lock on a pooled connection.
+pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut running = JoinSet::new();
+    let mut tasks: HashMap<tokio::task::Id, OrderId> = HashMap::new();
+    let mut in_flight: HashSet<OrderId> = HashSet::new();
+    let channels: Vec<String> = shared.channels.keys().cloned().collect();
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => break,
+            Some(done) = running.join_next_with_id() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(error) => {
+                        tracing::error!(%error, "A sync retry run ended abnormally.");
+                        error.id()
+                    }
+                };
+                if let Some(order_id) = tasks.remove(&id) {
+                    in_flight.remove(&order_id);
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
         }
         if *stop.borrow() {
-            return;
+            break;
         }
-        let due = match shared.db.due_syncs(100).await {
+        let room = runs.concurrency.saturating_sub(in_flight.len());
+        if room == 0 {
+            continue;
+        }
+        // Runs under way may still be listed: ask for enough to fill the room anyway.
+        let want = i64::try_from(room + in_flight.len()).unwrap_or(i64::MAX);
+        let per_channel = i64::try_from(runs.per_channel).unwrap_or(i64::MAX);
+        let due = match shared
+            .db
+            .due_syncs(&channels, want, per_channel, NUDGE_GRACE)
+            .await
+        {
             Ok(due) => due,
             Err(error) => {
                 tracing::warn!(%error, "Cannot list due status syncs.");
                 continue;
             }
         };
-        for (order_id, _channel) in due {
-            if let Err(error) = shared.db.run_syncs(order_id, pusher.as_ref()).await {
-                tracing::warn!(%order_id, %error, "Sync retry failed.");
+        let mut started = 0;
+        for (order_id, channel) in due {
+            if started == room {
+                break;
             }
+            if in_flight.contains(&order_id) {
+                continue;
+            }
+            let Some(channel_turn) = runs.free_channel_turn(&channel) else {
+                continue;
+            };
+            started += 1;
+            let shared = shared.clone();
+            let runs = runs.clone();
+            let handle = running.spawn(async move {
+                let _channel_turn = channel_turn;
+                if let Err(error) = runs.sweep(&shared, order_id).await {
+                    tracing::warn!(%order_id, %error, "Sync retry failed.");
+                }
+            });
+            tasks.insert(handle.id(), order_id);
+            in_flight.insert(order_id);
         }
     }
+    while running.join_next().await.is_some() {}
 }

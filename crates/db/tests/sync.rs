@@ -1,0 +1,195 @@
+//! The status sync bookkeeping on PostgreSQL: which orders the sweeper is given to run,
+//! and the sweeper's runs stepping aside for a run under way.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::{TestDb, act, assign, new_order, record, stores};
+use crossdock_db::orders::Actor;
+use crossdock_db::sync::{PendingSync, SyncPush, SyncResult};
+use crossdock_model::{Order, OrderId, StatusAction, StoreId};
+use tokio::sync::Notify;
+
+/// How long the tests' nudges have to run a new sync before the sweeper lists it.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A platform that refuses every push for a while: each order's retry comes after the
+/// seconds its external id names ("wait-<seconds>", negative for a retry already due).
+struct RetryAfter;
+
+#[async_trait::async_trait]
+impl SyncPush for RetryAfter {
+    async fn push(&self, order: &Order, _: &PendingSync) -> SyncResult {
+        let seconds: i64 = order
+            .order
+            .external_order_id
+            .strip_prefix("wait-")
+            .and_then(|s| s.parse().ok())
+            .expect("the test names the wait");
+        SyncResult::Retry {
+            error: "429 Too Many Requests".into(),
+            at: Utc::now() + Duration::seconds(seconds),
+        }
+    }
+}
+
+/// An order of `channel` its store accepted and readied: two syncs waiting for their nudge.
+async fn accepted_and_ready(
+    db: &crossdock_db::Db,
+    store: &StoreId,
+    channel: &str,
+    external: &str,
+) -> OrderId {
+    let id = record(db, &new_order(channel, external, None, None, None)).await;
+    assign(db, id, store).await;
+    let by_store = Actor::Store(store.clone());
+    act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
+    act(db, id, StatusAction::Ready, &by_store).await;
+    id
+}
+
+/// An order its store accepted and readied, whose accept the platform refused for now:
+/// the accept backs off, the ready waits behind it.
+async fn refused_for(db: &crossdock_db::Db, store: &StoreId, channel: &str, wait: i64) -> OrderId {
+    let id = accepted_and_ready(db, store, channel, &format!("wait-{wait}")).await;
+    let run = db.run_syncs(id, &RetryAfter).await.expect("sync run");
+    assert_eq!(run.pushed, 0);
+    id
+}
+
+/// The channels the tests' orders come from.
+fn channels() -> Vec<String> {
+    vec!["own_app".into(), "google".into()]
+}
+
+/// The order ids of the sweeper's list.
+fn ids(due: Vec<(OrderId, String)>) -> Vec<OrderId> {
+    due.into_iter().map(|(id, _)| id).collect()
+}
+
+/// After an outage, the sweeper's list holds the orders whose next push is due, the
+/// longest due first. An order whose accept is still backing off is not on it, though the
+/// ready behind the accept was written long ago: listing it would spend the sweeper's turns
+/// on runs that push nothing, and thousands of them would crowd out the orders that can
+/// move. A channel far behind cannot fill the list either. Syncs never tried are left to
+/// their nudges until the grace has passed.
+#[tokio::test]
+async fn the_sweeper_is_given_orders_whose_next_push_is_due_longest_due_first() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let store = stores(db, 1).await.remove(0);
+    let backing_off = refused_for(db, &store, "own_app", 3600).await;
+    let due_recently = refused_for(db, &store, "own_app", -1).await;
+    let due_longest = refused_for(db, &store, "own_app", -30).await;
+    let other_channel = refused_for(db, &store, "google", -5).await;
+    let fresh = accepted_and_ready(db, &store, "own_app", "fresh").await;
+    let due = ids(db
+        .due_syncs(&channels(), 10, 10, GRACE)
+        .await
+        .expect("due syncs"));
+    assert!(
+        !due.contains(&backing_off),
+        "the order whose accept backs off is not listed for the ready behind it"
+    );
+    assert_eq!(
+        due,
+        [due_longest, other_channel, due_recently],
+        "only orders whose oldest pending sync is due, longest due first; not {fresh} yet"
+    );
+    assert_eq!(
+        ids(db
+            .due_syncs(&channels(), 1, 10, GRACE)
+            .await
+            .expect("due syncs")),
+        [due_longest],
+        "the limit keeps the longest due"
+    );
+    assert_eq!(
+        ids(db
+            .due_syncs(&channels(), 10, 1, GRACE)
+            .await
+            .expect("due syncs")),
+        [due_longest, other_channel],
+        "one order of each channel: the own app's two longest due leave room for Google's"
+    );
+    let no_grace = ids(db
+        .due_syncs(&channels(), 10, 10, std::time::Duration::ZERO)
+        .await
+        .expect("due syncs"));
+    assert!(
+        no_grace.contains(&fresh),
+        "a sync its nudge did not run in time is the sweeper's"
+    );
+    assert!(!no_grace.contains(&backing_off));
+    // A status recorded while the order's accept backs off waits for it too.
+    act(
+        db,
+        backing_off,
+        StatusAction::Complete,
+        &Actor::Store(store.clone()),
+    )
+    .await;
+    let no_grace = ids(db
+        .due_syncs(&channels(), 10, 10, std::time::Duration::ZERO)
+        .await
+        .expect("due syncs"));
+    assert!(
+        !no_grace.contains(&backing_off),
+        "the completion is not due before the accept ahead of it"
+    );
+    test.drop().await;
+}
+
+/// A platform that holds every push until the test lets it go, and says when one arrived.
+#[derive(Default)]
+struct Held {
+    arrived: Notify,
+    release: Notify,
+}
+
+#[async_trait::async_trait]
+impl SyncPush for Held {
+    async fn push(&self, _: &Order, _: &PendingSync) -> SyncResult {
+        self.arrived.notify_one();
+        self.release.notified().await;
+        SyncResult::Delivered {
+            detail: "200".into(),
+        }
+    }
+}
+
+/// While a nudged run is pushing an order, the sweeper's run of it steps aside at once
+/// instead of holding a turn and a connection until the push ends; once the run is over,
+/// the sweeper runs it.
+#[tokio::test]
+async fn the_sweepers_run_steps_aside_while_another_run_holds_the_order() {
+    let test = TestDb::new().await;
+    let db = test.db.clone();
+    let store = stores(&db, 1).await.remove(0);
+    let id = accepted_and_ready(&db, &store, "own_app", "held").await;
+    let platform = Arc::new(Held::default());
+    let nudged = tokio::spawn({
+        let (db, platform) = (db.clone(), platform.clone());
+        async move { db.run_syncs(id, platform.as_ref()).await }
+    });
+    platform.arrived.notified().await;
+    let swept = db.try_run_syncs(id, platform.as_ref()).await.expect("run");
+    assert_eq!(swept, None, "the order is another run's");
+    platform.release.notify_one();
+    platform.arrived.notified().await;
+    platform.release.notify_one();
+    let run = nudged.await.expect("nudged run").expect("sync run");
+    assert_eq!(
+        run.pushed, 2,
+        "the nudged run pushed the accept and the ready"
+    );
+    let swept = db.try_run_syncs(id, platform.as_ref()).await.expect("run");
+    assert_eq!(
+        swept,
+        Some(Default::default()),
+        "free again, and nothing left"
+    );
+    test.drop().await;
+}

@@ -1,0 +1,104 @@
+//! Status sync while a platform is in trouble: a platform whose calls hang holds up only
+//! its own orders' pushes, never another channel's.
+
+use std::time::{Duration, Instant};
+
+use crossdock_adapter_uber_eats::Generation;
+use crossdock_channel::sim::Fault;
+use crossdock_model::{OrderId, StatusAction};
+
+use crate::helpers::{TestHub, WAIT, channel_store_id, sample_pickup, wait_for};
+
+/// Places an order on the simulator of `channel` (Uber Eats or the own app) at NYC-001,
+/// waits until it is routed there, and returns its hub id.
+async fn routed_at_nyc_001(hub: &TestHub, channel: &str) -> OrderId {
+    let (status, body, external_order_id) = match channel {
+        "uber_eats" => {
+            let placed = hub
+                .uber
+                .place_order(&sample_pickup(
+                    &channel_store_id("NYC-001", "uber_eats"),
+                    "USD",
+                ))
+                .await;
+            (
+                placed.answer.status,
+                placed.answer.body,
+                placed.external_order_id,
+            )
+        }
+        _ => {
+            let placed = hub.app.place_order(&sample_pickup("NYC-001", "USD")).await;
+            (
+                placed.answer.status,
+                placed.answer.body,
+                placed.external_order_id,
+            )
+        }
+    };
+    assert!((200..300).contains(&status), "{body}");
+    let view = hub.routed_order(channel, &external_order_id).await;
+    assert_eq!(view["store_id"], "NYC-001");
+    OrderId::parse(view["id"].as_str().expect("id")).expect("order id")
+}
+
+/// Uber Eats stops answering (each call hangs past the adapter's 10 s timeout) while the
+/// store accepts six of its orders. With four sync turns, Uber's pushes take at most two;
+/// the own app's accept, made after them, reaches the app while every one of Uber's calls
+/// is still hanging: not one Uber attempt has ended, so the app's push waited for no turn
+/// of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.sync.concurrency = 4;
+    })
+    .await;
+    let token = hub.token("NYC-001").to_owned();
+    let mut uber_orders = Vec::new();
+    for _ in 0..6 {
+        uber_orders.push(routed_at_nyc_001(&hub, "uber_eats").await);
+    }
+    hub.uber.faults().hold(
+        Fault {
+            status: None,
+            retry_after_s: None,
+            delay: Some(Duration::from_secs(120)),
+        },
+        Instant::now() + Duration::from_secs(120),
+    );
+    for id in &uber_orders {
+        hub.post_actions(&token, &id.to_string(), &["accept"]).await;
+    }
+    let uber_faults = hub.uber.faults();
+    wait_for("Uber's calls to hang", WAIT, || {
+        let played = uber_faults.played();
+        async move { (played.delayed >= 2).then_some(()) }
+    })
+    .await;
+
+    let app_order = routed_at_nyc_001(&hub, "own_app").await;
+    hub.post_actions(&token, &app_order.to_string(), &["accept"])
+        .await;
+    let db = hub.db();
+    wait_for("the own app's accept to be pushed", WAIT, || async move {
+        let syncs = db.syncs(app_order).await.ok()?;
+        syncs
+            .iter()
+            .any(|(action, state, _, _)| {
+                matches!(action, StatusAction::Accept { .. }) && state == "delivered"
+            })
+            .then_some(())
+    })
+    .await;
+    for id in &uber_orders {
+        let syncs = db.syncs(*id).await.expect("syncs");
+        assert!(
+            syncs
+                .iter()
+                .all(|(_, state, attempts, _)| state == "pending" && *attempts == 0),
+            "Uber's calls still hang, none has ended: {syncs:?}"
+        );
+    }
+    hub.uber.faults().clear();
+    hub.stop().await;
+}
