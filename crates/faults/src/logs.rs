@@ -10,8 +10,8 @@ use std::path::Path;
 pub struct Forbidden {
     /// Secrets, as they would be written.
     pub secrets: Vec<String>,
-    /// Phone numbers, digits only (a line's digits are compared, so spacing does not hide
-    /// one).
+    /// Phone numbers, digits only (the digits of each stretch of a line written like a
+    /// number are compared, so spacing and punctuation do not hide one).
     pub phone_digits: Phones,
 }
 
@@ -77,6 +77,16 @@ impl Forbidden {
     }
 }
 
+/// The digits of each stretch of `line` that could be written as a phone number: digits
+/// with the marks numbers are written with (`+`, `-`, `.`, parentheses, spaces) between
+/// them. Anything else ends a stretch, so that a timestamp's or an id's digits are not
+/// run together into a number the line never held.
+fn number_runs(line: &str) -> impl Iterator<Item = String> + '_ {
+    line.split(|c: char| !(c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | '(' | ')' | ' ')))
+        .map(|run| run.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|digits| !digits.is_empty())
+}
+
 /// Lines of `file` holding something forbidden (at most `limit`), and how many lines it has.
 pub fn leaks(
     file: &Path,
@@ -93,8 +103,8 @@ pub fn leaks(
             continue;
         }
         let secret = forbidden.secrets.iter().any(|s| line.contains(s.as_str()));
-        let digits: String = line.chars().filter(char::is_ascii_digit).collect();
-        let phone = digits.len() >= 7 && forbidden.phone_digits.found_in(&digits);
+        let phone = number_runs(&line)
+            .any(|digits| digits.len() >= 7 && forbidden.phone_digits.found_in(&digits));
         if secret || phone {
             // The line itself is not repeated: it would leak again.
             found.push(format!(
@@ -126,5 +136,29 @@ mod tests {
         assert!(!phones.found_in("1380013800"));
         assert!(!phones.found_in(""));
         assert!(!Phones::default().found_in("14155550100"));
+    }
+
+    #[test]
+    fn a_line_leaks_a_phone_written_as_one_not_digits_run_together_from_elsewhere() {
+        let dir = std::env::temp_dir().join(format!("crossdock-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("hub.log");
+        // A long run's hub log: the timestamp's digits, run together, hold 1124091212 and
+        // 2091212555 (a number the simulators could have given a customer).
+        std::fs::write(
+            &file,
+            "2026-11-24T09:12:12.555034Z  INFO Webhook accepted. channel=\"uber_eats\"\n\
+             2026-11-24T09:12:13.000001Z  INFO customer phone=+1 (209) 121-2555\n\
+             2026-11-24T09:12:14.000001Z  INFO customer phone=***2555\n",
+        )
+        .expect("write");
+        let forbidden = Forbidden {
+            secrets: Vec::new(),
+            phone_digits: Phones::new(["+1 209 121 2555".to_owned(), "1124091212".to_owned()]),
+        };
+        let (found, lines) = leaks(&file, &forbidden, 10).expect("read");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(lines, 3);
+        assert_eq!(found, ["hub.log line 2: a full phone number"]);
     }
 }
