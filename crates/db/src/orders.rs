@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossdock_model::{
     EventKind, EventSource, Flag, NewOrder, Order, OrderEvent, OrderId, Status, StatusAction,
-    StoreId, TransitionError,
+    StatusChange, StoreId, TransitionError,
 };
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
@@ -216,14 +216,21 @@ pub(crate) async fn apply_action(
     } else {
         let action_json =
             serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let change = StatusChange {
+            action: action.clone(),
+            from,
+            at: now,
+        };
+        let due_by = change.due_by(&order.order.fulfillment);
         tx.execute(
             // Due no sooner than the order's syncs ahead of it (one backing off keeps it
             // waiting), so the due index lists an order's syncs in their order.
+            // An answer to the platform's offer carries its deadline (see `due_syncs`).
             "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
-                                       channel, next_attempt_at)
+                                       channel, next_attempt_at, due_by)
              VALUES ($1, $2, $3, $4, $5, 'pending', $6,
                      GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
-                                      WHERE order_id = $1 AND state = 'pending')))",
+                                      WHERE order_id = $1 AND state = 'pending')), $7)",
             &[
                 &order.id.as_uuid(),
                 &event_id,
@@ -231,6 +238,7 @@ pub(crate) async fn apply_action(
                 &from.as_str(),
                 &now,
                 &channel,
+                &due_by,
             ],
         )
         .await?;

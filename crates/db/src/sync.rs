@@ -289,15 +289,17 @@ impl Db {
         Ok(stop)
     }
 
-    /// Orders whose next sync to push is due, with their channel, the longest due first, at
-    /// most `limit` and at most `per_channel` of each of `channels` (the sweeper's work
-    /// list): retries whose time has come, and syncs whose nudge has not run them within
-    /// `nudge_grace` (a nudge lost, left to the sweeper, or stuck in a backlog). Only an
-    /// order's oldest pending sync counts: the ones behind it wait for it, so an order whose
-    /// first sync is backing off is not listed for them. A channel far behind (its platform
-    /// down, or its rate limit reached) cannot fill the list and keep the other channels'
-    /// due orders off it. Each channel's few are read from the `(channel, next_attempt_at)`
-    /// index, whatever the backlog.
+    /// Orders whose next sync to push is due, with their channel, at most `limit` and at
+    /// most `per_channel` of each of `channels` (the sweeper's work list): retries whose
+    /// time has come, and syncs whose nudge has not run them within `nudge_grace` (a nudge
+    /// lost, left to the sweeper, or stuck in a backlog). Answers to a platform's offer
+    /// whose deadline has not passed come first, the soonest deadline first: a platform
+    /// drops an order it has not heard back on in time. Then the rest, the longest due
+    /// first. Only an order's oldest pending sync counts: the ones behind it wait for it,
+    /// so an order whose first sync is backing off is not listed for them. A channel far
+    /// behind (its platform down, or its rate limit reached) cannot fill the list and keep
+    /// the other channels' due orders off it. Each channel's few are read from the
+    /// `(channel, due_by)` and `(channel, next_attempt_at)` indexes, whatever the backlog.
     pub async fn due_syncs(
         &self,
         channels: &[String],
@@ -305,23 +307,32 @@ impl Db {
         per_channel: i64,
         nudge_grace: std::time::Duration,
     ) -> Result<Vec<(OrderId, String)>, DbError> {
+        // Due now, and the order's next to push.
+        const DUE: &str = "s.channel = c.channel AND s.state = 'pending'
+            AND s.next_attempt_at <= now()
+            AND (s.attempts > 0
+                 OR s.next_attempt_at <= now() - make_interval(secs => $4::bigint / 1000.0))
+            AND NOT EXISTS (SELECT 1 FROM status_syncs e
+                            WHERE e.order_id = s.order_id AND e.state = 'pending'
+                              AND e.event_id < s.event_id)";
         let grace_ms = i64::try_from(nudge_grace.as_millis()).unwrap_or(i64::MAX);
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT d.order_id, c.channel
-                 FROM unnest($1::text[]) AS c(channel)
-                 CROSS JOIN LATERAL (
-                     SELECT s.order_id, s.next_attempt_at FROM status_syncs s
-                     WHERE s.channel = c.channel AND s.state = 'pending'
-                       AND s.next_attempt_at <= now()
-                       AND (s.attempts > 0
-                            OR s.next_attempt_at <= now() - make_interval(secs => $4::bigint / 1000.0))
-                       AND NOT EXISTS (SELECT 1 FROM status_syncs e
-                                       WHERE e.order_id = s.order_id AND e.state = 'pending'
-                                         AND e.event_id < s.event_id)
-                     ORDER BY s.next_attempt_at LIMIT $3) d
-                 ORDER BY d.next_attempt_at LIMIT $2",
+                &format!(
+                    "SELECT d.order_id, c.channel
+                     FROM unnest($1::text[]) AS c(channel)
+                     CROSS JOIN LATERAL (
+                         (SELECT s.order_id, s.next_attempt_at, s.due_by FROM status_syncs s
+                          WHERE {DUE} AND s.due_by > now()
+                          ORDER BY s.due_by LIMIT $3)
+                         UNION ALL
+                         (SELECT s.order_id, s.next_attempt_at, NULL FROM status_syncs s
+                          WHERE {DUE} AND (s.due_by IS NULL OR s.due_by <= now())
+                          ORDER BY s.next_attempt_at LIMIT $3)
+                         ORDER BY due_by NULLS LAST, next_attempt_at LIMIT $3) d
+                     ORDER BY d.due_by NULLS LAST, d.next_attempt_at LIMIT $2"
+                ),
                 &[&channels, &limit, &per_channel, &grace_ms],
             )
             .await?;

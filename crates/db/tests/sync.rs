@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::{TestDb, act, assign, new_order, record, stores};
 use crossdock_db::orders::Actor;
 use crossdock_db::sync::{PendingSync, SyncPush, SyncResult};
@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A platform that refuses every push for a while: each order's retry comes after the
-/// seconds its external id names ("wait-<seconds>", negative for a retry already due).
+/// seconds its external id names after its `@` ("<name>@<seconds>", negative for a retry
+/// already due).
 struct RetryAfter;
 
 #[async_trait::async_trait]
@@ -25,8 +26,8 @@ impl SyncPush for RetryAfter {
         let seconds: i64 = order
             .order
             .external_order_id
-            .strip_prefix("wait-")
-            .and_then(|s| s.parse().ok())
+            .rsplit_once('@')
+            .and_then(|(_, s)| s.parse().ok())
             .expect("the test names the wait");
         SyncResult::Retry {
             error: "429 Too Many Requests".into(),
@@ -36,13 +37,15 @@ impl SyncPush for RetryAfter {
 }
 
 /// An order of `channel` its store accepted and readied: two syncs waiting for their nudge.
+/// `accept_by`: the platform's deadline for its answer.
 async fn accepted_and_ready(
     db: &crossdock_db::Db,
     store: &StoreId,
     channel: &str,
     external: &str,
+    accept_by: Option<DateTime<Utc>>,
 ) -> OrderId {
-    let id = record(db, &new_order(channel, external, None, None, None)).await;
+    let id = record(db, &new_order(channel, external, None, None, accept_by)).await;
     assign(db, id, store).await;
     let by_store = Actor::Store(store.clone());
     act(db, id, StatusAction::Accept { prep_minutes: 5 }, &by_store).await;
@@ -51,9 +54,17 @@ async fn accepted_and_ready(
 }
 
 /// An order its store accepted and readied, whose accept the platform refused for now:
-/// the accept backs off, the ready waits behind it.
-async fn refused_for(db: &crossdock_db::Db, store: &StoreId, channel: &str, wait: i64) -> OrderId {
-    let id = accepted_and_ready(db, store, channel, &format!("wait-{wait}")).await;
+/// the accept backs off for `wait` seconds, the ready waits behind it.
+async fn refused_for(
+    db: &crossdock_db::Db,
+    store: &StoreId,
+    channel: &str,
+    name: &str,
+    wait: i64,
+    accept_by: Option<DateTime<Utc>>,
+) -> OrderId {
+    let external = format!("{name}@{wait}");
+    let id = accepted_and_ready(db, store, channel, &external, accept_by).await;
     let run = db.run_syncs(id, &RetryAfter).await.expect("sync run");
     assert_eq!(run.pushed, 0);
     id
@@ -80,11 +91,11 @@ async fn the_sweeper_is_given_orders_whose_next_push_is_due_longest_due_first() 
     let test = TestDb::new().await;
     let db = &test.db;
     let store = stores(db, 1).await.remove(0);
-    let backing_off = refused_for(db, &store, "own_app", 3600).await;
-    let due_recently = refused_for(db, &store, "own_app", -1).await;
-    let due_longest = refused_for(db, &store, "own_app", -30).await;
-    let other_channel = refused_for(db, &store, "google", -5).await;
-    let fresh = accepted_and_ready(db, &store, "own_app", "fresh").await;
+    let backing_off = refused_for(db, &store, "own_app", "backing-off", 3600, None).await;
+    let due_recently = refused_for(db, &store, "own_app", "recently", -1, None).await;
+    let due_longest = refused_for(db, &store, "own_app", "longest", -30, None).await;
+    let other_channel = refused_for(db, &store, "google", "google", -5, None).await;
+    let fresh = accepted_and_ready(db, &store, "own_app", "fresh", None).await;
     let due = ids(db
         .due_syncs(&channels(), 10, 10, GRACE)
         .await
@@ -142,6 +153,53 @@ async fn the_sweeper_is_given_orders_whose_next_push_is_due_longest_due_first() 
     test.drop().await;
 }
 
+/// An answer the platform awaits by its deadline (the accept of an order with
+/// `accept_by`) is swept ahead of every other due sync of its channel, the soonest
+/// deadline first, however long the others have been due: past the deadline the platform
+/// drops the order, while a ready or a late retry loses nothing by waiting a moment. An
+/// answer whose deadline has passed waits its turn like any other.
+#[tokio::test]
+async fn answers_due_by_a_platform_deadline_are_swept_first_soonest_first() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let store = stores(db, 1).await.remove(0);
+    let in_a = |seconds| Some(Utc::now() + Duration::seconds(seconds));
+    let long_due = refused_for(db, &store, "own_app", "long-due", -60, None).await;
+    let expired = refused_for(db, &store, "own_app", "expired", -5, in_a(60)).await;
+    // Its deadline passes while the accept backs off.
+    db.pool()
+        .get()
+        .await
+        .expect("client")
+        .execute(
+            "UPDATE status_syncs SET due_by = now() - interval '10 seconds' WHERE order_id = $1",
+            &[&expired.as_uuid()],
+        )
+        .await
+        .expect("deadline passed");
+    let answer_later = refused_for(db, &store, "own_app", "later", -1, in_a(170)).await;
+    let answer_soon = refused_for(db, &store, "own_app", "soon", -1, in_a(60)).await;
+    let other_channel = refused_for(db, &store, "google", "google", -30, None).await;
+    let due = ids(db
+        .due_syncs(&channels(), 10, 10, GRACE)
+        .await
+        .expect("due syncs"));
+    assert_eq!(
+        due,
+        [answer_soon, answer_later, long_due, other_channel, expired],
+        "answers before their deadline first, soonest first; then the longest due"
+    );
+    assert_eq!(
+        ids(db
+            .due_syncs(&channels(), 10, 2, GRACE)
+            .await
+            .expect("due syncs")),
+        [answer_soon, answer_later, other_channel],
+        "a channel's few are its most urgent"
+    );
+    test.drop().await;
+}
+
 /// A platform that holds every push until the test lets it go, and says when one arrived.
 #[derive(Default)]
 struct Held {
@@ -168,7 +226,7 @@ async fn the_sweepers_run_steps_aside_while_another_run_holds_the_order() {
     let test = TestDb::new().await;
     let db = test.db.clone();
     let store = stores(&db, 1).await.remove(0);
-    let id = accepted_and_ready(&db, &store, "own_app", "held").await;
+    let id = accepted_and_ready(&db, &store, "own_app", "held", None).await;
     let platform = Arc::new(Held::default());
     let nudged = tokio::spawn({
         let (db, platform) = (db.clone(), platform.clone());

@@ -56,6 +56,22 @@ impl RetryPolicy {
             .min(self.max_backoff)
             .max(retry_after.unwrap_or_default())
     }
+
+    /// Backoff before attempt `attempts + 1` of a push due within `time_left` (an answer
+    /// to the platform's offer, before its deadline): as [`RetryPolicy::backoff`], but
+    /// never longer than a third of the time left (nor shorter than `first_backoff`), so
+    /// that a platform back from an outage hears the answer before it drops the order. A
+    /// `Retry-After` is still kept.
+    pub fn backoff_within(
+        &self,
+        attempts: i32,
+        retry_after: Option<Duration>,
+        time_left: Duration,
+    ) -> Duration {
+        self.backoff(attempts, None)
+            .min((time_left / 3).max(self.first_backoff))
+            .max(retry_after.unwrap_or_default())
+    }
 }
 
 /// Pushes status changes through the channels' adapters.
@@ -90,11 +106,25 @@ impl ChannelPusher {
         Self { channels, policy }
     }
 
-    fn failed(&self, sync: &PendingSync, error: &ChannelError) -> SyncResult {
+    /// What a failed push comes to. An answer the platform awaits by a deadline still
+    /// ahead is tried again, however many attempts it took, at most a third of the time
+    /// left later: parked, it would be lost with the order.
+    fn failed(&self, order: &Order, sync: &PendingSync, error: &ChannelError) -> SyncResult {
         let attempt = sync.attempts + 1;
-        if error.is_retryable() && attempt < self.policy.max_attempts {
-            let wait = self.policy.backoff(sync.attempts, error.retry_after());
-            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        let now = Utc::now();
+        let time_left = sync
+            .change
+            .due_by(&order.order.fulfillment)
+            .and_then(|deadline| (deadline - now).to_std().ok())
+            .filter(|left| !left.is_zero());
+        if error.is_retryable() && (attempt < self.policy.max_attempts || time_left.is_some()) {
+            let wait = match time_left {
+                Some(left) => self
+                    .policy
+                    .backoff_within(sync.attempts, error.retry_after(), left),
+                None => self.policy.backoff(sync.attempts, error.retry_after()),
+            };
+            let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             SyncResult::Retry {
                 error: format!("attempt {attempt}: {error}"),
                 at,
@@ -128,8 +158,9 @@ impl SyncPush for ChannelPusher {
         let result = match outcome {
             Ok(Ok(PushOutcome::Delivered { detail })) => SyncResult::Delivered { detail },
             Ok(Ok(PushOutcome::NotApplicable { why })) => SyncResult::Skipped { why },
-            Ok(Err(error)) => self.failed(sync, &error),
+            Ok(Err(error)) => self.failed(order, sync, &error),
             Err(_) => self.failed(
+                order,
                 sync,
                 &ChannelError::Transport(format!(
                     "no answer within {:?}",
@@ -304,6 +335,98 @@ mod tests {
         assert_eq!(
             policy.backoff(0, Some(Duration::from_secs(7))),
             Duration::from_secs(7)
+        );
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            policy.backoff_within(6, None, minute),
+            Duration::from_secs(20),
+            "a third of the time left, not 32 s"
+        );
+        assert_eq!(
+            policy.backoff_within(1, None, minute),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.backoff_within(6, None, Duration::from_millis(300)),
+            Duration::from_millis(500),
+            "never sooner than the first backoff"
+        );
+        assert_eq!(
+            policy.backoff_within(6, Some(Duration::from_secs(45)), minute),
+            Duration::from_secs(45),
+            "the platform's Retry-After is kept"
+        );
+    }
+
+    /// An answer the platform awaits by its deadline (here an accept) is retried while the
+    /// deadline is ahead, however many attempts it took, and sooner than the usual backoff
+    /// when time is short: parked, the order would be lost. Past the deadline, and for
+    /// statuses without one, the usual count parks it.
+    #[test]
+    fn an_answer_due_by_a_deadline_is_retried_within_it() {
+        let pusher = ChannelPusher::new(&[], RetryPolicy::default());
+        let accept = |attempts| PendingSync {
+            event_id: 1,
+            change: StatusChange {
+                action: StatusAction::Accept { prep_minutes: 10 },
+                from: Status::Received,
+                at: Utc::now(),
+            },
+            attempts,
+        };
+        let down = ChannelError::Platform {
+            status: 503,
+            body: "down".into(),
+        };
+        let last_attempt = RetryPolicy::default().max_attempts - 1;
+        let mut offered = order("calling");
+        offered.order.fulfillment.accept_by = Some(Utc::now() + chrono::Duration::seconds(60));
+        match pusher.failed(&offered, &accept(last_attempt), &down) {
+            SyncResult::Retry { at, .. } => assert!(
+                at <= Utc::now() + chrono::Duration::seconds(20),
+                "within a third of the minute left: {at}"
+            ),
+            other => panic!("an answer before its deadline is retried: {other:?}"),
+        }
+        let slow_down = ChannelError::RateLimited {
+            retry_after: Some(Duration::from_secs(45)),
+        };
+        match pusher.failed(&offered, &accept(2), &slow_down) {
+            SyncResult::Retry { at, .. } => assert!(
+                at >= Utc::now() + chrono::Duration::seconds(44),
+                "no sooner than the platform's Retry-After: {at}"
+            ),
+            other => panic!("a 429 is retried: {other:?}"),
+        }
+        let refused = ChannelError::Platform {
+            status: 409,
+            body: "order has expired".into(),
+        };
+        assert!(
+            matches!(
+                pusher.failed(&offered, &accept(0), &refused),
+                SyncResult::Park { .. }
+            ),
+            "a refusal is not retried"
+        );
+        let ready = PendingSync {
+            attempts: last_attempt,
+            ..pending()
+        };
+        assert!(
+            matches!(
+                pusher.failed(&offered, &ready, &down),
+                SyncResult::Park { .. }
+            ),
+            "a status after the answer has no deadline"
+        );
+        offered.order.fulfillment.accept_by = Some(Utc::now() - chrono::Duration::seconds(1));
+        assert!(
+            matches!(
+                pusher.failed(&offered, &accept(last_attempt), &down),
+                SyncResult::Park { .. }
+            ),
+            "past the deadline, the usual count"
         );
     }
 }
