@@ -128,32 +128,42 @@ impl Db {
         pusher: &dyn SyncPush,
     ) -> Result<SyncRun, DbError> {
         let mut run = SyncRun::default();
-        loop {
-            let row = client
-                .query_opt(
-                    "SELECT event_id, action, attempts, next_attempt_at,
-                            from_status, changed_at,
-                            EXISTS (SELECT 1 FROM status_syncs p WHERE p.order_id = s.order_id AND p.state = 'parked')
-                     FROM status_syncs s WHERE order_id = $1 AND state = 'pending'
-                     ORDER BY event_id LIMIT 1",
-                    &[&order_id.as_uuid()],
-                )
-                .await?;
-            let Some(row) = row else { return Ok(run) };
-            let next_attempt_at: DateTime<Utc> = row.get(3);
-            let behind_parked: bool = row.get(6);
-            let action: serde_json::Value = row.get(1);
-            let from: String = row.get(4);
+        // The order and its pending syncs, oldest first, in one read. A status recorded
+        // during the run is not missed: its nudge waits for this run's lock.
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
+                            s.from_status, s.changed_at,
+                            EXISTS (SELECT 1 FROM status_syncs p
+                                    WHERE p.order_id = $1 AND p.state = 'parked')
+                     FROM (SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1) o
+                     JOIN status_syncs s ON s.order_id = $1 AND s.state = 'pending'
+                     ORDER BY s.event_id"
+                ),
+                &[&order_id.as_uuid()],
+            )
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(run);
+        };
+        let order = order_from_row(first)?;
+        // Every status behind a parked one parks too, one parked in this run included.
+        let mut behind_parked: bool = first.get(13);
+        for row in &rows {
+            let next_attempt_at: DateTime<Utc> = row.get(10);
+            let action: serde_json::Value = row.get(8);
+            let from: String = row.get(11);
             let pending = PendingSync {
-                event_id: row.get(0),
+                event_id: row.get(7),
                 change: StatusChange {
                     action: serde_json::from_value(action)
                         .map_err(|e| DbError::Corrupt(format!("sync action: {e}")))?,
                     from: Status::parse(&from)
                         .ok_or_else(|| DbError::Corrupt(format!("sync from status {from}")))?,
-                    at: row.get(5),
+                    at: row.get(12),
                 },
-                attempts: row.get(2),
+                attempts: row.get(9),
             };
             let result = if behind_parked {
                 SyncResult::Park {
@@ -163,25 +173,28 @@ impl Db {
                 run.waiting = true;
                 return Ok(run);
             } else {
-                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-                let order_row = client.query_one(&sql, &[&order_id.as_uuid()]).await?;
-                let order = order_from_row(&order_row)?;
                 pusher.push(&order, &pending).await
             };
-            let stop = self
+            let recorded = self
                 .record_sync_result(client, order_id, &pending, &result)
                 .await?;
-            if matches!(result, SyncResult::Delivered { .. }) {
-                run.pushed += 1;
-            }
-            if stop {
-                run.waiting = matches!(result, SyncResult::Retry { .. });
-                return Ok(run);
+            match result {
+                SyncResult::Delivered { .. } => run.pushed += 1,
+                SyncResult::Skipped { .. } => {}
+                // Settled meanwhile (the platform cancelled the order): nothing waits.
+                _ if !recorded => {}
+                SyncResult::Park { .. } => behind_parked = true,
+                SyncResult::Retry { .. } => {
+                    run.waiting = true;
+                    return Ok(run);
+                }
             }
         }
+        Ok(run)
     }
 
-    /// Writes a sync's outcome and its history event; `true` if the run must stop.
+    /// Writes a sync's outcome and its history event; `false` if there was nothing to
+    /// write: the sync was settled meanwhile and this outcome does not override it.
     async fn record_sync_result(
         &self,
         client: &mut Object,
@@ -189,53 +202,88 @@ impl Db {
         pending: &PendingSync,
         result: &SyncResult,
     ) -> Result<bool, DbError> {
-        let tx = client.transaction().await?;
+        // A sync settled while it was being pushed (skipped: the platform cancelled the
+        // order meanwhile) keeps that ending unless the push went through after all: a
+        // failure of a moot push is not retried or parked.
+        const SETTLE: &str =
+            "UPDATE status_syncs SET state = $3, attempts = $4, next_attempt_at = $5,
+                 last_error = CASE WHEN $3 IN ('delivered', 'skipped') THEN NULL ELSE $6 END,
+                 updated_at = now()
+             WHERE order_id = $1 AND event_id = $2 AND (state = 'pending' OR $3 = 'delivered')";
         let now = Utc::now();
         let action_json = serde_json::to_value(&pending.change.action)
             .map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let (state, kind, reason, attempts, next, stop) = match result {
+        let (state, kind, reason, attempts, next) = match result {
             SyncResult::Delivered { detail } => (
                 "delivered",
                 EventKind::SyncDelivered,
-                detail.clone(),
+                detail,
                 pending.attempts,
                 now,
-                false,
             ),
             SyncResult::Skipped { why } => (
                 "skipped",
                 EventKind::SyncSkipped,
-                why.clone(),
+                why,
                 pending.attempts,
                 now,
-                false,
             ),
             SyncResult::Retry { error, at } => (
                 "pending",
                 EventKind::SyncFailed,
-                error.clone(),
+                error,
                 pending.attempts + 1,
                 *at,
-                true,
             ),
             SyncResult::Park { error } => (
                 "parked",
                 EventKind::SyncParked,
-                error.clone(),
+                error,
                 pending.attempts + 1,
                 now,
-                false,
             ),
         };
-        // A sync settled while it was being pushed (skipped: the platform cancelled the
-        // order meanwhile) keeps that ending unless the push went through after all: a
-        // failure of a moot push is not retried or parked.
+        let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
+        if matches!(
+            result,
+            SyncResult::Delivered { .. } | SyncResult::Skipped { .. }
+        ) {
+            // Most outcomes, in one statement: the sync settled and its history event.
+            let written = client
+                .execute(
+                    &format!(
+                        "WITH settled AS ({SETTLE} RETURNING order_id)
+                         INSERT INTO order_events (order_id, at, source, kind, reason, data)
+                         SELECT order_id, $7, $8, $9, $6, $10 FROM settled"
+                    ),
+                    &[
+                        &order_id.as_uuid(),
+                        &pending.event_id,
+                        &state,
+                        &attempts,
+                        &next,
+                        reason,
+                        &now,
+                        &EventSource::Hub.as_str(),
+                        &kind.as_str(),
+                        &data,
+                    ],
+                )
+                .await?;
+            return Ok(written > 0);
+        }
+        let tx = client.transaction().await?;
         let updated = tx
             .execute(
-                "UPDATE status_syncs SET state = $3, attempts = $4, next_attempt_at = $5,
-                     last_error = CASE WHEN $3 IN ('delivered', 'skipped') THEN NULL ELSE $6 END, updated_at = now()
-                 WHERE order_id = $1 AND event_id = $2 AND (state = 'pending' OR $3 = 'delivered')",
-                &[&order_id.as_uuid(), &pending.event_id, &state, &attempts, &next, &reason],
+                SETTLE,
+                &[
+                    &order_id.as_uuid(),
+                    &pending.event_id,
+                    &state,
+                    &attempts,
+                    &next,
+                    reason,
+                ],
             )
             .await?;
         if updated == 0 {
@@ -251,7 +299,6 @@ impl Db {
             )
             .await?;
         }
-        let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
         insert_event(
             &tx,
             NewEvent {
@@ -260,7 +307,7 @@ impl Db {
                 source: EventSource::Hub,
                 kind,
                 status: None,
-                reason: Some(&reason),
+                reason: Some(reason),
                 data: Some(&data),
             },
         )
@@ -286,7 +333,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        Ok(stop)
+        Ok(true)
     }
 
     /// Orders whose next sync to push is due, with their channel, at most `limit` and at

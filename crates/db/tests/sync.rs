@@ -75,9 +75,20 @@ fn channels() -> Vec<String> {
     vec!["own_app".into(), "google".into()]
 }
 
-/// The order ids of the sweeper's list.
-fn ids(due: Vec<(OrderId, String)>) -> Vec<OrderId> {
-    due.into_iter().map(|(id, _)| id).collect()
+/// The order ids of the sweeper's list: at most `limit`, `per_channel` of each channel,
+/// new syncs left to their nudges for `grace`.
+async fn due(
+    db: &crossdock_db::Db,
+    limit: i64,
+    per_channel: i64,
+    grace: std::time::Duration,
+) -> Vec<OrderId> {
+    db.due_syncs(&channels(), limit, per_channel, grace)
+        .await
+        .expect("due syncs")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// After an outage, the sweeper's list holds the orders whose next push is due, the
@@ -96,39 +107,27 @@ async fn the_sweeper_is_given_orders_whose_next_push_is_due_longest_due_first() 
     let due_longest = refused_for(db, &store, "own_app", "longest", -30, None).await;
     let other_channel = refused_for(db, &store, "google", "google", -5, None).await;
     let fresh = accepted_and_ready(db, &store, "own_app", "fresh", None).await;
-    let due = ids(db
-        .due_syncs(&channels(), 10, 10, GRACE)
-        .await
-        .expect("due syncs"));
+    let listed = due(db, 10, 10, GRACE).await;
     assert!(
-        !due.contains(&backing_off),
+        !listed.contains(&backing_off),
         "the order whose accept backs off is not listed for the ready behind it"
     );
     assert_eq!(
-        due,
+        listed,
         [due_longest, other_channel, due_recently],
         "only orders whose oldest pending sync is due, longest due first; not {fresh} yet"
     );
     assert_eq!(
-        ids(db
-            .due_syncs(&channels(), 1, 10, GRACE)
-            .await
-            .expect("due syncs")),
+        due(db, 1, 10, GRACE).await,
         [due_longest],
         "the limit keeps the longest due"
     );
     assert_eq!(
-        ids(db
-            .due_syncs(&channels(), 10, 1, GRACE)
-            .await
-            .expect("due syncs")),
+        due(db, 10, 1, GRACE).await,
         [due_longest, other_channel],
         "one order of each channel: the own app's two longest due leave room for Google's"
     );
-    let no_grace = ids(db
-        .due_syncs(&channels(), 10, 10, std::time::Duration::ZERO)
-        .await
-        .expect("due syncs"));
+    let no_grace = due(db, 10, 10, std::time::Duration::ZERO).await;
     assert!(
         no_grace.contains(&fresh),
         "a sync its nudge did not run in time is the sweeper's"
@@ -142,10 +141,7 @@ async fn the_sweeper_is_given_orders_whose_next_push_is_due_longest_due_first() 
         &Actor::Store(store.clone()),
     )
     .await;
-    let no_grace = ids(db
-        .due_syncs(&channels(), 10, 10, std::time::Duration::ZERO)
-        .await
-        .expect("due syncs"));
+    let no_grace = due(db, 10, 10, std::time::Duration::ZERO).await;
     assert!(
         !no_grace.contains(&backing_off),
         "the completion is not due before the accept ahead of it"
@@ -180,20 +176,14 @@ async fn answers_due_by_a_platform_deadline_are_swept_first_soonest_first() {
     let answer_later = refused_for(db, &store, "own_app", "later", -1, in_a(170)).await;
     let answer_soon = refused_for(db, &store, "own_app", "soon", -1, in_a(60)).await;
     let other_channel = refused_for(db, &store, "google", "google", -30, None).await;
-    let due = ids(db
-        .due_syncs(&channels(), 10, 10, GRACE)
-        .await
-        .expect("due syncs"));
+    let listed = due(db, 10, 10, GRACE).await;
     assert_eq!(
-        due,
+        listed,
         [answer_soon, answer_later, long_due, other_channel, expired],
         "answers before their deadline first, soonest first; then the longest due"
     );
     assert_eq!(
-        ids(db
-            .due_syncs(&channels(), 10, 2, GRACE)
-            .await
-            .expect("due syncs")),
+        due(db, 10, 2, GRACE).await,
         [answer_soon, answer_later, other_channel],
         "a channel's few are its most urgent"
     );
