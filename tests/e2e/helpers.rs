@@ -6,7 +6,9 @@ use std::ops::Deref;
 
 use crossdock_adapter_own_app::simulator::{OwnAppSim, SimConfig as AppSimConfig};
 use crossdock_adapter_uber_eats::Generation;
-use crossdock_adapter_uber_eats::simulator::{SimConfig as UberSimConfig, UberEatsSim};
+use crossdock_adapter_uber_eats::simulator::{
+    PlacedOrder as UberPlacedOrder, SimConfig as UberSimConfig, UberEatsSim,
+};
 use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_hub::config::Settings;
 use crossdock_kit::harness::Hub;
@@ -88,6 +90,14 @@ impl TestHub {
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
         self.hub.access.post(token, path, body).await
+    }
+
+    /// Places a pickup order in US dollars on the Uber Eats simulator at `store` (the
+    /// chain's id; the order names the store's Uber Eats id).
+    pub async fn uber_pickup(&self, store: &str) -> UberPlacedOrder {
+        self.uber
+            .place_order(&sample_pickup(&channel_store_id(store, "uber_eats"), "USD"))
+            .await
     }
 
     /// Makes the own-app simulator answer its next `times` status pushes with `status`: a

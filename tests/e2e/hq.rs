@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use crossdock_model::{OrderId, Status};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    TestHub, WAIT, chain, channel_store_id, sample_delivery, sample_pickup, wait_for,
-};
+use crate::helpers::{TestHub, WAIT, chain, sample_delivery, sample_pickup, wait_for};
 
 /// A drop-off point no store of the sample chain delivers to.
 const NOWHERE: (f64, f64) = (10.0, 10.0);
@@ -274,13 +272,7 @@ async fn hq_sees_orders_no_store_took_counts_and_finds_orders() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let uber_order = hub
-        .uber
-        .place_order(&sample_pickup(
-            &channel_store_id("NYC-002", "uber_eats"),
-            "USD",
-        ))
-        .await;
+    let uber_order = hub.uber_pickup("NYC-002").await;
     let uber_external = uber_order.external_order_id.clone();
     let uber_view = hub.routed_order("uber_eats", &uber_external).await;
     assert_eq!(uber_view["store_id"], "NYC-002");

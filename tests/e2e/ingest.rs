@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use crossdock_adapter_uber_eats::Generation;
 use serde_json::json;
 
-use crate::helpers::{TestHub, channel_store_id, sample_pickup};
+use crate::helpers::{TestHub, sample_pickup};
 
 async fn quarantine(hub: &TestHub, channel: &str) -> Vec<serde_json::Value> {
     let (status, body) = hub
@@ -402,13 +402,7 @@ async fn a_source_over_its_ingest_limit_gets_429_per_channel_and_nothing_is_quar
     assert!(quarantine(&hub, "own_app").await.is_empty());
 
     // Another channel from the same source still passes.
-    let uber = hub
-        .uber
-        .place_order(&sample_pickup(
-            &channel_store_id("NYC-001", "uber_eats"),
-            "USD",
-        ))
-        .await;
+    let uber = hub.uber_pickup("NYC-001").await;
     hub.routed_order("uber_eats", &uber.external_order_id).await;
 
     // Through the trusted proxy, the forwarded client is the source: a bucket of its own,

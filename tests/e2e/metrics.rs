@@ -6,7 +6,7 @@
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
 
-use crate::helpers::{TestHub, WAIT, channel_store_id, sample_delivery, sample_pickup, wait_for};
+use crate::helpers::{TestHub, WAIT, sample_delivery, sample_pickup, wait_for};
 
 /// GET `/metrics` (no token) and parse the whole body.
 async fn get_metrics(hub: &TestHub) -> Scrape {
@@ -65,13 +65,7 @@ async fn metrics_count_what_the_hub_did_and_read_the_queues() {
     let refused = hub.app.place_order(&sample_pickup("LDN-001", "GBP")).await;
     assert_eq!(refused.answer.status, 202, "{}", refused.answer.body);
     // Uber Eats (notify, then fetch): one order, which its store accepts.
-    let uber = hub
-        .uber
-        .place_order(&sample_pickup(
-            &channel_store_id("NYC-001", "uber_eats"),
-            "USD",
-        ))
-        .await;
+    let uber = hub.uber_pickup("NYC-001").await;
     assert_eq!(uber.answer.status, 200, "{}", uber.answer.body);
 
     hub.routed_order("own_app", &kept.external_order_id).await;

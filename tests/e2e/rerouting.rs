@@ -280,13 +280,7 @@ async fn set_capacity(hub: &TestHub, store: &str, capacity: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_named_by_the_platform_that_rejects_sends_the_order_to_hq_who_reassigns_it() {
     let hub = TestHub::start().await;
-    let placed = hub
-        .uber
-        .place_order(&sample_pickup(
-            &channel_store_id("NYC-001", "uber_eats"),
-            "USD",
-        ))
-        .await;
+    let placed = hub.uber_pickup("NYC-001").await;
     let external = placed.external_order_id.clone();
     let view = hub.routed_order("uber_eats", &external).await;
     assert_eq!(view["store_id"], "NYC-001");
@@ -384,13 +378,7 @@ async fn an_order_no_store_accepts_is_rejected_to_the_platform_before_its_deadli
         settings.router.sweep_ms = 50;
     })
     .await;
-    let placed = hub
-        .uber
-        .place_order(&sample_pickup(
-            &channel_store_id("NYC-003", "uber_eats"),
-            "USD",
-        ))
-        .await;
+    let placed = hub.uber_pickup("NYC-003").await;
     let external = placed.external_order_id.clone();
     let order = order_where(
         &hub,

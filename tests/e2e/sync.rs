@@ -7,20 +7,14 @@ use crossdock_adapter_uber_eats::Generation;
 use crossdock_channel::sim::Fault;
 use crossdock_model::{OrderId, StatusAction};
 
-use crate::helpers::{TestHub, WAIT, channel_store_id, sample_pickup, wait_for};
+use crate::helpers::{TestHub, WAIT, sample_pickup, wait_for};
 
 /// Places an order on the simulator of `channel` (Uber Eats or the own app) at NYC-001,
 /// waits until it is routed there, and returns its hub id.
 async fn routed_at_nyc_001(hub: &TestHub, channel: &str) -> OrderId {
     let (status, body, external_order_id) = match channel {
         "uber_eats" => {
-            let placed = hub
-                .uber
-                .place_order(&sample_pickup(
-                    &channel_store_id("NYC-001", "uber_eats"),
-                    "USD",
-                ))
-                .await;
+            let placed = hub.uber_pickup("NYC-001").await;
             (
                 placed.answer.status,
                 placed.answer.body,

@@ -181,7 +181,26 @@ async fn wait_ready(http: &reqwest::Client, api: &str, within: Duration) -> anyh
     .await
 }
 
+/// Resolves when the run is asked to stop: Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Runs the suite and returns its report (whether it passed is [`Report::passed`]).
+/// Interrupted (Ctrl-C or SIGTERM), it stops what it started before it returns: the
+/// run's RabbitMQ and PostgreSQL here, and the hub's processes (each killed when its
+/// handle is dropped) as the caller's runtime ends.
 pub async fn run(options: Options) -> anyhow::Result<Report> {
     let work = options.work_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
@@ -199,7 +218,13 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             return Err(error);
         }
     };
-    let result = run_on(&options, &work, postgres.clone(), rabbit.clone()).await;
+    let result = tokio::select! {
+        result = run_on(&options, &work, postgres.clone(), rabbit.clone()) => result,
+        () = interrupted() => {
+            tracing::warn!("Interrupted: stopping the run's hub processes, RabbitMQ and PostgreSQL.");
+            Err(anyhow::anyhow!("the run was interrupted before it ended"))
+        }
+    };
     rabbit.stop().await;
     let _ = postgres.stop().await;
     let passed = result.as_ref().is_ok_and(Report::passed);
