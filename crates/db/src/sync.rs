@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StatusChange};
 use deadpool_postgres::Object;
+use tokio_postgres::types::ToSql;
 
 use crate::orders::{NewEvent, ORDER_COLUMNS, insert_event, order_from_row};
 use crate::{Db, DbError, outbox};
@@ -244,11 +245,16 @@ impl Db {
             ),
         };
         let data = serde_json::json!({ "action": action_json, "attempt": attempts.max(1) });
+        let uuid = order_id.as_uuid();
+        let settle: [&(dyn ToSql + Sync); 6] =
+            [&uuid, &pending.event_id, &state, &attempts, &next, reason];
         if matches!(
             result,
             SyncResult::Delivered { .. } | SyncResult::Skipped { .. }
         ) {
             // Most outcomes, in one statement: the sync settled and its history event.
+            let event: [&(dyn ToSql + Sync); 4] =
+                [&now, &EventSource::Hub.as_str(), &kind.as_str(), &data];
             let written = client
                 .execute(
                     &format!(
@@ -256,36 +262,13 @@ impl Db {
                          INSERT INTO order_events (order_id, at, source, kind, reason, data)
                          SELECT order_id, $7, $8, $9, $6, $10 FROM settled"
                     ),
-                    &[
-                        &order_id.as_uuid(),
-                        &pending.event_id,
-                        &state,
-                        &attempts,
-                        &next,
-                        reason,
-                        &now,
-                        &EventSource::Hub.as_str(),
-                        &kind.as_str(),
-                        &data,
-                    ],
+                    &[settle.as_slice(), event.as_slice()].concat(),
                 )
                 .await?;
             return Ok(written > 0);
         }
         let tx = client.transaction().await?;
-        let updated = tx
-            .execute(
-                SETTLE,
-                &[
-                    &order_id.as_uuid(),
-                    &pending.event_id,
-                    &state,
-                    &attempts,
-                    &next,
-                    reason,
-                ],
-            )
-            .await?;
+        let updated = tx.execute(SETTLE, &settle).await?;
         if updated == 0 {
             tx.rollback().await?;
             return Ok(false);
