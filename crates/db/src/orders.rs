@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossdock_model::{
     EventKind, EventSource, Flag, NewOrder, Order, OrderEvent, OrderId, Status, StatusAction,
-    StatusChange, StoreId, TransitionError,
+    StoreId, TransitionError,
 };
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
@@ -216,12 +216,7 @@ pub(crate) async fn apply_action(
     } else {
         let action_json =
             serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let change = StatusChange {
-            action: action.clone(),
-            from,
-            at: now,
-        };
-        let due_by = change.due_by(&order.order.fulfillment);
+        let due_by = order.order.fulfillment.answer_due_by(from);
         tx.execute(
             // Due no sooner than the order's syncs ahead of it (one backing off keeps it
             // waiting), so the due index lists an order's syncs in their order.

@@ -141,6 +141,20 @@ pub struct Fulfillment {
     pub accept_by: Option<DateTime<Utc>>,
 }
 
+impl Fulfillment {
+    /// When the platform must have heard of a change out of `from`: the answer to its
+    /// offer (the change out of `received`: accepted, rejected, or cancelled by the chain)
+    /// is due by the acceptance deadline, if the platform set one; past it the platform
+    /// drops the order. Later changes have no deadline.
+    pub fn answer_due_by(&self, from: Status) -> Option<DateTime<Utc>> {
+        if from == Status::Received {
+            self.accept_by
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Customer {
     pub name: String,
@@ -811,5 +825,35 @@ mod tests {
     fn phones_are_masked_to_their_last_digits() {
         assert_eq!(mask_phone("+1 (555) 010-9876"), "***876");
         assert_eq!(mask_phone("12"), "***12");
+    }
+
+    #[test]
+    fn only_the_answer_to_an_offer_is_due_by_its_deadline() {
+        let deadline = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        let fulfillment = |accept_by| Fulfillment {
+            kind: FulfillmentKind::Delivery,
+            delivered_by: None,
+            address: None,
+            timing: Timing::Asap,
+            promised_at: None,
+            accept_by,
+        };
+        // Accepted, rejected or cancelled by the chain: all answers out of `received`.
+        assert_eq!(
+            fulfillment(Some(deadline)).answer_due_by(Status::Received),
+            Some(deadline)
+        );
+        assert_eq!(
+            fulfillment(None).answer_due_by(Status::Received),
+            None,
+            "no deadline set"
+        );
+        for later in [Status::Accepted, Status::Preparing, Status::Ready] {
+            assert_eq!(
+                fulfillment(Some(deadline)).answer_due_by(later),
+                None,
+                "a change out of {later:?} is not the answer"
+            );
+        }
     }
 }

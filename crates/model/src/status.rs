@@ -15,7 +15,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::order::{Fulfillment, FulfillmentKind};
+use crate::order::FulfillmentKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -246,20 +246,6 @@ pub struct StatusChange {
     pub at: DateTime<Utc>,
 }
 
-impl StatusChange {
-    /// When the platform must have heard of this change: the answer to its offer (the
-    /// change out of `received`: accepted, rejected, or cancelled by the chain) is due by
-    /// the order's acceptance deadline, if the platform set one; past it the platform
-    /// drops the order. Later changes have no deadline.
-    pub fn due_by(&self, fulfillment: &Fulfillment) -> Option<DateTime<Utc>> {
-        if self.from == Status::Received {
-            fulfillment.accept_by
-        } else {
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,49 +386,5 @@ mod tests {
             json,
             serde_json::json!({"action": "accept", "prep_minutes": 12})
         );
-    }
-
-    #[test]
-    fn only_the_answer_to_an_offer_is_due_by_its_deadline() {
-        let deadline = DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
-        let fulfillment = |accept_by| Fulfillment {
-            kind: Delivery,
-            delivered_by: None,
-            address: None,
-            timing: crate::order::Timing::Asap,
-            promised_at: None,
-            accept_by,
-        };
-        let change = |action, from| StatusChange {
-            action,
-            from,
-            at: deadline,
-        };
-        let accept = change(StatusAction::Accept { prep_minutes: 10 }, Received);
-        let reject = change(
-            StatusAction::Reject {
-                reason: "closed".into(),
-            },
-            Received,
-        );
-        let cancel = change(
-            StatusAction::Cancel {
-                reason: "out of stock".into(),
-            },
-            Received,
-        );
-        for answer in [&accept, &reject, &cancel] {
-            assert_eq!(answer.due_by(&fulfillment(Some(deadline))), Some(deadline));
-            assert_eq!(answer.due_by(&fulfillment(None)), None, "no deadline set");
-        }
-        let ready = change(StatusAction::Ready, Accepted);
-        let late_cancel = change(
-            StatusAction::Cancel {
-                reason: "closing".into(),
-            },
-            Preparing,
-        );
-        assert_eq!(ready.due_by(&fulfillment(Some(deadline))), None);
-        assert_eq!(late_cancel.due_by(&fulfillment(Some(deadline))), None);
     }
 }

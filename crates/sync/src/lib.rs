@@ -112,9 +112,10 @@ impl ChannelPusher {
     fn failed(&self, order: &Order, sync: &PendingSync, error: &ChannelError) -> SyncResult {
         let attempt = sync.attempts + 1;
         let now = Utc::now();
-        let time_left = sync
-            .change
-            .due_by(&order.order.fulfillment)
+        let time_left = order
+            .order
+            .fulfillment
+            .answer_due_by(sync.change.from)
             .and_then(|deadline| (deadline - now).to_std().ok())
             .filter(|left| !left.is_zero());
         if error.is_retryable() && (attempt < self.policy.max_attempts || time_left.is_some()) {
