@@ -135,10 +135,12 @@ impl Db {
             .query(
                 &format!(
                     "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
-                            s.from_status, s.changed_at,
-                            EXISTS (SELECT 1 FROM status_syncs p
-                                    WHERE p.order_id = $1 AND p.state = 'parked')
-                     FROM (SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1) o
+                            s.from_status, s.changed_at
+                     FROM (SELECT {ORDER_COLUMNS},
+                                  EXISTS (SELECT 1 FROM status_syncs p
+                                          WHERE p.order_id = $1 AND p.state = 'parked')
+                                      AS behind_parked
+                           FROM orders WHERE id = $1) o
                      JOIN status_syncs s ON s.order_id = $1 AND s.state = 'pending'
                      ORDER BY s.event_id"
                 ),
@@ -150,21 +152,21 @@ impl Db {
         };
         let order = order_from_row(first)?;
         // Every status behind a parked one parks too, one parked in this run included.
-        let mut behind_parked: bool = first.get(13);
+        let mut behind_parked: bool = first.get("behind_parked");
         for row in &rows {
-            let next_attempt_at: DateTime<Utc> = row.get(10);
-            let action: serde_json::Value = row.get(8);
-            let from: String = row.get(11);
+            let next_attempt_at: DateTime<Utc> = row.get("next_attempt_at");
+            let action: serde_json::Value = row.get("action");
+            let from: String = row.get("from_status");
             let pending = PendingSync {
-                event_id: row.get(7),
+                event_id: row.get("event_id"),
                 change: StatusChange {
                     action: serde_json::from_value(action)
                         .map_err(|e| DbError::Corrupt(format!("sync action: {e}")))?,
                     from: Status::parse(&from)
                         .ok_or_else(|| DbError::Corrupt(format!("sync from status {from}")))?,
-                    at: row.get(12),
+                    at: row.get("changed_at"),
                 },
-                attempts: row.get(9),
+                attempts: row.get("attempts"),
             };
             let result = if behind_parked {
                 SyncResult::Park {
