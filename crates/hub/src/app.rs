@@ -363,7 +363,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         let pusher: Arc<dyn crossdock_db::sync::SyncPush> = Arc::new(shared.metrics.meter(
             crossdock_sync::ChannelPusher::new(&channel_list, shared.settings.sync.policy()),
         ));
-        let runs = workers::sync::SyncRuns::new(pusher, shared.settings.sync.concurrency);
+        let runs = workers::sync::SyncRuns::new(
+            pusher,
+            shared.settings.sync.concurrency,
+            shared.channels.keys(),
+        );
         tasks.spawn(workers::sync::run(
             shared.clone(),
             runs.clone(),

@@ -16,6 +16,14 @@ pub mod kind {
     pub const SYNC_PARKED: &str = "sync.parked";
 }
 
+/// The routing key of a sync nudge is this and the order's channel.
+const SYNC_PREFIX: &str = "sync.";
+
+/// The channel a sync nudge's routing key names.
+pub fn sync_channel(routing_key: &str) -> Option<&str> {
+    routing_key.strip_prefix(SYNC_PREFIX)
+}
+
 pub struct TopologyRoutes {
     pub topology: Topology,
 }
@@ -59,7 +67,7 @@ impl Routes for TopologyRoutes {
 
     fn sync(&self, channel: &str, order_id: OrderId) -> OutboxMessage {
         OutboxMessage {
-            routing_key: format!("sync.{channel}"),
+            routing_key: format!("{SYNC_PREFIX}{channel}"),
             kind: kind::SYNC_REQUESTED.into(),
             message_id: format!("sync:{order_id}:{}", Uuid::now_v7()),
             body: json!({ "order_id": order_id }),

@@ -7,8 +7,8 @@
 //! acked and left to the sweeper: the pending syncs are rows in the database, the nudge
 //! only a hint.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossdock_broker::{Disposition, Incoming};
@@ -38,32 +38,41 @@ const CHANNEL_TURN_PATIENCE: Duration = Duration::from_secs(1);
 /// share of them.
 pub struct SyncRuns {
     pusher: Arc<dyn SyncPush>,
-    turns: Arc<Semaphore>,
+    turns: Semaphore,
     concurrency: usize,
     per_channel: usize,
-    channel_turns: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Each configured channel's share of the turns.
+    channel_turns: HashMap<String, Arc<Semaphore>>,
+    /// The share of the syncs of any other channel (one no longer configured: its runs
+    /// park at once, for want of an adapter).
+    other_turns: Arc<Semaphore>,
 }
 
 impl SyncRuns {
-    pub fn new(pusher: Arc<dyn SyncPush>, concurrency: usize) -> Arc<Self> {
+    pub fn new<'a>(
+        pusher: Arc<dyn SyncPush>,
+        concurrency: usize,
+        channels: impl IntoIterator<Item = &'a String>,
+    ) -> Arc<Self> {
         let concurrency = concurrency.max(1);
+        let per_channel = (concurrency / 4).max(2);
         Arc::new(Self {
             pusher,
-            turns: Arc::new(Semaphore::new(concurrency)),
+            turns: Semaphore::new(concurrency),
             concurrency,
-            per_channel: (concurrency / 4).max(2),
-            channel_turns: Mutex::new(HashMap::new()),
+            per_channel,
+            channel_turns: channels
+                .into_iter()
+                .map(|channel| (channel.clone(), Arc::new(Semaphore::new(per_channel))))
+                .collect(),
+            other_turns: Arc::new(Semaphore::new(per_channel)),
         })
     }
 
     fn channel_turns(&self, channel: &str) -> Arc<Semaphore> {
-        let mut turns = match self.channel_turns.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        turns
-            .entry(channel.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_channel)))
+        self.channel_turns
+            .get(channel)
+            .unwrap_or(&self.other_turns)
             .clone()
     }
 
@@ -138,8 +147,7 @@ async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposi
         Ok(message) => message,
         Err(disposition) => return disposition,
     };
-    // The nudge's routing key is `sync.<channel>`.
-    let channel = incoming.routing_key.strip_prefix("sync.").unwrap_or("");
+    let channel = crate::routes::sync_channel(&incoming.routing_key).unwrap_or_default();
     let Some(_channel_turn) = runs.channel_turn(channel, CHANNEL_TURN_PATIENCE).await else {
         tracing::debug!(
             order_id = %message.order_id, channel,
@@ -168,8 +176,8 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut running = JoinSet::new();
-    let mut tasks: HashMap<tokio::task::Id, OrderId> = HashMap::new();
-    let mut in_flight: HashSet<OrderId> = HashSet::new();
+    // The sweeper's runs under way, by task, and the order each runs.
+    let mut in_flight: HashMap<tokio::task::Id, OrderId> = HashMap::new();
     let channels: Vec<String> = shared.channels.keys().cloned().collect();
     loop {
         tokio::select! {
@@ -182,9 +190,7 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
                         error.id()
                     }
                 };
-                if let Some(order_id) = tasks.remove(&id) {
-                    in_flight.remove(&order_id);
-                }
+                in_flight.remove(&id);
                 continue;
             }
             _ = tick.tick() => {}
@@ -196,8 +202,8 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
         if room == 0 {
             continue;
         }
-        // Runs under way may still be listed: ask for enough to fill the room anyway.
-        let want = i64::try_from(room + in_flight.len()).unwrap_or(i64::MAX);
+        // Runs under way may still be listed: ask for as many as there are turns.
+        let want = i64::try_from(runs.concurrency).unwrap_or(i64::MAX);
         let per_channel = i64::try_from(runs.per_channel).unwrap_or(i64::MAX);
         let due = match shared
             .db
@@ -215,7 +221,7 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
             if started == room {
                 break;
             }
-            if in_flight.contains(&order_id) {
+            if in_flight.values().any(|running| *running == order_id) {
                 continue;
             }
             let Some(channel_turn) = runs.free_channel_turn(&channel) else {
@@ -230,8 +236,7 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
                     tracing::warn!(%order_id, %error, "Sync retry failed.");
                 }
             });
-            tasks.insert(handle.id(), order_id);
-            in_flight.insert(order_id);
+            in_flight.insert(handle.id(), order_id);
         }
     }
     while running.join_next().await.is_some() {}
