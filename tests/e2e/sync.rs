@@ -40,7 +40,8 @@ async fn routed_at_nyc_001(hub: &TestHub, channel: &str) -> OrderId {
 /// store accepts six of its orders. With four sync turns, Uber's pushes take at most two;
 /// the own app's accept, made after them, reaches the app while every one of Uber's calls
 /// is still hanging: not one Uber attempt has ended, so the app's push waited for no turn
-/// of theirs.
+/// of theirs. Once Uber answers again, every one of its accepts reaches it, those left to
+/// the sweeper included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
     let hub = TestHub::start_tuned(Generation::Classic, |settings| {
@@ -93,6 +94,22 @@ async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
             "Uber's calls still hang, none has ended: {syncs:?}"
         );
     }
+    // Uber answers again, and hears every accept: the two whose calls hung, retried, and
+    // the four whose nudges found Uber's turns taken and were left to the sweeper.
     hub.uber.faults().clear();
+    for id in &uber_orders {
+        wait_for(
+            "Uber's accepts to be pushed once it answers",
+            WAIT,
+            || async move {
+                let syncs = db.syncs(*id).await.ok()?;
+                syncs
+                    .iter()
+                    .all(|(_, state, _, _)| state == "delivered")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
     hub.stop().await;
 }
