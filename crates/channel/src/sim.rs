@@ -3,7 +3,8 @@
 //! Each adapter crate ships a simulator of its platform: an HTTP server that signs and
 //! sends webhooks, serves what the platform serves, records every call the hub makes
 //! ([`CallLog`]) and can be told to misbehave ([`Faults`]). Tests, the demo and the
-//! benchmark all drive the hub through these simulators.
+//! benchmark all drive the hub through these simulators. Each also tells whoever listens
+//! when it took a hub call that changed an order's status ([`StatusFeed`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,8 +14,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use crossdock_model::Status;
 use serde::Serialize;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// One call the hub made to a simulated platform.
@@ -125,6 +127,57 @@ impl CallLog {
                 return self.all();
             }
         }
+    }
+}
+
+/// A status the platform heard from the hub: the order, the status the hub's call set (in
+/// the unified model), and when the simulator took the call.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    /// The platform's id of the order: the channel order id the hub's order carries.
+    pub external_order_id: String,
+    /// What the simulator's status accessor reads for the order right after the call.
+    pub status: Status,
+    /// When the simulator took the call (decided to answer it with success).
+    pub at: std::time::Instant,
+}
+
+/// The statuses a simulator heard, for whoever listens (the benchmark): each listener gets
+/// every one heard after it subscribed, in order. Nothing is kept when no one listens.
+///
+/// A simulator tells its feed when it takes a hub call (answers it with success) that
+/// changes the order's status as the platform knows it. Calls it refuses (a scripted fault,
+/// a bad signature or token, a 4xx or a business error) are not heard, and neither is a
+/// call that leaves the status as it was (a retried push): each change is heard once, at
+/// the first call that made it. What the platform does on its own (a customer's
+/// cancellation, a courier, a deadline) is not heard either.
+#[derive(Debug, Clone, Default)]
+pub struct StatusFeed {
+    listeners: Arc<Mutex<Vec<mpsc::UnboundedSender<Heard>>>>,
+}
+
+impl StatusFeed {
+    /// A new listener: it gets every status heard from now on, in order, for as long as it
+    /// keeps the receiver.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Heard> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        lock(&self.listeners).push(sender);
+        receiver
+    }
+
+    /// Tells every listener (dropping listeners that went away).
+    pub fn heard(&self, external_order_id: &str, status: Status) {
+        let mut listeners = lock(&self.listeners);
+        if listeners.is_empty() {
+            return;
+        }
+        // Taken under the lock, so that each listener's times never go backwards.
+        let heard = Heard {
+            external_order_id: external_order_id.to_owned(),
+            status,
+            at: std::time::Instant::now(),
+        };
+        listeners.retain(|listener| listener.send(heard.clone()).is_ok());
     }
 }
 
@@ -560,6 +613,69 @@ mod tests {
         assert_eq!(calls[1].body, serde_json::json!("plain"));
         assert_eq!(calls[1].seq, 2);
         assert_eq!(log.matching("/b").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_status_feed_tells_each_listener_what_was_heard_after_it_subscribed() {
+        let feed = StatusFeed::default();
+        // No listener: nothing is kept and nothing fails.
+        feed.heard("before-anyone", Status::Accepted);
+
+        let mut first = feed.subscribe();
+        let started = std::time::Instant::now();
+        feed.heard("A-1", Status::Accepted);
+        let dropped = feed.subscribe();
+        let mut second = feed.clone().subscribe();
+        drop(dropped);
+        feed.heard("A-1", Status::Ready);
+        feed.heard("B-2", Status::Rejected);
+
+        let next = |receiver: &mut mpsc::UnboundedReceiver<Heard>| {
+            let heard = receiver.try_recv().expect("a status was heard");
+            (heard.external_order_id, heard.status, heard.at)
+        };
+        let (id, status, first_at) = next(&mut first);
+        assert_eq!((id.as_str(), status), ("A-1", Status::Accepted));
+        assert!(first_at >= started);
+        let (id, status, ready_at) = next(&mut first);
+        assert_eq!((id.as_str(), status), ("A-1", Status::Ready));
+        assert!(ready_at >= first_at, "in order");
+        let (id, status, _) = next(&mut first);
+        assert_eq!((id.as_str(), status), ("B-2", Status::Rejected));
+        assert!(
+            first.try_recv().is_err(),
+            "nothing heard before it subscribed"
+        );
+
+        // A listener that subscribed later (through a clone) hears only what came after.
+        let (id, status, _) = next(&mut second);
+        assert_eq!((id.as_str(), status), ("A-1", Status::Ready));
+        let (id, status, _) = next(&mut second);
+        assert_eq!((id.as_str(), status), ("B-2", Status::Rejected));
+        assert!(second.try_recv().is_err());
+        assert_eq!(
+            lock(&feed.listeners).len(),
+            2,
+            "the dropped listener was let go"
+        );
+
+        // Listeners that all went away leave nothing behind.
+        drop(first);
+        drop(second);
+        feed.heard("C-3", Status::Cancelled);
+        assert!(lock(&feed.listeners).is_empty());
+
+        // A listener waits for what is heard from another task.
+        let mut waiting = feed.subscribe();
+        let teller = feed.clone();
+        let task = tokio::spawn(async move { teller.heard("D-4", Status::PickedUp) });
+        let heard = tokio::time::timeout(Duration::from_secs(5), waiting.recv())
+            .await
+            .expect("heard in time")
+            .expect("the feed is still there");
+        assert_eq!(heard.external_order_id, "D-4");
+        assert_eq!(heard.status, Status::PickedUp);
+        task.await.expect("join");
     }
 
     fn sample_item(unit: i64, quantity: i64, modifiers: Vec<SampleItem>) -> SampleItem {
