@@ -7,16 +7,17 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /callbacks/status` | the callback URL every placed order names. Verifies the hub's signature and timestamp (401 if wrong), checks the body is an `order.status` callback (400 if not), applies the scripted [`Faults`], answers 200 `{"ok": true}`, and records every call, whatever the answer, in the [`CallLog`] |
+//! | `POST /callbacks/status` | the callback URL every placed order names. Verifies the hub's signature and timestamp (401 if wrong), checks the body is an `order.status` callback (400 if not), applies the scripted [`Faults`], answers 200 `{"ok": true}`, and records every call, whatever the answer, in the [`CallLog`]; a callback answered 200 that changes the order's status is told to the [`StatusFeed`] |
 //! | `GET /_sim/calls` | the call log as JSON |
 //! | `POST /_sim/orders` | body: a [`SampleOrder`]; places it and answers `{"external_order_id", "event_id", "hub": {"status", "body"}}` |
 //! | `POST /_sim/cancellations` | body: `{"external_order_id", "reason"?}`; cancels it the same way |
 //!
 //! The `/_sim/` routes are for people running the demo (`curl`); tests use the Rust API.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -26,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer,
-    lost_on_the_way, post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, StatusFeed,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Deserialize;
@@ -87,6 +88,10 @@ struct SimState {
     base_url: OnceLock<String>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
+    /// Each order's status as [`OwnAppSim::order_status`] reads it from the call log (the
+    /// last callback taken), kept so that a callback repeating it is not heard again.
+    last_taken: Mutex<HashMap<String, Status>>,
     http: reqwest::Client,
 }
 
@@ -102,6 +107,8 @@ impl OwnAppSim {
             base_url: OnceLock::new(),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
+            last_taken: Mutex::new(HashMap::new()),
             http,
         });
         let router = axum::Router::new()
@@ -200,6 +207,13 @@ impl OwnAppSim {
         &self.state.faults
     }
 
+    /// The statuses the app heard: a status callback answered 200 whose status differs
+    /// from the order's before (what [`OwnAppSim::order_status`] reads right after it), by
+    /// the callback's `order_id`.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.state.feed
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
@@ -283,8 +297,13 @@ impl SimState {
             .await
     }
 
-    /// The answer to a status callback.
-    async fn judge_callback(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+    /// The answer to a status callback, and, when it is taken (answered 200), the order
+    /// and status it sets.
+    async fn judge_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (Response, Option<(String, Status)>) {
         let refuse = |status: StatusCode, error: &str, message: String| {
             tracing::debug!(
                 answered = status.as_u16(),
@@ -304,11 +323,15 @@ impl SimState {
             Utc::now(),
             DEFAULT_REPLAY_WINDOW_S,
         ) {
-            return refuse(StatusCode::UNAUTHORIZED, error.kind(), error.to_string());
+            return (
+                refuse(StatusCode::UNAUTHORIZED, error.kind(), error.to_string()),
+                None,
+            );
         }
-        if let Err(problem) = check_callback(body) {
-            return refuse(StatusCode::BAD_REQUEST, "malformed", problem);
-        }
+        let taken = match check_callback(body) {
+            Ok(taken) => taken,
+            Err(problem) => return (refuse(StatusCode::BAD_REQUEST, "malformed", problem), None),
+        };
         let fault = self.faults.apply(|status| {
             Json(serde_json::json!({
                 "error": "simulated_fault",
@@ -321,15 +344,28 @@ impl SimState {
                 answered = answer.status().as_u16(),
                 "Simulated app answered a status callback with a scripted fault."
             );
-            return answer;
+            return (answer, None);
         }
         tracing::debug!("Simulated app took a status callback.");
-        (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response()
+        (
+            (StatusCode::OK, Json(serde_json::json!({ "ok": true }))).into_response(),
+            Some(taken),
+        )
+    }
+
+    /// Tells the feed of a callback taken (and recorded) for `order_id`, unless the order
+    /// already had that status.
+    fn hear(&self, order_id: &str, status: Status) {
+        let mut last_taken = lock(&self.last_taken);
+        if last_taken.insert(order_id.to_owned(), status) != Some(status) {
+            self.feed.heard(order_id, status);
+        }
     }
 }
 
-/// Whether a verified callback body is a well-formed `order.status`.
-fn check_callback(body: &[u8]) -> Result<(), String> {
+/// Whether a verified callback body is a well-formed `order.status`; if so, its order id
+/// and status.
+fn check_callback(body: &[u8]) -> Result<(String, Status), String> {
     let callback: StatusCallback = crate::wire::from_json(body).map_err(|e| e.to_string())?;
     if callback.event != ORDER_STATUS {
         return Err(format!(
@@ -337,13 +373,13 @@ fn check_callback(body: &[u8]) -> Result<(), String> {
             callback.event
         ));
     }
-    if Status::parse(&callback.status).is_none() {
+    let Some(status) = Status::parse(&callback.status) else {
         return Err(format!("status: `{}` is not a status", callback.status));
-    }
+    };
     if DateTime::parse_from_rfc3339(&callback.at).is_err() {
         return Err(format!("at: `{}` is not RFC 3339", callback.at));
     }
-    Ok(())
+    Ok((callback.order_id, status))
 }
 
 /// `OA20251123-3F9A1C2B7D40`: the date and 48 random bits.
@@ -463,7 +499,7 @@ async fn receive_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = state.judge_callback(&headers, &body).await;
+    let (answer, taken) = state.judge_callback(&headers, &body).await;
     state.calls.record(
         "POST",
         CALLBACK_PATH,
@@ -471,6 +507,10 @@ async fn receive_callback(
         &body,
         answer.status().as_u16(),
     );
+    // Heard once recorded: `order_status` reads it from the call log.
+    if let Some((order_id, status)) = taken {
+        state.hear(&order_id, status);
+    }
     answer
 }
 
