@@ -25,7 +25,9 @@
 //! (as Uber documents), 409 for an accept or deny of a finished order, and 400 for a body
 //! of the wrong shape. Each write call is recorded in the [`CallLog`] with the status it
 //! got, and scripted [`Faults`] (delay, status override, `Retry-After`) apply to write
-//! calls only, before anything else.
+//! calls only, before anything else. A write call taken (2xx) that changes what
+//! [`UberEatsSim::order_status`] reads is told to the [`StatusFeed`]
+//! ([`UberEatsSim::status_feed`]).
 //!
 //! Orders are built from a platform-neutral [`SampleOrder`]: uuids for ids, a 5-character
 //! `display_id` (the id's last five hex digits, as Uber does), a proxy phone with a
@@ -48,8 +50,8 @@ use axum::routing::{get, post};
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::signature::hmac_sha256_hex;
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    lost_on_the_way, post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, StatusFeed,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::{Currency, Money, Status};
 use serde::de::DeserializeOwned;
@@ -222,6 +224,7 @@ struct Inner {
     raw_answers: Mutex<HashMap<String, Vec<u8>>>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
 }
 
 impl UberEatsSim {
@@ -256,6 +259,7 @@ impl UberEatsSim {
             raw_answers: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
         let _ = inner.base_url.set(server.base_url());
@@ -360,8 +364,13 @@ impl UberEatsSim {
     pub fn order_status(&self, external_order_id: &str) -> Option<Status> {
         let orders = lock(&self.inner.orders);
         let order = orders.get(external_order_id)?;
-        let progress = lock(&self.inner.delivery_status);
-        Some(order.status(progress.get(external_order_id).map(String::as_str)))
+        Some(self.inner.status_of(external_order_id, order))
+    }
+
+    /// The statuses Uber heard: every write call taken (answered 2xx) that changed what
+    /// [`UberEatsSim::order_status`] reads, with what it reads right after, by order id.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     /// Serves an order as Uber's order API answered it: a classic order, or a new-API
@@ -446,6 +455,13 @@ impl UberEatsSim {
 impl Inner {
     fn base_url(&self) -> String {
         self.base_url.get().cloned().unwrap_or_default()
+    }
+
+    /// What Uber believes the status of `order` (the order `id` of `orders`, locked by the
+    /// caller) is, in the unified model.
+    fn status_of(&self, id: &str, order: &StoredOrder) -> Status {
+        let progress = lock(&self.delivery_status);
+        order.status(progress.get(id).map(String::as_str))
     }
 
     async fn place(&self, sample: &SampleOrder, api: Generation, deliver: bool) -> PlacedOrder {
@@ -1274,6 +1290,28 @@ async fn answer_write(
     else {
         return error(StatusCode::NOT_FOUND, "not_found", "Order not found.");
     };
+    let before = inner.status_of(id, order);
+    let response = change_order(inner, id, order, op, body);
+    // Heard under the lock, so that the feed's order is the order the calls were taken in.
+    if response.status().is_success()
+        && let Some(order) = orders.get(id)
+    {
+        let after = inner.status_of(id, order);
+        if after != before {
+            inner.feed.heard(id, after);
+        }
+    }
+    response
+}
+
+/// A write call's change to a known order of its API generation, and its answer.
+fn change_order(
+    inner: &Inner,
+    id: &str,
+    order: &mut StoredOrder,
+    op: Op,
+    body: WriteBody,
+) -> Response {
     match (op, order) {
         (Op::ClassicAccept, StoredOrder::Classic(o)) => {
             let state = o.current_state.clone().unwrap_or_default();

@@ -17,7 +17,7 @@ use crossdock_adapter_uber_eats::simulator::{SimConfig, UberEatsSim};
 use crossdock_adapter_uber_eats::{
     DEV_CLIENT_SECRET, Generation, SIGNATURE_HEADER, UberEats, UberEatsConfig,
 };
-use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
 use crossdock_channel::{Channel, ChannelError, FetchRef, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
     DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -25,6 +25,14 @@ use crossdock_model::{
 };
 use secrecy::SecretString;
 use tokio::sync::mpsc;
+
+/// The next status the simulator heard, waited for.
+async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
+    tokio::time::timeout(Duration::from_secs(10), feed.recv())
+        .await
+        .expect("a status heard in time")
+        .expect("the feed is open")
+}
 
 /// A stand-in for the hub's webhook endpoint: records each request, answers 200 empty.
 struct Receiver {
@@ -250,6 +258,7 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
     let id = &placed.external_order_id;
     assert_eq!(setup.sim.order_status(id), Some(Status::Received));
     let stored = stored(order, Status::Received);
+    let mut feed = setup.sim.status_feed().subscribe();
     let accepted = setup
         .adapter
         .push(
@@ -260,6 +269,11 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
         .expect("accept");
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
     assert_eq!(setup.sim.order_status(id), Some(Status::Accepted));
+    let heard = next_heard(&mut feed).await;
+    assert_eq!(
+        (heard.external_order_id.as_str(), heard.status),
+        (id.as_str(), Status::Accepted)
+    );
     let ready = setup
         .adapter
         .push(&stored, &change(&stored, &StatusAction::Ready))
@@ -270,6 +284,11 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
         setup.sim.order_status(id),
         Some(Status::Ready),
         "`/ready` sets preparation_status READY_FOR_HANDOFF"
+    );
+    let heard = next_heard(&mut feed).await;
+    assert_eq!(
+        (heard.external_order_id.as_str(), heard.status),
+        (id.as_str(), Status::Ready)
     );
     assert!(matches!(
         setup
@@ -610,6 +629,7 @@ async fn injected_faults_become_typed_retryable_errors() {
         Status::Received,
     );
     let accept = StatusAction::Accept { prep_minutes: 10 };
+    let mut feed = setup.sim.status_feed().subscribe();
 
     setup.sim.faults().push(
         Fault {
@@ -646,14 +666,29 @@ async fn injected_faults_become_typed_retryable_errors() {
         .expect_err("503");
     assert!(matches!(error, ChannelError::Platform { status: 503, .. }));
     assert!(error.is_retryable());
+    assert!(feed.try_recv().is_err(), "refused calls are not heard");
 
     setup
         .adapter
         .push(&stored, &change(&stored, &accept))
         .await
         .expect("then it works");
+    let heard = next_heard(&mut feed).await;
+    assert_eq!(
+        (heard.external_order_id.as_str(), heard.status),
+        (stored.order.external_order_id.as_str(), Status::Accepted)
+    );
+    setup
+        .adapter
+        .push(&stored, &change(&stored, &accept))
+        .await
+        .expect("a repeat is taken");
+    assert!(
+        feed.try_recv().is_err(),
+        "a repeat that changes nothing is not heard again"
+    );
     let answered: Vec<u16> = setup.sim.calls().all().iter().map(|c| c.answered).collect();
-    assert_eq!(answered, vec![429, 503, 200]);
+    assert_eq!(answered, vec![429, 503, 200, 200]);
     setup.sim.stop().await;
 }
 
