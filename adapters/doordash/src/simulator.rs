@@ -25,7 +25,9 @@
 //! `auth-version: v2`, else 401. Calls above the configured rate get 429 with
 //! `Retry-After`; an unknown order 404; a body of the wrong shape 400 — all in DoorDash's
 //! error shape `{"code", "message"}`, answered 202 on success. Scripted [`Faults`] apply
-//! before anything else. Each call is recorded in the [`CallLog`] with its answer.
+//! before anything else. Each call is recorded in the [`CallLog`] with its answer. A call
+//! taken (202) that changes the order's status is told to the [`StatusFeed`]
+//! ([`DoorDashSim::status_feed`]).
 //!
 //! An order not confirmed within `confirm_deadline` (DoorDash: "3–8 minutes"; default 3)
 //! fails: its state becomes [`OrderState::TimedOut`], and a late confirmation gets 400
@@ -54,8 +56,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, TokenBucket,
-    WebhookAnswer, lock, lost_on_the_way, post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, StatusFeed,
+    TokenBucket, WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -234,6 +236,7 @@ struct Inner {
     rate_limit: TokenBucket,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     clock: SimClock,
 }
 
@@ -269,6 +272,7 @@ impl DoorDashSim {
             ),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
@@ -440,6 +444,14 @@ impl DoorDashSim {
         &self.inner.faults
     }
 
+    /// The statuses DoorDash heard: every API call taken (answered 202) that changed what
+    /// [`DoorDashSim::status`] reads, with what it reads right after, by order id. The
+    /// hub's answer to the Orders webhook is not a call: a synchronous confirmation (200)
+    /// is not heard.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
+    }
+
     /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
     pub fn clock(&self) -> &SimClock {
         &self.inner.clock
@@ -455,6 +467,14 @@ impl DoorDashSim {
 // ---------------------------------------------------------------------------------------
 
 impl Inner {
+    /// Tells the feed of a call answered `response` that moved order `id` from `before` to
+    /// `after`, if it was taken and the status changed.
+    fn hear(&self, id: &str, before: Status, after: Status, response: &Response) {
+        if response.status().is_success() && after != before {
+            self.feed.heard(id, after);
+        }
+    }
+
     /// Applies the confirmation deadline.
     fn expire(&self, order: &mut StoredOrder) {
         if order.state == OrderState::AwaitingConfirmation
@@ -928,7 +948,8 @@ fn answer_confirm(inner: &Inner, id: &str, body: &[u8]) -> Response {
         return not_found();
     };
     inner.expire(order);
-    match order.state {
+    let before = order.state.status();
+    let response = match order.state {
         OrderState::AwaitingConfirmation => {
             order.state = if confirmation.order_status == "success" {
                 OrderState::Confirmed
@@ -944,7 +965,9 @@ fn answer_confirm(inner: &Inner, id: &str, body: &[u8]) -> Response {
             bad_request("Order has already been cancelled")
         }
         _ => bad_request("Order has already been processed"),
-    }
+    };
+    inner.hear(id, before, order.state.status(), &response);
+    response
 }
 
 async fn order_event(
@@ -996,7 +1019,8 @@ fn answer_event(inner: &Inner, id: &str, event_type: &str, body: &[u8]) -> Respo
             "merchant_supplied_id `{sent}` is not the order's (`{known}`)"
         ));
     }
-    match order.state {
+    let before = order.state.status();
+    let response = match order.state {
         OrderState::Confirmed => {
             order.state = OrderState::ReadyForPickup;
             accepted()
@@ -1011,7 +1035,9 @@ fn answer_event(inner: &Inner, id: &str, event_type: &str, body: &[u8]) -> Respo
         OrderState::Failed | OrderState::TimedOut | OrderState::PosError => {
             bad_request("Order has expired")
         }
-    }
+    };
+    inner.hear(id, before, order.state.status(), &response);
+    response
 }
 
 async fn cancellation(
@@ -1059,7 +1085,8 @@ fn answer_cancellation(inner: &Inner, id: &str, body: &[u8]) -> Response {
         return not_found();
     };
     inner.expire(order);
-    match order.state {
+    let before = order.state.status();
+    let response = match order.state {
         OrderState::Confirmed | OrderState::ReadyForPickup | OrderState::OutForDelivery => {
             order.state = OrderState::CancelledByMerchant;
             order.cancellation = Some(cancel);
@@ -1073,7 +1100,9 @@ fn answer_cancellation(inner: &Inner, id: &str, body: &[u8]) -> Response {
         | OrderState::Failed
         | OrderState::TimedOut
         | OrderState::PosError => bad_request("Order is not confirmed"),
-    }
+    };
+    inner.hear(id, before, order.state.status(), &response);
+    response
 }
 
 async fn sim_calls(State(inner): State<Shared>) -> Response {
