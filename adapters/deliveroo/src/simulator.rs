@@ -17,7 +17,9 @@
 //!
 //! API calls need a valid bearer token (401 otherwise) and answer 404 for an unknown
 //! order. Each is recorded in the [`CallLog`] with the status it got; scripted [`Faults`]
-//! (delay, status override, `Retry-After`) apply to them before anything else.
+//! (delay, status override, `Retry-After`) apply to them before anything else. A call
+//! taken (2xx) that changes what [`DeliverooSim::unified_status`] reads (a `PATCH`, a prep
+//! stage) is told to the [`StatusFeed`] ([`DeliverooSim::status_feed`]).
 //!
 //! Webhooks go to the hub's order events URL (`…/webhooks/deliveroo`) and rider events
 //! URL (the same plus `/rider`), signed as Deliveroo signs them (see [`crate::sign`]),
@@ -57,7 +59,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, StatusFeed,
     WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
@@ -271,6 +273,7 @@ struct Inner {
     webhooks: Mutex<HashMap<String, SentWebhook>>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     clock: SimClock,
 }
 
@@ -321,6 +324,7 @@ impl DeliverooSim {
             webhooks: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
@@ -455,6 +459,13 @@ impl DeliverooSim {
     /// Scripted misbehaviour of API calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses Deliveroo heard: every API call taken (answered 2xx) that changed what
+    /// [`DeliverooSim::unified_status`] reads, with what it reads right after, by order id.
+    /// A `sync_status` changes no status, so it is never heard.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
@@ -1167,11 +1178,18 @@ async fn answer_write(
             return error(StatusCode::NOT_FOUND, "not_found", "Order not found.");
         };
         let expired = inner.auto_reject_if_due(order, now);
+        let before = order.unified(&inner.platform, now);
         let (response, changed) = match body {
             WriteBody::Patch(patch) => patch_order(order, &patch, now, wall),
             WriteBody::SyncStatus(sync) => (sync_status(inner, order, sync, now), false),
             WriteBody::PrepStage(stage) => (prep_stage(order, stage), false),
         };
+        // Heard under the lock, so that the feed's order is the order the calls were
+        // taken in.
+        let after = order.unified(&inner.platform, now);
+        if response.status().is_success() && after != before {
+            inner.feed.heard(id, after);
+        }
         (response, changed || expired)
     };
     if changed {
