@@ -22,7 +22,9 @@
 //! → HTTP 429 with `ng` 711), then the signature check (701 a missing `sig`/`app_id`/
 //! `timestamp`, 702 another `app_id`, 703 a bad `sig`), then `order_id` (701 missing, 806 no
 //! such order). Every call is recorded in the [`CallLog`], its body shown as the JSON object
-//! of its decoded parameters. An unconfirmed order is cancelled with reason 1001 once
+//! of its decoded parameters. A call answered `ok` that changes what
+//! [`MeituanSim::unified_status`] reads is told to the [`StatusFeed`]
+//! ([`MeituanSim::status_feed`]). An unconfirmed order is cancelled with reason 1001 once
 //! `confirm_deadline` passes, and the cancel push is sent to the hub. The codes 711, 806 and
 //! 808 are the simulator's choices (Meituan's public pages name no codes for them).
 //!
@@ -48,8 +50,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use chrono::Utc;
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    lost_on_the_way, post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, StatusFeed,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::Status;
 use serde::Serialize;
@@ -197,6 +199,7 @@ struct Inner {
     window: Mutex<(Instant, u32)>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
 }
 
 /// A running Meituan simulator.
@@ -260,6 +263,7 @@ impl MeituanSim {
             window: Mutex::new((Instant::now(), 0)),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
         let _ = inner.base_url.set(server.base_url());
@@ -424,6 +428,13 @@ impl MeituanSim {
     /// Scripted misbehaviour of API calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses Meituan heard: every call answered `ok` that changed what
+    /// [`MeituanSim::unified_status`] reads, with what it reads right after, by order id.
+    /// `poi_received` leaves the order received, so it is never heard.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     pub async fn stop(self) {
@@ -988,7 +999,8 @@ async fn answer_api(
         return ng(806, "订单不存在");
     };
     let cancelled = || ng(808, "订单已取消");
-    match op {
+    let before = order.unified();
+    let response = match op {
         "viewstatus" => answer(
             StatusCode::OK,
             &ApiAnswer {
@@ -1068,7 +1080,14 @@ async fn answer_api(
             _ => ng(808, "订单状态不允许送达"),
         },
         _ => answer(StatusCode::NOT_FOUND, &ApiAnswer::ng(700, "接口不存在")),
+    };
+    // Only the calls answered `ok` change the order, so a changed status is a call taken.
+    // Heard under the lock, so that the feed's order is the order the calls were taken in.
+    let after = order.unified();
+    if after != before {
+        inner.feed.heard(order_id, after);
     }
+    response
 }
 
 /// 已确认订单, sent after the answer (Meituan pushes it asynchronously).
