@@ -23,7 +23,9 @@
 //! `VALIDATION_FAILED`; an unknown order → `BIZ_ORDER_NOT_FOUND`; a call the order's state
 //! does not allow → `BIZ_ORDER_STATUS_ERROR` (the `BIZ_` codes are the simulator's own
 //! names in Ele.me's business-error family). Every call is recorded in the [`CallLog`]
-//! (path `/api/v1/#<action>`, the token redacted) with the HTTP status it got.
+//! (path `/api/v1/#<action>`, the token redacted) with the HTTP status it got. A call
+//! answered with a `result` that changes what [`ElemeSim::order_status`] reads is told to
+//! the [`StatusFeed`] ([`ElemeSim::status_feed`]).
 //!
 //! Actions and the order state they drive (Ele.me's `status`, plus what the merchant
 //! reported):
@@ -67,8 +69,8 @@ use axum::routing::{get, post};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock,
-    lost_on_the_way, post_webhook,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimServer, StatusFeed,
+    WebhookAnswer, lock, lost_on_the_way, post_webhook,
 };
 use crossdock_model::{Currency, Status};
 use serde_json::json;
@@ -254,6 +256,7 @@ struct Inner {
     sequence: AtomicU64,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     myself: OnceLock<Weak<Inner>>,
 }
 
@@ -296,6 +299,7 @@ impl ElemeSim {
             sequence: AtomicU64::new(0),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             myself: OnceLock::new(),
         });
         let _ = inner.myself.set(Arc::downgrade(&inner));
@@ -440,6 +444,12 @@ impl ElemeSim {
     /// Scripted misbehaviour of API calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses Ele.me heard: every call answered with a `result` that changed what
+    /// [`ElemeSim::order_status`] reads, with what it reads right after, by order id.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     pub async fn stop(self) {
@@ -1262,7 +1272,8 @@ fn run_action(inner: &Inner, call: &RpcRequest) -> Response {
                 format!("订单状态 {} 不允许此操作 ({action})", order.status.as_str()),
             )
         };
-        match action {
+        let before = order.unified();
+        let response = match action {
             "eleme.order.getOrder" => {
                 let mut document = serde_json::to_value(&order.order).unwrap_or_default();
                 document["status"] = json!(order.status.as_str());
@@ -1310,7 +1321,15 @@ fn run_action(inner: &Inner, call: &RpcRequest) -> Response {
                 }
                 _ => illegal(order),
             },
+        };
+        // Only the calls answered with a `result` change the order, so a changed status is
+        // a call taken. Heard under the lock, so that the feed's order is the order the
+        // calls were taken in.
+        let after = order.unified();
+        if after != before {
+            inner.feed.heard(order_id, after);
         }
+        response
     };
     if let (Some((order_id, shop_id)), true) = (echo, inner.platform.echo_accept)
         && let Some(myself) = inner.myself.get().and_then(Weak::upgrade)
