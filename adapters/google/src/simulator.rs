@@ -24,7 +24,9 @@
 //! order's current state is accepted (a retried push, or a changed estimate).
 //!
 //! Scripted [`Faults`] apply to update calls, before anything else. Every update and token
-//! call is recorded in the [`CallLog`] with the status it got.
+//! call is recorded in the [`CallLog`] with the status it got. An update taken (200) that
+//! changes what [`GoogleSim::status`] reads is told to the [`StatusFeed`]
+//! ([`GoogleSim::status_feed`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,8 +42,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, TokenBucket,
-    WebhookAnswer, lock,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, StatusFeed,
+    TokenBucket, WebhookAnswer, lock,
 };
 use crossdock_model::{Currency, FulfillmentKind, Money, Status};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -206,6 +208,7 @@ struct Inner {
     token_requests: AtomicUsize,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     clock: SimClock,
 }
 
@@ -259,6 +262,7 @@ impl GoogleSim {
             token_requests: AtomicUsize::new(0),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
@@ -361,6 +365,14 @@ impl GoogleSim {
     /// Scripted misbehaviour of update calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses Google heard: every asynchronous order update taken (answered 200)
+    /// that changed what [`GoogleSim::status`] reads, with what it reads right after, by
+    /// Google order id. The hub's answer to a submit is not a call: the state it gives
+    /// (`CREATED`, or `REJECTED` for a refused order) is not heard.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
@@ -1134,7 +1146,16 @@ async fn answer_update(inner: &Inner, headers: &HeaderMap, body: &[u8]) -> Respo
     if let Err(message) = transition_allowed(&current, &update.order_state.state, order.kind) {
         return api_error(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", message);
     }
+    let before = unified_status(&current, order.kind);
+    let after = unified_status(&update.order_state.state, order.kind);
     order.state = Some(update.order_state.state.clone());
+    // Heard under the lock, so that the feed's order is the order the updates were taken
+    // in.
+    if let Some(after) = after
+        && Some(after) != before
+    {
+        inner.feed.heard(&update.action_order_id, after);
+    }
     order.updates.push(update);
     (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()
 }
