@@ -30,7 +30,8 @@
 //! Scripted [`Faults`] (429, 5xx, delays) apply before anything else. JET publishes no rate
 //! limit for these calls, so none is enforced beyond the faults. Each call is recorded in
 //! the [`CallLog`] (with `X-Flyt-API-Key` redacted) with its answer, and each order's state
-//! reads back as a unified [`Status`] ([`JustEatSim::status`]).
+//! reads back as a unified [`Status`] ([`JustEatSim::status`]). A call taken (204) is told
+//! to the [`StatusFeed`] ([`JustEatSim::status_feed`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,7 +49,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crossdock_channel::signature::{constant_time_eq, hmac_sha256};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer,
+    CallLog, Faults, SampleFulfillment, SampleItem, SampleOrder, SimClock, SimServer, StatusFeed,
     WebhookAnswer, lock, post_webhook,
 };
 use crossdock_model::Status;
@@ -517,6 +518,7 @@ struct Inner {
     orders: Mutex<HashMap<String, StoredOrder>>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     clock: SimClock,
 }
 
@@ -540,6 +542,7 @@ impl JustEatSim {
             orders: Mutex::new(HashMap::new()),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), config.bind).await?;
@@ -687,6 +690,15 @@ impl JustEatSim {
     /// Scripted misbehaviour of API calls (429, 5xx, slow answers).
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses JET heard: every status call taken (answered 204), with what
+    /// [`JustEatSim::status`] reads right after (accepted for `sent-to-pos-success`,
+    /// rejected for `sent-to-pos-failed`), by order id. Each one changes the status: only a
+    /// pending order takes them. The hub's answer to Receive Order is not a call: a 200
+    /// that injects the order at once is not heard.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
@@ -919,6 +931,8 @@ fn answer(inner: &Inner, id: &str, call: &str, headers: &HeaderMap, body: &[u8])
             order.failure = Some(failure);
         }
     }
+    // Heard under the lock, so that the feed's order is the order the calls were taken in.
+    inner.feed.heard(id, order.state.status());
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -897,6 +897,17 @@ fn error_codes_are_read_from_the_reason() {
     }
 }
 
+/// The next status the simulator heard, waited for.
+async fn next_heard(
+    feed: &mut tokio::sync::mpsc::UnboundedReceiver<crossdock_channel::sim::Heard>,
+) -> (String, Status) {
+    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
+        .await
+        .expect("a status heard in time")
+        .expect("the feed is open");
+    (heard.external_order_id, heard.status)
+}
+
 /// The order the adapter makes of the webhook the simulator would send for `id`.
 fn stored(sim: &JustEatSim, id: &str) -> Order {
     let body = sim.webhook_body(id).expect("the simulator has the order");
@@ -920,6 +931,7 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     let id = sim.add_order(&sample());
     let order = stored(&sim, &id);
     assert_eq!(sim.status(&id), Some(Status::Received), "pending");
+    let mut feed = sim.status_feed().subscribe();
 
     // Outages and rate limits are retryable.
     let accept = change(StatusAction::Accept { prep_minutes: 12 }, Status::Received);
@@ -943,6 +955,7 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     );
     let error = adapter.push(&order, &accept).await.expect_err("429");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+    assert!(feed.try_recv().is_err(), "refused calls are not heard");
 
     let outcome = adapter.push(&order, &accept).await.expect("accepted");
     assert!(
@@ -950,6 +963,7 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
         "{outcome:?}"
     );
     assert_eq!(sim.status(&id), Some(Status::Accepted));
+    assert_eq!(next_heard(&mut feed).await, (id.clone(), Status::Accepted));
     let calls = sim.calls().all();
     let last = calls.last().expect("a call");
     assert_eq!(last.path, format!("/order/{id}/sent-to-pos-success"));
@@ -1004,6 +1018,11 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     );
     assert!(adapter.push(&refused_order, &reject).await.is_ok());
     assert_eq!(sim.status(&refused), Some(Status::Rejected));
+    // The refused repeat of the accept was not heard; the rejection was.
+    assert_eq!(
+        next_heard(&mut feed).await,
+        (refused.clone(), Status::Rejected)
+    );
     assert_eq!(
         sim.failure(&refused),
         Some(("STORE_CLOSED".to_owned(), "Store closed early".to_owned()))
