@@ -24,7 +24,9 @@
 //! parameters gets the very same answer bytes and uses nothing (with other parameters:
 //! 400). More calls per second than the limit get code 429. Scripted [`Faults`] (delay,
 //! HTTP status, `Retry-After`) apply first, to every router call. Each router call is
-//! recorded in the [`CallLog`] with the HTTP status answered.
+//! recorded in the [`CallLog`] with the HTTP status answered. Each voucher a consume or a
+//! reversal answered with code 200 changes is told to the [`StatusFeed`]
+//! ([`DianpingSim::status_feed`]).
 //!
 //! Vouchers come from a [`SampleOrder`]: its items become one deal sold at the store
 //! (`store_ref` = `open_shop_uuid`), titled by the items (`Margherita (Large) ×2 + Cola`,
@@ -44,7 +46,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use crossdock_channel::sim::{
-    CallLog, Faults, SampleFulfillment, SampleOrder, SimClock, SimServer, lock,
+    CallLog, Faults, SampleFulfillment, SampleOrder, SimClock, SimServer, StatusFeed, lock,
 };
 use crossdock_model::Status;
 use rand::Rng;
@@ -159,6 +161,7 @@ struct Inner {
     window: Mutex<(Instant, u32)>,
     calls: CallLog,
     faults: Faults,
+    feed: StatusFeed,
     clock: SimClock,
 }
 
@@ -183,6 +186,7 @@ impl DianpingSim {
             window: Mutex::new((Instant::now(), 0)),
             calls: CallLog::new(),
             faults: Faults::default(),
+            feed: StatusFeed::default(),
             clock: SimClock::default(),
         });
         let server = SimServer::serve(router(inner.clone()), bind).await?;
@@ -278,6 +282,14 @@ impl DianpingSim {
     /// Scripted misbehaviour of router calls.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The statuses Dianping heard, one per voucher, by `{order_id}-{code}` (what
+    /// [`DianpingSim::status`] takes; for the code that was typed, the hub's order id):
+    /// `received` when a consume redeemed it, `rejected` when a reversal undid it. A
+    /// consume repeated with its `requestid` redeems nothing, so it is not heard again.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.inner.feed
     }
 
     /// The simulator's clock: advance it to let deadlines and rate-limit windows pass.
@@ -764,6 +776,7 @@ impl Inner {
         let now = self.clock.utc();
         let chosen: Vec<String> = available.into_iter().take(count).collect();
         let mut data = Vec::new();
+        let mut redeemed = Vec::new();
         for code in &chosen {
             let Some(voucher) = state.vouchers.get_mut(code) else {
                 continue;
@@ -774,6 +787,7 @@ impl Inner {
                 shop: shop.to_owned(),
                 account: account.to_owned(),
             };
+            redeemed.push(redemption_id(voucher));
             let voucher = voucher.clone();
             let Some(deal) = state.deals.get(&voucher.deal_id) else {
                 continue;
@@ -788,6 +802,11 @@ impl Inner {
         state
             .requests
             .insert(requestid.to_owned(), (asked, answer.clone()));
+        // Heard under the lock, so that the feed's order is the order the calls were
+        // taken in.
+        for redemption in &redeemed {
+            self.feed.heard(redemption, Status::Received);
+        }
         Ok((StatusCode::OK, answer))
     }
 
@@ -813,6 +832,7 @@ impl Inner {
         if let Some(voucher) = state.vouchers.get_mut(code) {
             voucher.state = VoucherState::Unused;
             voucher.reversed_at = Some(now);
+            self.feed.heard(&redemption_id(voucher), Status::Rejected);
         }
         Ok(ok(json!([Value::Object(entry)])))
     }
@@ -829,6 +849,11 @@ impl Inner {
         data.insert("verify_time".into(), json!(sign::timestamp(*at)));
         Ok(ok(Value::Object(data)))
     }
+}
+
+/// A voucher's redemption as [`DianpingSim::status`] takes it: `{order_id}-{code}`.
+fn redemption_id(voucher: &Voucher) -> String {
+    format!("{}-{}", voucher.order_id, voucher.code)
 }
 
 /// The unused vouchers of `voucher`'s order and deal, `voucher` first, then by code.

@@ -13,7 +13,7 @@ use crossdock_adapter_dianping::{
     CONSUME_PATH, DEV_APP_KEY, DEV_APP_SECRET, DEV_SESSION, Dianping, DianpingConfig,
     GETCONSUMED_PATH, PREPARE_PATH, signed_form,
 };
-use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_channel::{Channel, ChannelError, CodeClaim, Inbound, PushOutcome};
 use crossdock_model::{
     FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -110,6 +110,15 @@ fn platform_status(error: &ChannelError) -> Option<u16> {
 }
 
 /// A deal of 88 yuan (list price 108) at `SHOP`, bought `count` times in one order.
+/// The next status the simulator heard, waited for.
+async fn next_heard(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>) -> (String, Status) {
+    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
+        .await
+        .expect("a status heard in time")
+        .expect("the feed is open");
+    (heard.external_order_id, heard.status)
+}
+
 fn sell(sim: &DianpingSim, count: u32) -> (i64, Vec<String>) {
     let deal = sim.create_deal("玛格丽特披萨（大）单人餐", 8800, 10800, &[SHOP]);
     let sold = sim.sell(deal.deal_id, count, "176****5045").expect("sold");
@@ -492,12 +501,27 @@ async fn rate_limits_and_faults_are_retryable() {
 async fn a_reject_or_cancel_reverses_every_voucher_once() {
     let Setup { sim, adapter } = setup().await;
     let (deal_id, codes) = sell(&sim, 2);
+    let mut feed = sim.status_feed().subscribe();
     let redeemed = redeem(&adapter, &claim(SHOP, &codes[0], 2, "two"))
         .await
         .expect("redeemed");
     let order = stored(order_of(&redeemed.delivery.inbound));
     let external = order.order.external_order_id.clone();
     assert_eq!(sim.status(&external), Some(Status::Received));
+    // Each voucher is heard by `{order_id}-{code}`; the typed one's is the order's id.
+    let sibling = format!(
+        "{}-{}",
+        sim.voucher(&codes[1]).expect("v").order_id,
+        codes[1]
+    );
+    assert_eq!(
+        next_heard(&mut feed).await,
+        (external.clone(), Status::Received)
+    );
+    assert_eq!(
+        next_heard(&mut feed).await,
+        (sibling.clone(), Status::Received)
+    );
 
     // Statuses Dianping has no call for change nothing there.
     let accept = change(StatusAction::Accept { prep_minutes: 10 }, Status::Received);
@@ -523,6 +547,14 @@ async fn a_reject_or_cancel_reverses_every_voucher_once() {
         assert_eq!(sim.voucher(code).expect("v").state, VoucherState::Unused);
     }
     assert_eq!(sim.status(&external), Some(Status::Rejected));
+    assert_eq!(
+        next_heard(&mut feed).await,
+        (external.clone(), Status::Rejected)
+    );
+    assert_eq!(
+        next_heard(&mut feed).await,
+        (sibling.clone(), Status::Rejected)
+    );
     let calls = sim.calls().matching("reverseconsume");
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].body["app_deal_id"], json!(deal_id.to_string()));
@@ -541,6 +573,10 @@ async fn a_reject_or_cancel_reverses_every_voucher_once() {
         }
         other => panic!("expected delivered, got {other:?}"),
     }
+    assert!(
+        feed.try_recv().is_err(),
+        "the refused reversals were not heard"
+    );
     sim.stop().await;
 }
 
