@@ -24,7 +24,8 @@
 //! | `GET /_sim/orders` | every order rung up, with what the POS knows of it (`received`, `cancelled`) |
 //!
 //! What the POS knows of an order is only what it did itself: an order is `received` once
-//! posted and `cancelled` once voided. The hub sends nothing back.
+//! posted and `cancelled` once voided. The hub sends nothing back, so its [`StatusFeed`]
+//! ([`PosSim::status_feed`], which every simulator has) never hears anything.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -38,7 +39,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use crossdock_channel::sim::{
-    SampleFulfillment, SampleItem, SampleOrder, SimServer, WebhookAnswer, lock, post_webhook,
+    SampleFulfillment, SampleItem, SampleOrder, SimServer, StatusFeed, WebhookAnswer, lock,
+    post_webhook,
 };
 use crossdock_model::{Status, StoreId};
 use serde::Deserialize;
@@ -144,6 +146,7 @@ struct SimState {
     /// By external order id.
     orders: Mutex<BTreeMap<String, KnownOrder>>,
     sent: Mutex<Vec<Posted>>,
+    feed: StatusFeed,
 }
 
 impl PosSim {
@@ -159,6 +162,7 @@ impl PosSim {
             http,
             orders: Mutex::new(BTreeMap::new()),
             sent: Mutex::new(Vec::new()),
+            feed: StatusFeed::default(),
         });
         let router = axum::Router::new()
             .route("/_sim/orders", post(place_sample).get(list_orders))
@@ -291,6 +295,13 @@ impl PosSim {
     /// Every request sent, with the hub's answers, in order.
     pub fn sent(&self) -> Vec<Posted> {
         lock(&self.state.sent).clone()
+    }
+
+    /// The statuses the POS heard from the hub: none, ever. The hub never calls a POS
+    /// (what [`PosSim::status`] reads is only what the POS did itself), so nothing is
+    /// told to this feed; it is here so that every simulator has one.
+    pub fn status_feed(&self) -> &StatusFeed {
+        &self.state.feed
     }
 
     pub async fn stop(self) {

@@ -178,6 +178,7 @@ fn sample_delivery(store: &str) -> SampleOrder {
 #[tokio::test]
 async fn orders_and_voids_reach_the_hub_signed_by_their_store() {
     let (hub, sim) = start().await;
+    let mut feed = sim.status_feed().subscribe();
 
     // A walk-in pickup.
     let walk_in = sim
@@ -294,6 +295,8 @@ async fn orders_and_voids_reach_the_hub_signed_by_their_store() {
     );
     assert!(sent.iter().all(|p| p.answer.status == 202));
     assert_eq!(sent.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    // What the POS did itself is not heard from the hub: the hub never calls a POS.
+    assert!(feed.try_recv().is_err(), "a POS hears nothing");
     sim.stop().await;
 }
 
