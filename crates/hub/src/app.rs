@@ -360,9 +360,20 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         tasks.spawn(workers::fetch::run(shared.clone(), stopped.clone()));
     }
     if roles.sync {
-        let pusher: Arc<dyn crossdock_db::sync::SyncPush> = Arc::new(shared.metrics.meter(
-            crossdock_sync::ChannelPusher::new(&channel_list, shared.settings.sync.policy()),
-        ));
+        for channel in shared.settings.sync.push_rates.keys() {
+            if !shared.channels.contains_key(channel.as_str()) {
+                tracing::warn!(
+                    channel = %channel,
+                    "`sync.push_rates` names a channel that is not configured; its rate is not used."
+                );
+            }
+        }
+        let pusher: Arc<dyn crossdock_db::sync::SyncPush> =
+            Arc::new(shared.metrics.meter(crossdock_sync::ChannelPusher::new(
+                &channel_list,
+                shared.settings.sync.policy(),
+                &shared.settings.sync.push_rates(),
+            )));
         let runs = workers::sync::SyncRuns::new(
             pusher,
             shared.settings.sync.concurrency,

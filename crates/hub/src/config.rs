@@ -172,6 +172,18 @@ pub struct SyncSettings {
     /// them (at least two) for one channel; each run holds one database connection while
     /// it pushes.
     pub concurrency: usize,
+    /// `[sync.push_rates.<channel>]`: the status pushes a channel may make per second
+    /// (`per_second`, and `burst` at once, `per_second` if absent) where the chain's
+    /// agreement with the platform differs from the limit its adapter publishes.
+    pub push_rates: BTreeMap<String, PushRate>,
+}
+
+/// A channel's limit on status pushes, from the configuration.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRate {
+    pub per_second: NonZeroU32,
+    pub burst: Option<NonZeroU32>,
 }
 
 impl Default for SyncSettings {
@@ -181,11 +193,26 @@ impl Default for SyncSettings {
             first_backoff_ms: 500,
             max_backoff_ms: 120_000,
             concurrency: 16,
+            push_rates: BTreeMap::new(),
         }
     }
 }
 
 impl SyncSettings {
+    /// The configured push rates, by channel.
+    pub fn push_rates(&self) -> std::collections::HashMap<String, crossdock_channel::RateLimit> {
+        self.push_rates
+            .iter()
+            .map(|(channel, rate)| {
+                let limit = crossdock_channel::RateLimit {
+                    per_second: rate.per_second.get(),
+                    burst: rate.burst.unwrap_or(rate.per_second).get(),
+                };
+                (channel.clone(), limit)
+            })
+            .collect()
+    }
+
     pub fn policy(&self) -> crossdock_sync::RetryPolicy {
         crossdock_sync::RetryPolicy {
             max_attempts: self.max_attempts,
@@ -341,6 +368,42 @@ mod tests {
                 let refused = Settings::load(Some(Path::new("crossdock.toml")));
                 assert!(refused.is_err(), "{bad} is refused");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
+    fn push_rates_come_from_the_file_or_the_environment_and_burst_defaults_to_the_rate() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "crossdock.toml",
+                r#"
+                mode = "production"
+                [http]
+                bind = "127.0.0.1:8080"
+                public_url = "http://127.0.0.1:8080"
+                [database]
+                url = "postgres://file/db"
+                [broker]
+                prefix = "crossdock"
+                [sync.push_rates.doordash]
+                per_second = 50
+                burst = 80
+                "#,
+            )?;
+            jail.set_env("CROSSDOCK_SYNC__PUSH_RATES__MEITUAN__PER_SECOND", "300");
+            let settings =
+                Settings::load(Some(Path::new("crossdock.toml"))).map_err(|e| format!("{e:#}"))?;
+            let rates = settings.sync.push_rates();
+            let rate = |channel: &str| rates.get(channel).map(|r| (r.per_second, r.burst));
+            assert_eq!(rate("doordash"), Some((50, 80)));
+            assert_eq!(rate("meituan"), Some((300, 300)));
+            assert_eq!(rate("uber_eats"), None, "the adapter's own limit");
+
+            jail.set_env("CROSSDOCK_SYNC__PUSH_RATES__MEITUAN__PER_SECOND", "0");
+            let refused = Settings::load(Some(Path::new("crossdock.toml")));
+            assert!(refused.is_err(), "a rate of zero is refused");
             Ok(())
         });
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use crossdock_channel::{Channel, ChannelError, PushOutcome, http};
+use crossdock_channel::{Channel, ChannelError, PushOutcome, RateLimit, http};
 use crossdock_db::sync::{PendingSync, SyncPush, SyncResult};
 use crossdock_model::Order;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -90,11 +90,21 @@ fn gate(limiter: &Arc<DefaultDirectRateLimiter>) -> http::CallGate {
 }
 
 impl ChannelPusher {
-    pub fn new(channels: &[Arc<dyn Channel>], policy: RetryPolicy) -> Self {
+    /// Pushes through `channels`, each held to its adapter's published limit
+    /// ([`Channel::push_rate`]) unless `rates` names the channel: a chain whose agreement
+    /// with a platform allows another rate.
+    pub fn new(
+        channels: &[Arc<dyn Channel>],
+        policy: RetryPolicy,
+        rates: &HashMap<String, RateLimit>,
+    ) -> Self {
         let channels = channels
             .iter()
             .map(|channel| {
-                let rate = channel.push_rate();
+                let rate = rates
+                    .get(channel.id().as_str())
+                    .copied()
+                    .unwrap_or_else(|| channel.push_rate());
                 let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
                 let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
                 let limiter = Arc::new(RateLimiter::direct(
@@ -304,7 +314,8 @@ mod tests {
                 burst: 5,
             },
         });
-        let pusher = ChannelPusher::new(&[silent, calling], RetryPolicy::default());
+        let pusher =
+            ChannelPusher::new(&[silent, calling], RetryPolicy::default(), &HashMap::new());
         let limiter = |channel: &str| pusher.channels[channel].1.clone();
         for _ in 0..20 {
             let result = pusher.push(&order("silent"), &pending()).await;
@@ -324,6 +335,40 @@ mod tests {
             "two pushes of two calls: four turns of five"
         );
         assert!(calling.check().is_err(), "and no more than four");
+    }
+
+    /// A rate the configuration names for a channel replaces its adapter's published one;
+    /// the other channels keep theirs.
+    #[tokio::test]
+    async fn a_configured_rate_replaces_the_published_one() {
+        let platform = |id: &str| -> Arc<dyn Channel> {
+            Arc::new(Platform {
+                id: ChannelId::parse(id).expect("id"),
+                calls: 1,
+                rate: RateLimit {
+                    per_second: 1,
+                    burst: 1,
+                },
+            })
+        };
+        let rates = HashMap::from([(
+            "agreed".to_owned(),
+            RateLimit {
+                per_second: 1,
+                burst: 3,
+            },
+        )]);
+        let pusher = ChannelPusher::new(
+            &[platform("agreed"), platform("published")],
+            RetryPolicy::default(),
+            &rates,
+        );
+        let turns = |channel: &str| {
+            let limiter = pusher.channels[channel].1.clone();
+            std::iter::from_fn(|| limiter.check().ok()).take(10).count()
+        };
+        assert_eq!(turns("agreed"), 3, "the configured burst");
+        assert_eq!(turns("published"), 1, "the adapter's own burst");
     }
 
     #[test]
@@ -365,7 +410,7 @@ mod tests {
     /// statuses without one, the usual count parks it.
     #[test]
     fn an_answer_due_by_a_deadline_is_retried_within_it() {
-        let pusher = ChannelPusher::new(&[], RetryPolicy::default());
+        let pusher = ChannelPusher::new(&[], RetryPolicy::default(), &HashMap::new());
         let accept = |attempts| PendingSync {
             event_id: 1,
             change: StatusChange {
