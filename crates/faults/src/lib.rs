@@ -128,24 +128,7 @@ fn hub_env(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    for (channel, options) in sims.hub_options() {
-        let Some(options) = options.as_object() else {
-            continue;
-        };
-        for (key, value) in options {
-            // Quoted, so that a string of digits (Meituan's app id) stays a string: the
-            // environment's values are read as TOML-like values.
-            let value = value.to_string();
-            env.push((
-                format!(
-                    "CROSSDOCK_CHANNELS__{}__{}",
-                    channel.to_ascii_uppercase(),
-                    key.to_ascii_uppercase()
-                ),
-                value,
-            ));
-        }
-    }
+    env.extend(sims.hub_env());
     env
 }
 

@@ -175,10 +175,31 @@ fn started<T>(
     }
 }
 
+/// How the simulators limit the hub's calls to their APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimLimits {
+    /// Each platform's published (or assumed) limit, as its adapter's docs give it.
+    Published,
+    /// Every limit raised to `per_second` calls a second, as a large chain's agreement
+    /// with each platform would (the benchmark, which measures the hub, not the quotas).
+    /// The hub must be told the same through `sync.push_rates`.
+    Raised { per_second: u32 },
+}
+
 impl Sims {
     /// Starts every simulator with its development credentials (the hub's development
-    /// fallbacks). They call no hub until [`Sims::connect`].
+    /// fallbacks) and its platform's published limits. They call no hub until
+    /// [`Sims::connect`].
     pub async fn start(ports: SimPorts) -> Sims {
+        Sims::start_with(ports, SimLimits::Published).await
+    }
+
+    /// [`Sims::start`], with the simulators' limits on the hub's calls as `limits` says.
+    pub async fn start_with(ports: SimPorts, limits: SimLimits) -> Sims {
+        let raised = match limits {
+            SimLimits::Published => None,
+            SimLimits::Raised { per_second } => Some(per_second),
+        };
         let mut failed = Vec::new();
         let own_app = OwnAppSim::start(AppSimConfig {
             bind: local(ports.own_app),
@@ -201,11 +222,14 @@ impl Sims {
         })
         .await;
         let pos = started("pos", ports.pos, pos, &mut failed);
-        let doordash = DoorDashSim::start(DoorDashSimConfig {
+        let mut config = DoorDashSimConfig {
             bind: local(ports.doordash),
             ..DoorDashSimConfig::default()
-        })
-        .await;
+        };
+        if let Some(per_second) = raised {
+            config.rate_per_second = per_second;
+        }
+        let doordash = DoorDashSim::start(config).await;
         let doordash = started("doordash", ports.doordash, doordash, &mut failed);
         let deliveroo = DeliverooSim::start(DeliverooSimConfig {
             bind: local(ports.deliveroo),
@@ -213,30 +237,45 @@ impl Sims {
         })
         .await;
         let deliveroo = started("deliveroo", ports.deliveroo, deliveroo, &mut failed);
-        let meituan = MeituanSim::start(MeituanSimConfig {
+        let mut config = MeituanSimConfig {
             bind: local(ports.meituan),
             ..MeituanSimConfig::default()
-        })
-        .await;
+        };
+        if let Some(per_second) = raised {
+            config.rate_limit_per_second = per_second;
+        }
+        let meituan = MeituanSim::start(config).await;
         let meituan = started("meituan", ports.meituan, meituan, &mut failed);
-        let eleme = ElemeSim::start(ElemeSimConfig {
+        let mut config = ElemeSimConfig {
             bind: local(ports.eleme),
             hub_webhook_url: String::new(),
             ..ElemeSimConfig::default()
-        })
-        .await;
+        };
+        if let (Some(per_second), Some(limit)) = (raised, config.rate_limit.as_mut()) {
+            limit.calls = usize::try_from(per_second)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(limit.window.as_secs().max(1) as usize);
+        }
+        let eleme = ElemeSim::start(config).await;
         let eleme = started("eleme", ports.eleme, eleme, &mut failed);
-        let google = GoogleSim::start(GoogleSimConfig {
+        let mut config = GoogleSimConfig {
             bind: local(ports.google),
             ..GoogleSimConfig::default()
-        })
-        .await;
+        };
+        if let (Some(per_second), Some(limit)) = (raised, config.rate_limit.as_mut()) {
+            limit.per_second = f64::from(per_second);
+            limit.burst = f64::from(per_second);
+        }
+        let google = GoogleSim::start(config).await;
         let google = started("google", ports.google, google, &mut failed);
-        let dianping = DianpingSim::start(DianpingSimConfig {
+        let mut config = DianpingSimConfig {
             bind: local(ports.dianping),
             ..DianpingSimConfig::default()
-        })
-        .await;
+        };
+        if let Some(per_second) = raised {
+            config.rate_limit_per_second = per_second;
+        }
+        let dianping = DianpingSim::start(config).await;
         let dianping = started("dianping", ports.dianping, dianping, &mut failed);
         Sims {
             own_app,
@@ -325,6 +364,30 @@ impl Sims {
             add("dianping", json!({ "base_url": sim.base_url() }));
         }
         options
+    }
+
+    /// [`Sims::hub_options`] as the environment of a hub process:
+    /// `CROSSDOCK_CHANNELS__<CHANNEL>__<KEY>` variables.
+    pub fn hub_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        for (channel, options) in self.hub_options() {
+            let Some(options) = options.as_object() else {
+                continue;
+            };
+            for (key, value) in options {
+                // Quoted, so that a string of digits (Meituan's app id) stays a string:
+                // the environment's values are read as TOML-like values.
+                env.push((
+                    format!(
+                        "CROSSDOCK_CHANNELS__{}__{}",
+                        channel.to_ascii_uppercase(),
+                        key.to_ascii_uppercase()
+                    ),
+                    value.to_string(),
+                ));
+            }
+        }
+        env
     }
 
     /// Points every simulator that sends to the hub at it: `hub` is where requests reach it
