@@ -55,7 +55,7 @@ impl Db {
         );
         let rows = client
             .query(
-                &sql,
+                &client.prepare_cached(&sql).await?,
                 &[
                     &store.as_str(),
                     &(now - FINISHED_RECEIVED_WITHIN),

@@ -131,10 +131,13 @@ impl Db {
         let tx = client.transaction().await?;
         let doc = serde_json::to_value(profile).map_err(|e| DbError::Corrupt(e.to_string()))?;
         tx.execute(
-            "INSERT INTO stores (id, name, brand, city, timezone, currency, lat, lng, profile)
+            &tx.prepare_cached(
+                "INSERT INTO stores (id, name, brand, city, timezone, currency, lat, lng, profile)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET name = $2, brand = $3, city = $4, timezone = $5,
                  currency = $6, lat = $7, lng = $8, profile = $9, updated_at = now()",
+            )
+            .await?,
             &[
                 &profile.id.as_str(),
                 &profile.name,
@@ -149,14 +152,15 @@ impl Db {
         )
         .await?;
         tx.execute(
-            "DELETE FROM channel_stores WHERE store_id = $1",
+            &tx.prepare_cached("DELETE FROM channel_stores WHERE store_id = $1")
+                .await?,
             &[&profile.id.as_str()],
         )
         .await?;
         for (channel, channel_store_id) in &profile.channels {
             tx.execute(
-                "INSERT INTO channel_stores (channel, channel_store_id, store_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (channel, channel_store_id) DO UPDATE SET store_id = $3",
+                &tx.prepare_cached("INSERT INTO channel_stores (channel, channel_store_id, store_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (channel, channel_store_id) DO UPDATE SET store_id = $3").await?,
                 &[channel, channel_store_id, &profile.id.as_str()],
             )
             .await?;
@@ -197,7 +201,8 @@ impl Db {
             .await?;
         let rows = tx
             .query(
-                "SELECT plu, name, kind, category, prices FROM menu_items",
+                &tx.prepare_cached("SELECT plu, name, kind, category, prices FROM menu_items")
+                    .await?,
                 &[],
             )
             .await?;
@@ -233,18 +238,25 @@ impl Db {
             }));
         }
         if !removed.is_empty() {
-            tx.execute("DELETE FROM menu_items WHERE plu = ANY($1)", &[&removed])
-                .await?;
+            tx.execute(
+                &tx.prepare_cached("DELETE FROM menu_items WHERE plu = ANY($1)")
+                    .await?,
+                &[&removed],
+            )
+            .await?;
         }
         if !upserts.is_empty() {
             tx.execute(
-                "INSERT INTO menu_items (plu, name, kind, category, prices)
+                &tx.prepare_cached(
+                    "INSERT INTO menu_items (plu, name, kind, category, prices)
                  SELECT plu, name, kind, category, prices
                  FROM jsonb_to_recordset($1::jsonb)
                      AS m(plu text, name text, kind text, category text, prices jsonb)
                  ON CONFLICT (plu) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
                      category = EXCLUDED.category, prices = EXCLUDED.prices,
                      updated_at = now()",
+                )
+                .await?,
                 &[&serde_json::Value::Array(upserts)],
             )
             .await?;
@@ -258,7 +270,11 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT plu, name, kind, category, prices FROM menu_items ORDER BY plu",
+                &client
+                    .prepare_cached(
+                        "SELECT plu, name, kind, category, prices FROM menu_items ORDER BY plu",
+                    )
+                    .await?,
                 &[],
             )
             .await?;
@@ -268,7 +284,12 @@ impl Db {
     /// The PLUs on the chain's menu (none: no menu is loaded), for the in-memory registry.
     pub async fn menu_plus(&self) -> Result<BTreeSet<String>, DbError> {
         let client = self.pool.get().await?;
-        let rows = client.query("SELECT plu FROM menu_items", &[]).await?;
+        let rows = client
+            .query(
+                &client.prepare_cached("SELECT plu FROM menu_items").await?,
+                &[],
+            )
+            .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
@@ -277,7 +298,12 @@ impl Db {
     pub async fn registry_version(&self) -> Result<i64, DbError> {
         let client = self.pool.get().await?;
         Ok(client
-            .query_one("SELECT version FROM registry_version", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT version FROM registry_version")
+                    .await?,
+                &[],
+            )
             .await?
             .get(0))
     }
@@ -286,7 +312,12 @@ impl Db {
     pub async fn load_stores(&self) -> Result<Vec<StoreProfile>, DbError> {
         let client = self.pool.get().await?;
         let rows = client
-            .query("SELECT profile FROM stores ORDER BY id", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT profile FROM stores ORDER BY id")
+                    .await?,
+                &[],
+            )
             .await?;
         rows.into_iter()
             .map(|row| {
@@ -313,7 +344,11 @@ impl Db {
             .start()
             .await?;
         let xmin: String = tx
-            .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", &[])
+            .query_one(
+                &tx.prepare_cached("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                    .await?,
+                &[],
+            )
             .await?
             .get(0);
         let next = xmin
@@ -322,7 +357,9 @@ impl Db {
             .map_err(|e| DbError::Corrupt(format!("snapshot xmin {xmin}: {e}")))?;
         let sql =
             format!("SELECT {LIVE_COLUMNS} FROM store_live WHERE changed_xid >= $1::text::xid8");
-        let rows = tx.query(&sql, &[&since.0.to_string()]).await?;
+        let rows = tx
+            .query(&tx.prepare_cached(&sql).await?, &[&since.0.to_string()])
+            .await?;
         tx.commit().await?;
         let rows = rows.iter().map(live_from_row).collect::<Result<_, _>>()?;
         Ok((rows, next))
@@ -332,7 +369,9 @@ impl Db {
     pub async fn live(&self, store: &StoreId) -> Result<Option<LiveRow>, DbError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {LIVE_COLUMNS} FROM store_live WHERE store_id = $1");
-        let row = client.query_opt(&sql, &[&store.as_str()]).await?;
+        let row = client
+            .query_opt(&client.prepare_cached(&sql).await?, &[&store.as_str()])
+            .await?;
         row.as_ref().map(live_from_row).transpose()
     }
 
@@ -350,7 +389,10 @@ impl Db {
         );
         let reason = until.and(reason);
         let row = client
-            .query_opt(&sql, &[&store.as_str(), &until, &reason])
+            .query_opt(
+                &client.prepare_cached(&sql).await?,
+                &[&store.as_str(), &until, &reason],
+            )
             .await?;
         row.as_ref().map(live_from_row).transpose()
     }
@@ -372,7 +414,10 @@ impl Db {
              RETURNING {LIVE_COLUMNS}"
         );
         let row = client
-            .query_opt(&sql, &[&store.as_str(), &unavailable, &available])
+            .query_opt(
+                &client.prepare_cached(&sql).await?,
+                &[&store.as_str(), &unavailable, &available],
+            )
             .await?;
         row.as_ref().map(live_from_row).transpose()
     }
@@ -386,7 +431,11 @@ impl Db {
         let client = self.pool.get().await?;
         let updated = client
             .execute(
-                "UPDATE stores SET token_hash = $2, updated_at = now() WHERE id = $1",
+                &client
+                    .prepare_cached(
+                        "UPDATE stores SET token_hash = $2, updated_at = now() WHERE id = $1",
+                    )
+                    .await?,
                 &[&store.as_str(), &token_hash],
             )
             .await?;
@@ -398,7 +447,9 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT id FROM stores WHERE token_hash = $1",
+                &client
+                    .prepare_cached("SELECT id FROM stores WHERE token_hash = $1")
+                    .await?,
                 &[&token_hash],
             )
             .await?;

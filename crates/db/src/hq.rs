@@ -269,9 +269,13 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT GROUPING(channel, store_id), channel, store_id, status, count(*)
+                &client
+                    .prepare_cached(
+                        "SELECT GROUPING(channel, store_id), channel, store_id, status, count(*)
                  FROM orders WHERE received_at >= $1
                  GROUP BY GROUPING SETS ((channel, status), (store_id, status))",
+                    )
+                    .await?,
                 &[&since],
             )
             .await?;
@@ -340,7 +344,9 @@ impl Db {
                     (SELECT count(*) FROM outbox WHERE refused_at IS NOT NULL)
              FROM (SELECT {LAST_DECLINE_BY} AS by FROM orders WHERE attention IS NOT NULL) waiting"
         );
-        let row = client.query_one(&sql, &[&no_store_since]).await?;
+        let row = client
+            .query_one(&client.prepare_cached(&sql).await?, &[&no_store_since])
+            .await?;
         Ok(AttentionCounts {
             declined: row.get(0),
             timed_out: row.get(1),
@@ -366,7 +372,10 @@ impl Db {
             "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, {LAST_DECLINE_BY}
              FROM orders WHERE attention IS NOT NULL ORDER BY attention_since, id LIMIT $1"
         );
-        for row in client.query(&sql, &[&limit]).await? {
+        for row in client
+            .query(&client.prepare_cached(&sql).await?, &[&limit])
+            .await?
+        {
             let by: Option<String> = row.get(10);
             let kind = if by.as_deref() == Some("timeout") {
                 AttentionKind::TimedOut
@@ -384,7 +393,10 @@ impl Db {
              FROM parked JOIN orders ON orders.id = parked.order_id
              ORDER BY parked_at, id LIMIT $1"
         );
-        for row in client.query(&sql, &[&limit]).await? {
+        for row in client
+            .query(&client.prepare_cached(&sql).await?, &[&limit])
+            .await?
+        {
             items.push(attention_from_row(AttentionKind::SyncParked, &row)?);
         }
 
@@ -392,7 +404,13 @@ impl Db {
             "SELECT {ORDER_COLUMNS}, declined_by, rejection, rejected_at {NO_STORE_FROM}
              ORDER BY rejected_at, id LIMIT $2"
         );
-        for row in client.query(&sql, &[&no_store_since, &limit]).await? {
+        for row in client
+            .query(
+                &client.prepare_cached(&sql).await?,
+                &[&no_store_since, &limit],
+            )
+            .await?
+        {
             items.push(attention_from_row(AttentionKind::NoStore, &row)?);
         }
         items.truncate(usize::try_from(limit).unwrap_or(0));
@@ -414,7 +432,9 @@ impl Db {
         let status = status.map(|s| s.as_str().to_owned());
         let (sql, params) = search_query(&term, &id, &store, &status, &limit);
         let client = self.pool.get().await?;
-        let rows = client.query(&sql, &params).await?;
+        let rows = client
+            .query(&client.prepare_cached(&sql).await?, &params)
+            .await?;
         rows.iter().map(order_from_row).collect()
     }
 
@@ -427,7 +447,12 @@ impl Db {
         let (sql, params) = search_query(&term, &id, &None, &None, &limit);
         let client = self.pool.get().await?;
         let rows = client
-            .query(&format!("EXPLAIN (COSTS OFF) {sql}"), &params)
+            .query(
+                &client
+                    .prepare_cached(&format!("EXPLAIN (COSTS OFF) {sql}"))
+                    .await?,
+                &params,
+            )
             .await?;
         Ok(rows
             .iter()
@@ -441,10 +466,10 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT s.order_id, o.channel, o.doc ->> 'display_code', o.store_id, s.event_id,
+                &client.prepare_cached("SELECT s.order_id, o.channel, o.doc ->> 'display_code', o.store_id, s.event_id,
                         s.action, s.attempts, s.last_error, s.updated_at
                  FROM status_syncs s JOIN orders o ON o.id = s.order_id
-                 WHERE s.state = 'parked' ORDER BY s.updated_at, s.order_id, s.event_id LIMIT $1",
+                 WHERE s.state = 'parked' ORDER BY s.updated_at, s.order_id, s.event_id LIMIT $1").await?,
                 &[&limit],
             )
             .await?;
@@ -474,8 +499,12 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, routing_key, kind, message_id, refusal, refused_at FROM outbox
+                &client
+                    .prepare_cached(
+                        "SELECT id, routing_key, kind, message_id, refusal, refused_at FROM outbox
                  WHERE refused_at IS NOT NULL ORDER BY id LIMIT $1",
+                    )
+                    .await?,
                 &[&limit],
             )
             .await?;
@@ -487,8 +516,12 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT event_id, action, state, attempts, last_error FROM status_syncs
+                &client
+                    .prepare_cached(
+                        "SELECT event_id, action, state, attempts, last_error FROM status_syncs
                  WHERE order_id = $1 ORDER BY event_id",
+                    )
+                    .await?,
                 &[&order_id.as_uuid()],
             )
             .await?;
@@ -514,13 +547,15 @@ impl Db {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute(
-            "SELECT pg_advisory_xact_lock($1)",
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
             &[&sync::lock_key(order_id)],
         )
         .await?;
         let channel: String = tx
             .query_opt(
-                "SELECT channel FROM orders WHERE id = $1",
+                &tx.prepare_cached("SELECT channel FROM orders WHERE id = $1")
+                    .await?,
                 &[&order_id.as_uuid()],
             )
             .await?
@@ -529,9 +564,12 @@ impl Db {
         let now = Utc::now();
         let rows = tx
             .query(
-                "UPDATE status_syncs SET state = 'pending', attempts = 0, next_attempt_at = $2,
+                &tx.prepare_cached(
+                    "UPDATE status_syncs SET state = 'pending', attempts = 0, next_attempt_at = $2,
                      last_error = NULL, updated_at = $2
                  WHERE order_id = $1 AND state = 'parked' RETURNING event_id",
+                )
+                .await?,
                 &[&order_id.as_uuid(), &now],
             )
             .await?;
@@ -573,10 +611,10 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "UPDATE outbox o SET refused_at = NULL, refusal = NULL
+                &client.prepare_cached("UPDATE outbox o SET refused_at = NULL, refusal = NULL
                  FROM outbox before
                  WHERE o.id = $1 AND before.id = o.id AND before.refused_at IS NOT NULL
-                 RETURNING o.id, o.routing_key, o.kind, o.message_id, before.refusal, before.refused_at",
+                 RETURNING o.id, o.routing_key, o.kind, o.message_id, before.refusal, before.refused_at").await?,
                 &[&id],
             )
             .await?;

@@ -54,8 +54,11 @@ async fn insert_inbox(
 ) -> Result<Option<Option<OrderId>>, tokio_postgres::Error> {
     let inserted = tx
         .execute(
-            "INSERT INTO inbox (channel, dedupe_key, received_at, kind, headers, body)
+            &tx.prepare_cached(
+                "INSERT INTO inbox (channel, dedupe_key, received_at, kind, headers, body)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, dedupe_key) DO NOTHING",
+            )
+            .await?,
             &[
                 &raw.channel,
                 &raw.dedupe_key,
@@ -71,7 +74,8 @@ async fn insert_inbox(
     }
     let row = tx
         .query_one(
-            "SELECT order_id FROM inbox WHERE channel = $1 AND dedupe_key = $2",
+            &tx.prepare_cached("SELECT order_id FROM inbox WHERE channel = $1 AND dedupe_key = $2")
+                .await?,
             &[&raw.channel, &raw.dedupe_key],
         )
         .await?;
@@ -91,7 +95,8 @@ async fn lock_external(
 ) -> Result<(), tokio_postgres::Error> {
     // The two-key form keeps these apart from the sync runs' one-key advisory locks.
     tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))",
+        &tx.prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
+            .await?,
         &[&EXTERNAL_ORDER_LOCK, &channel, &external_order_id],
     )
     .await?;
@@ -108,7 +113,8 @@ async fn link_inbox(
     order_id: OrderId,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        "UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2",
+        &tx.prepare_cached("UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2")
+            .await?,
         &[&raw_channel, &dedupe_key, &order_id.as_uuid()],
     )
     .await?;
@@ -174,9 +180,9 @@ impl Db {
         lock_external(tx, channel, &order.external_order_id).await?;
         let inserted = tx
             .execute(
-                "INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
+                &tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
                  VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
-                 ON CONFLICT (channel, external_order_id) DO NOTHING",
+                 ON CONFLICT (channel, external_order_id) DO NOTHING").await?,
                 &[
                     &id.as_uuid(),
                     &channel,
@@ -191,7 +197,10 @@ impl Db {
         if inserted == 0 {
             let row = tx
                 .query_one(
-                    "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                    &tx.prepare_cached(
+                        "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                    )
+                    .await?,
                     &[&channel, &order.external_order_id],
                 )
                 .await?;
@@ -231,7 +240,7 @@ impl Db {
         }
         let tombstone = tx
             .query_opt(
-                "DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason",
+                &tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?,
                 &[&channel, &order.external_order_id],
             )
             .await?;
@@ -325,15 +334,18 @@ impl Db {
         lock_external(&tx, raw.channel, external_order_id).await?;
         let row = tx
             .query_opt(
-                "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                &tx.prepare_cached(
+                    "SELECT id FROM orders WHERE channel = $1 AND external_order_id = $2",
+                )
+                .await?,
                 &[&raw.channel, &external_order_id],
             )
             .await?;
         let Some(row) = row else {
             if let Some(reason) = tombstone_reason {
                 tx.execute(
-                    "INSERT INTO cancellations (channel, external_order_id, at, reason) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING",
+                    &tx.prepare_cached("INSERT INTO cancellations (channel, external_order_id, at, reason) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING").await?,
                     &[&raw.channel, &external_order_id, &raw.received_at, &reason],
                 )
                 .await?;
@@ -397,8 +409,8 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "INSERT INTO quarantine (channel, received_at, error_kind, reason, headers, body)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &client.prepare_cached("INSERT INTO quarantine (channel, received_at, error_kind, reason, headers, body)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id").await?,
                 &[&channel, &received_at, &error_kind, &reason, headers, &body],
             )
             .await?;
@@ -414,7 +426,7 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, error_kind, reason FROM quarantine WHERE channel = $1 ORDER BY id DESC LIMIT $2",
+                &client.prepare_cached("SELECT id, error_kind, reason FROM quarantine WHERE channel = $1 ORDER BY id DESC LIMIT $2").await?,
                 &[&channel, &limit],
             )
             .await?;

@@ -139,8 +139,11 @@ pub(crate) async fn insert_event(
     } = event;
     let row = tx
         .query_one(
-            "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
+            &tx.prepare_cached(
+                "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .await?,
             &[
                 &order_id.as_uuid(),
                 &at,
@@ -161,7 +164,9 @@ pub(crate) async fn lock_order(
     order_id: OrderId,
 ) -> Result<Option<Order>, DbError> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE");
-    let row = tx.query_opt(&sql, &[&order_id.as_uuid()]).await?;
+    let row = tx
+        .query_opt(&tx.prepare_cached(&sql).await?, &[&order_id.as_uuid()])
+        .await?;
     row.as_ref().map(order_from_row).transpose()
 }
 
@@ -184,8 +189,8 @@ pub(crate) async fn apply_action(
     let now = Utc::now();
     // Whatever an order waited for HQ for, a change of status settles it.
     tx.execute(
-        "UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
-         WHERE id = $1",
+        &tx.prepare_cached("UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
+         WHERE id = $1").await?,
         &[&order.id.as_uuid(), &target.as_str(), &now],
     )
     .await?;
@@ -221,11 +226,11 @@ pub(crate) async fn apply_action(
             // Due no sooner than the order's syncs ahead of it (one backing off keeps it
             // waiting), so the due index lists an order's syncs in their order.
             // An answer to the platform's offer carries its deadline (see `due_syncs`).
-            "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
+            &tx.prepare_cached("INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
                                        channel, next_attempt_at, due_by)
              VALUES ($1, $2, $3, $4, $5, 'pending', $6,
                      GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
-                                      WHERE order_id = $1 AND state = 'pending')), $7)",
+                                      WHERE order_id = $1 AND state = 'pending')), $7)").await?,
             &[
                 &order.id.as_uuid(),
                 &event_id,
@@ -251,8 +256,11 @@ pub(crate) async fn skip_unpushed(
 ) -> Result<u64, DbError> {
     Ok(tx
         .execute(
-            "UPDATE status_syncs SET state = 'skipped', last_error = $2, updated_at = now()
+            &tx.prepare_cached(
+                "UPDATE status_syncs SET state = 'skipped', last_error = $2, updated_at = now()
              WHERE order_id = $1 AND state IN ('pending', 'parked')",
+            )
+            .await?,
             &[&order_id.as_uuid(), &why],
         )
         .await?)
@@ -267,7 +275,10 @@ impl Db {
     ) -> Result<Option<Order>, DbError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-        let Some(row) = client.query_opt(&sql, &[&id.as_uuid()]).await? else {
+        let Some(row) = client
+            .query_opt(&client.prepare_cached(&sql).await?, &[&id.as_uuid()])
+            .await?
+        else {
             return Ok(None);
         };
         let order = order_from_row(&row)?;
@@ -288,7 +299,10 @@ impl Db {
             "SELECT {ORDER_COLUMNS} FROM orders WHERE channel = $1 AND external_order_id = $2"
         );
         let row = client
-            .query_opt(&sql, &[&channel, &external_order_id])
+            .query_opt(
+                &client.prepare_cached(&sql).await?,
+                &[&channel, &external_order_id],
+            )
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -298,7 +312,7 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT at, source, kind, status, reason, data FROM order_events WHERE order_id = $1 ORDER BY id",
+                &client.prepare_cached("SELECT at, source, kind, status, reason, data FROM order_events WHERE order_id = $1 ORDER BY id").await?,
                 &[&id.as_uuid()],
             )
             .await?;
@@ -333,7 +347,9 @@ impl Db {
             " ORDER BY received_at DESC, id DESC LIMIT ${}",
             params.len()
         ));
-        let rows = client.query(&sql, &params).await?;
+        let rows = client
+            .query(&client.prepare_cached(&sql).await?, &params)
+            .await?;
         rows.iter().map(order_from_row).collect()
     }
 
@@ -372,11 +388,14 @@ impl Db {
         let now = Utc::now();
         let row = tx
             .query_opt(
-                "INSERT INTO store_deliveries (order_id, store_id, delivered_at)
+                &tx.prepare_cached(
+                    "INSERT INTO store_deliveries (order_id, store_id, delivered_at)
                  SELECT $1, $2, $3 FROM orders WHERE id = $1 AND store_id = $2
                  ON CONFLICT (order_id, store_id)
                      DO UPDATE SET handovers = store_deliveries.handovers + 1
                  RETURNING handovers",
+                )
+                .await?,
                 &[&id.as_uuid(), &store.as_str(), &now],
             )
             .await?;
@@ -411,7 +430,7 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "SELECT COALESCE(sum(handovers), 0)::integer FROM store_deliveries WHERE order_id = $1",
+                &client.prepare_cached("SELECT COALESCE(sum(handovers), 0)::integer FROM store_deliveries WHERE order_id = $1").await?,
                 &[&id.as_uuid()],
             )
             .await?;

@@ -37,7 +37,10 @@ pub(crate) async fn insert(
     message: &OutboxMessage,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        "INSERT INTO outbox (routing_key, kind, message_id, body) VALUES ($1, $2, $3, $4)",
+        &tx.prepare_cached(
+            "INSERT INTO outbox (routing_key, kind, message_id, body) VALUES ($1, $2, $3, $4)",
+        )
+        .await?,
         &[
             &message.routing_key,
             &message.kind,
@@ -63,8 +66,12 @@ impl Db {
         let tx = client.transaction().await?;
         let rows = tx
             .query(
-                "SELECT id, routing_key, kind, message_id, body FROM outbox WHERE refused_at IS NULL
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                // Oldest first, skipping rows another relay holds and rows set aside, by
+                // a plain index scan (V8).
+                &tx.prepare_cached(
+                    "SELECT id, routing_key, kind, message_id, body FROM claim_outbox($1)",
+                )
+                .await?,
                 &[&limit],
             )
             .await?;
@@ -85,12 +92,19 @@ impl Db {
             .collect();
         let Relayed { confirmed, refused } = publish(claimed).await;
         if !confirmed.is_empty() {
-            tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&confirmed])
-                .await?;
+            tx.execute(
+                &tx.prepare_cached("DELETE FROM outbox WHERE id = ANY($1)")
+                    .await?,
+                &[&confirmed],
+            )
+            .await?;
         }
         for (id, reason) in &refused {
             tx.execute(
-                "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1",
+                &tx.prepare_cached(
+                    "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1",
+                )
+                .await?,
                 &[id, reason],
             )
             .await?;
@@ -104,7 +118,7 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, routing_key, coalesce(refusal, '') FROM outbox WHERE refused_at IS NOT NULL ORDER BY id",
+                &client.prepare_cached("SELECT id, routing_key, coalesce(refusal, '') FROM outbox WHERE refused_at IS NOT NULL ORDER BY id").await?,
                 &[],
             )
             .await?;
@@ -118,7 +132,12 @@ impl Db {
     pub async fn outbox_backlog(&self) -> Result<i64, DbError> {
         let client = self.pool.get().await?;
         Ok(client
-            .query_one("SELECT count(*) FROM outbox WHERE refused_at IS NULL", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT count(*) FROM outbox WHERE refused_at IS NULL")
+                    .await?,
+                &[],
+            )
             .await?
             .get(0))
     }

@@ -175,7 +175,10 @@ async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbErr
         "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
          FROM orders WHERE id = $1 FOR UPDATE"
     );
-    let Some(row) = tx.query_opt(&sql, &[&id.as_uuid()]).await? else {
+    let Some(row) = tx
+        .query_opt(&tx.prepare_cached(&sql).await?, &[&id.as_uuid()])
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(Locked {
@@ -204,8 +207,11 @@ async fn lock_loads(
     let ids: Vec<&str> = stores.iter().map(StoreId::as_str).collect();
     let rows = tx
         .query(
-            "SELECT store_id, active, version FROM store_live WHERE store_id = ANY($1)
+            &tx.prepare_cached(
+                "SELECT store_id, active, version FROM store_live WHERE store_id = ANY($1)
              ORDER BY store_id FOR UPDATE",
+            )
+            .await?,
             &[&ids],
         )
         .await?;
@@ -265,9 +271,12 @@ async fn hand_to(
     event: NewEvent<'_>,
 ) -> Result<(), DbError> {
     tx.execute(
-        "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
+        &tx.prepare_cached(
+            "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
              attention = NULL, attention_since = NULL
          WHERE id = $1",
+        )
+        .await?,
         &[&id.as_uuid(), &store.as_str(), &accept_by, &event.at],
     )
     .await?;
@@ -431,9 +440,12 @@ impl Db {
             ),
         };
         tx.execute(
-            "UPDATE orders SET store_id = NULL, store_accept_by = NULL, updated_at = $2,
+            &tx.prepare_cached(
+                "UPDATE orders SET store_id = NULL, store_accept_by = NULL, updated_at = $2,
                  declined_by = array_append(declined_by, $3)
              WHERE id = $1",
+            )
+            .await?,
             &[&id.as_uuid(), &now, &store.as_str()],
         )
         .await?;
@@ -458,7 +470,10 @@ impl Db {
             Declined::Rerouted
         } else {
             tx.execute(
-                "UPDATE orders SET attention = $2, attention_since = $3 WHERE id = $1",
+                &tx.prepare_cached(
+                    "UPDATE orders SET attention = $2, attention_since = $3 WHERE id = $1",
+                )
+                .await?,
                 &[&id.as_uuid(), &what, &now],
             )
             .await?;
@@ -556,9 +571,13 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, store_id FROM orders
+                &client
+                    .prepare_cached(
+                        "SELECT id, store_id FROM orders
                  WHERE status = 'received' AND store_accept_by <= $2 AND store_id IS NOT NULL
                  ORDER BY store_accept_by LIMIT $1",
+                    )
+                    .await?,
                 &[&limit, &Utc::now()],
             )
             .await?;
@@ -583,8 +602,12 @@ impl Db {
         let horizon = Utc::now() + margin;
         let rows = client
             .query(
-                "SELECT id FROM orders WHERE status = 'received' AND accept_by <= $1
+                &client
+                    .prepare_cached(
+                        "SELECT id FROM orders WHERE status = 'received' AND accept_by <= $1
                  ORDER BY accept_by LIMIT $2",
+                    )
+                    .await?,
                 &[&horizon, &limit],
             )
             .await?;
@@ -631,7 +654,9 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT store_accept_by FROM orders WHERE id = $1",
+                &client
+                    .prepare_cached("SELECT store_accept_by FROM orders WHERE id = $1")
+                    .await?,
                 &[&id.as_uuid()],
             )
             .await?;

@@ -19,10 +19,10 @@ impl Db {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FILTER (WHERE refused_at IS NULL),
+                &client.prepare_cached("SELECT count(*) FILTER (WHERE refused_at IS NULL),
                         count(*) FILTER (WHERE refused_at IS NOT NULL),
                         coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE refused_at IS NULL)), 0)::float8
-                 FROM outbox",
+                 FROM outbox").await?,
                 &[],
             )
             .await?;

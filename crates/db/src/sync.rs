@@ -101,20 +101,29 @@ impl Db {
         let key = lock_key(order_id);
         if wait {
             client
-                .execute("SELECT pg_advisory_lock($1)", &[&key])
+                .execute(
+                    &client.prepare_cached("SELECT pg_advisory_lock($1)").await?,
+                    &[&key],
+                )
                 .await?;
         } else {
             let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .query_one(
+                    &client
+                        .prepare_cached("SELECT pg_try_advisory_lock($1)")
+                        .await?,
+                    &[&key],
+                )
                 .await?;
             if !row.get::<_, bool>(0) {
                 return Ok(None);
             }
         }
         let result = self.run_syncs_locked(&mut client, order_id, pusher).await;
-        let unlocked = client
-            .execute("SELECT pg_advisory_unlock($1)", &[&key])
-            .await;
+        let unlocked = match client.prepare_cached("SELECT pg_advisory_unlock($1)").await {
+            Ok(unlock) => client.execute(&unlock, &[&key]).await,
+            Err(error) => Err(error),
+        };
         if result.is_err() || unlocked.is_err() {
             // Closing the session is the sure way to release its lock.
             drop(Object::take(client));
@@ -133,8 +142,9 @@ impl Db {
         // during the run is not missed: its nudge waits for this run's lock.
         let rows = client
             .query(
-                &format!(
-                    "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
                             s.from_status, s.changed_at
                      FROM (SELECT {ORDER_COLUMNS},
                                   EXISTS (SELECT 1 FROM status_syncs p
@@ -143,7 +153,8 @@ impl Db {
                            FROM orders WHERE id = $1) o
                      JOIN status_syncs s ON s.order_id = $1 AND s.state = 'pending'
                      ORDER BY s.event_id"
-                ),
+                    ))
+                    .await?,
                 &[&order_id.as_uuid()],
             )
             .await?;
@@ -259,18 +270,22 @@ impl Db {
                 [&now, &EventSource::Hub.as_str(), &kind.as_str(), &data];
             let written = client
                 .execute(
-                    &format!(
-                        "WITH settled AS ({SETTLE} RETURNING order_id)
+                    &client
+                        .prepare_cached(&format!(
+                            "WITH settled AS ({SETTLE} RETURNING order_id)
                          INSERT INTO order_events (order_id, at, source, kind, reason, data)
                          SELECT order_id, $7, $8, $9, $6, $10 FROM settled"
-                    ),
+                        ))
+                        .await?,
                     &[settle.as_slice(), event.as_slice()].concat(),
                 )
                 .await?;
             return Ok(written > 0);
         }
         let tx = client.transaction().await?;
-        let updated = tx.execute(SETTLE, &settle).await?;
+        let updated = tx
+            .execute(&tx.prepare_cached(SETTLE).await?, &settle)
+            .await?;
         if updated == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -278,8 +293,8 @@ impl Db {
         if let SyncResult::Retry { at, .. } = result {
             // The order's later syncs wait for this one: due no sooner than it.
             tx.execute(
-                "UPDATE status_syncs SET next_attempt_at = $3
-                 WHERE order_id = $1 AND state = 'pending' AND event_id > $2 AND next_attempt_at < $3",
+                &tx.prepare_cached("UPDATE status_syncs SET next_attempt_at = $3
+                 WHERE order_id = $1 AND state = 'pending' AND event_id > $2 AND next_attempt_at < $3").await?,
                 &[&order_id.as_uuid(), &pending.event_id, at],
             )
             .await?;
@@ -300,7 +315,8 @@ impl Db {
         if let SyncResult::Park { error } = result {
             let channel: String = tx
                 .query_one(
-                    "SELECT channel FROM orders WHERE id = $1",
+                    &tx.prepare_cached("SELECT channel FROM orders WHERE id = $1")
+                        .await?,
                     &[&order_id.as_uuid()],
                 )
                 .await?
@@ -351,8 +367,9 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT d.order_id, c.channel
+                &client
+                    .prepare_cached(&format!(
+                        "SELECT d.order_id, c.channel
                      FROM unnest($1::text[]) AS c(channel)
                      CROSS JOIN LATERAL (
                          (SELECT s.order_id, s.next_attempt_at, s.due_by FROM status_syncs s
@@ -364,7 +381,8 @@ impl Db {
                           ORDER BY s.next_attempt_at LIMIT $3)
                          ORDER BY due_by NULLS LAST, next_attempt_at LIMIT $3) d
                      ORDER BY d.due_by NULLS LAST, d.next_attempt_at LIMIT $2"
-                ),
+                    ))
+                    .await?,
                 &[&channels, &limit, &per_channel, &grace_ms],
             )
             .await?;
@@ -382,7 +400,7 @@ impl Db {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT action, state, attempts, last_error FROM status_syncs WHERE order_id = $1 ORDER BY event_id",
+                &client.prepare_cached("SELECT action, state, attempts, last_error FROM status_syncs WHERE order_id = $1 ORDER BY event_id").await?,
                 &[&order_id.as_uuid()],
             )
             .await?;
