@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 use crossdock_bench::Options;
 use tracing_subscriber::EnvFilter;
@@ -51,19 +50,6 @@ struct Cli {
     keep: bool,
 }
 
-/// The `crossdock` binary beside this executable (`target/<profile>/`).
-fn sibling_hub_bin() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()?;
-    let dir = me.parent().context("this executable has no directory")?;
-    let bin = dir.join("crossdock");
-    anyhow::ensure!(
-        bin.exists(),
-        "no crossdock binary at {}: build it (cargo build --release -p crossdock-hub) or pass --hub-bin",
-        bin.display()
-    );
-    Ok(bin)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
@@ -79,7 +65,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let options = Options {
         hub_bin: match cli.hub_bin {
             Some(bin) => bin,
-            None => sibling_hub_bin()?,
+            None => crossdock_kit::harness::sibling_bin("crossdock")?,
         },
         config: std::path::absolute(&cli.config)?,
         floor_orders: cli.floor_orders,

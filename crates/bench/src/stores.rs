@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crossdock_broker::{BrokerConfig, Disposition, Incoming, LinkState, Topology};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use crossdock_broker::{BrokerConfig, Disposition, Incoming, LinkState};
+use crossdock_kit::harness::{Durability, declare_stores_queue};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -37,30 +36,10 @@ pub struct Stores {
 /// Declares the stores' queue on `config`'s topology: not durable (the run does not
 /// outlive the broker), bound to every store's routing key. Returns its name.
 pub async fn declare_queue(config: &BrokerConfig) -> anyhow::Result<String> {
-    let topology = Topology::from_config(config);
-    let connection = crossdock_broker::connect(config)
-        .await
-        .context("connecting to RabbitMQ")?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel, config.delivery_limit).await?;
     let queue = format!("{}.bench.stores", config.prefix);
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            topology.exchange().as_str().into(),
-            "store.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let _ = connection.close(200, "declared".into()).await;
+    declare_stores_queue(config, &queue, Durability::Transient)
+        .await
+        .context("declaring the stores' queue")?;
     Ok(queue)
 }
 

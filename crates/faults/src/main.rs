@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 use crossdock_faults::{Layout, Options};
 use tracing_subscriber::EnvFilter;
@@ -53,19 +52,6 @@ struct Cli {
     keep: bool,
 }
 
-/// The `crossdock` binary beside this executable (`target/<profile>/`).
-fn sibling_hub_bin() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()?;
-    let dir = me.parent().context("this executable has no directory")?;
-    let bin = dir.join("crossdock");
-    anyhow::ensure!(
-        bin.exists(),
-        "no crossdock binary at {}: build it (cargo build --release -p crossdock-hub) or pass --hub-bin",
-        bin.display()
-    );
-    Ok(bin)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
@@ -84,7 +70,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         cycle: Duration::from_secs(cli.cycle_seconds.unwrap_or(cli.seconds.min(300))),
         hub_bin: match cli.hub_bin {
             Some(bin) => bin,
-            None => sibling_hub_bin()?,
+            None => crossdock_kit::harness::sibling_bin("crossdock")?,
         },
         work_dir: cli.work_dir,
         drain: Duration::from_secs(cli.drain_seconds),

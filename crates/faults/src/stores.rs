@@ -17,10 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossdock_broker::{BrokerConfig, Disposition, Incoming, Topology};
+use crossdock_broker::{BrokerConfig, Disposition, Incoming};
+use crossdock_kit::harness::{Durability, declare_stores_queue};
 use crossdock_model::Status;
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
@@ -119,38 +118,10 @@ impl Stores {
 
 /// Declares the suite's durable store queue on `config`'s topology; returns its name.
 pub async fn declare_queue(config: &BrokerConfig) -> anyhow::Result<String> {
-    let topology = Topology::from_config(config);
-    let connection = crossdock_broker::connect(config)
-        .await
-        .context("connecting to RabbitMQ")?;
-    let channel = connection.create_channel().await?;
-    topology.declare(&channel, config.delivery_limit).await?;
     let queue = format!("{}.faults.stores", config.prefix);
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            arguments,
-        )
-        .await?;
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            topology.exchange().as_str().into(),
-            "store.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let _ = connection.close(200, "declared".into()).await;
+    declare_stores_queue(config, &queue, Durability::Quorum)
+        .await
+        .context("declaring the stores' queue")?;
     Ok(queue)
 }
 

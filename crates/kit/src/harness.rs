@@ -366,6 +366,72 @@ impl Hub {
     }
 }
 
+/// Whether a queue outlives a broker restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A durable quorum queue (the fault suite, whose broker restarts).
+    Quorum,
+    /// A queue that does not outlive the broker (the benchmark).
+    Transient,
+}
+
+/// Declares the hub's topology on `config` and `queue`, bound to every store's routing key,
+/// as a chain's POS integration would bind its own: what the run's stores consume.
+pub async fn declare_stores_queue(
+    config: &crossdock_broker::BrokerConfig,
+    queue: &str,
+    durability: Durability,
+) -> anyhow::Result<()> {
+    let topology = Topology::from_config(config);
+    let connection = crossdock_broker::connect(config).await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel, config.delivery_limit).await?;
+    let mut arguments = FieldTable::default();
+    if durability == Durability::Quorum {
+        arguments.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString("quorum".into()),
+        );
+    }
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: durability == Durability::Quorum,
+                ..Default::default()
+            },
+            arguments,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            topology.exchange().as_str().into(),
+            "store.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let _ = connection.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// The binary `name` beside the running executable (`target/<profile>/`): the
+/// `crossdock` a command of the workspace drives.
+pub fn sibling_bin(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no directory", me.display()))?;
+    let bin = dir.join(name);
+    anyhow::ensure!(
+        bin.exists(),
+        "no {name} binary at {}: build it (cargo build --release -p crossdock-hub) or pass --hub-bin",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 /// A queue bound to one store's routing key, as a store's POS would bind it.
 pub struct StoreQueue {
     consumer: lapin::Consumer,
