@@ -140,10 +140,16 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Builds the pool and checks that a connection can be made (fail fast).
     pub async fn connect(config: &DbConfig, routes: Arc<dyn Routes>) -> Result<Self, DbError> {
-        let pg_config: tokio_postgres::Config = config
+        let mut pg_config: tokio_postgres::Config = config
             .url
             .parse()
             .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
+        // Statements are prepared once per connection, but planned on every execution with
+        // its values: a generic plan, cached for the connection's life, is kept until the
+        // next ANALYZE, and one made while a table was empty kept reading it as if it were
+        // (seen in the benchmark's soak, with autovacuum off: the store hand-over's insert
+        // scanned all of a store's orders through `orders_by_store` instead of one by id).
+        pg_config.options("-c plan_cache_mode=force_custom_plan");
         let manager = Manager::from_config(
             pg_config,
             NoTls,
