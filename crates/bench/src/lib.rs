@@ -145,6 +145,8 @@ pub struct Target {
 pub struct Report {
     pub started_at: DateTime<Utc>,
     pub machine: String,
+    /// The PostgreSQL server and the settings that bear on the figures.
+    pub postgres: String,
     pub floor: floor::Floor,
     pub steps: Vec<Step>,
     /// The highest rate sustained, and its completed orders a second.
@@ -232,6 +234,7 @@ async fn run_on(
     tracing::info!(per_second = floor.per_second, "Floor measured.");
 
     let db = crossdock_hub::app::connect_db(settings, 4).await?;
+    let postgres = postgres_settings(&db).await?;
     let mut chain = crossdock_kit::harness::chain();
     for store in &mut chain.stores {
         store.capacity = 1_000_000;
@@ -346,7 +349,7 @@ async fn run_on(
         rotation,
         steps: 0,
     };
-    let outcome = measure(options, &mut run, floor, started_at).await;
+    let outcome = measure(options, &mut run, floor, started_at, postgres).await;
     let _ = stop_stores.send(true);
     let _ = store_task.await;
     drop(feeds);
@@ -362,6 +365,7 @@ async fn measure(
     run: &mut Run,
     floor: floor::Floor,
     started_at: DateTime<Utc>,
+    postgres: String,
 ) -> anyhow::Result<Report> {
     let mut steps = Vec::new();
     tracing::info!("Warming up.");
@@ -448,6 +452,7 @@ async fn measure(
     Ok(Report {
         started_at,
         machine: machine(),
+        postgres,
         ratio_to_floor: max_sustained_per_second.map(|p| p / floor.per_second),
         floor,
         steps,
@@ -715,6 +720,26 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// The server's version and the settings that bear on the figures, in a line.
+async fn postgres_settings(db: &Db) -> anyhow::Result<String> {
+    let client = db.pool().get().await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('autovacuum'),
+                    current_setting('synchronous_commit'), current_setting('shared_buffers')",
+            &[],
+        )
+        .await?;
+    let setting = |i: usize| row.get::<_, String>(i);
+    Ok(format!(
+        "PostgreSQL {}, autovacuum {}, synchronous_commit {}, shared_buffers {}",
+        setting(0),
+        setting(1),
+        setting(2),
+        setting(3)
+    ))
+}
+
 /// The machine, in a line: its CPU model and cores.
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -746,9 +771,10 @@ pub fn summary(report: &Report) -> String {
     let floor = &report.floor;
     let _ = writeln!(
         text,
-        "Crossdock benchmark, {} ({})\n",
+        "Crossdock benchmark, {} ({}; {})\n",
         report.started_at.format("%Y-%m-%d %H:%M UTC"),
-        report.machine
+        report.machine,
+        report.postgres
     );
     let _ = writeln!(
         text,
