@@ -34,10 +34,9 @@ struct AtStore {
     stores: HashSet<String>,
     /// When the first "routed" message reached the store.
     received: Instant,
-    /// Distinct "routed" messages (a second one would be a duplicate hand-over).
+    /// Distinct "routed" messages (a second one would be a duplicate hand-over; the same
+    /// one delivered again is the broker's at-least-once, and harmless).
     routed_messages: HashSet<String>,
-    /// The same message delivered again (the broker's at-least-once; harmless).
-    redelivered: u32,
     accept_sent: Option<Instant>,
     /// When the hub answered the accept, and with what.
     accept_answered: Option<(Instant, u16)>,
@@ -46,10 +45,11 @@ struct AtStore {
 #[derive(Default)]
 struct Inner {
     offers: Vec<Offer>,
+    /// Offers the hub acknowledged.
+    acked: usize,
     at_store: HashMap<Uuid, AtStore>,
-    /// First accept the platform heard, by channel and platform order id.
+    /// When the platform heard the accept, by channel and platform order id.
     heard: HashMap<(String, String), Instant>,
-    heard_again: u64,
     accepts_in_flight: u64,
 }
 
@@ -105,11 +105,9 @@ impl Ledger {
     }
 
     pub fn offered(&self, offer: Offer) {
-        self.lock().offers.push(offer);
-    }
-
-    pub fn offers(&self) -> usize {
-        self.lock().offers.len()
+        let mut inner = self.lock();
+        inner.acked += usize::from(offer.acked);
+        inner.offers.push(offer);
     }
 
     /// A "routed" message reached `store`: `true` the first time for the order (the store
@@ -120,16 +118,11 @@ impl Ledger {
             stores: HashSet::new(),
             received: Instant::now(),
             routed_messages: HashSet::new(),
-            redelivered: 0,
             accept_sent: None,
             accept_answered: None,
         });
         at.stores.insert(store.to_owned());
-        if !at.routed_messages.insert(message_id.to_owned()) {
-            at.redelivered += 1;
-            return false;
-        }
-        if at.accept_sent.is_some() {
+        if !at.routed_messages.insert(message_id.to_owned()) || at.accept_sent.is_some() {
             return false;
         }
         at.accept_sent = Some(Instant::now());
@@ -151,21 +144,17 @@ impl Ledger {
         }
     }
 
-    /// The platform of `channel` heard the store's accept of its order.
+    /// The platform of `channel` heard the store's accept of its order (a simulator's
+    /// feed tells each change of status once: a push repeated is not heard again).
     pub fn heard(&self, channel: &str, external_order_id: &str, at: Instant) {
-        let mut inner = self.lock();
-        let key = (channel.to_owned(), external_order_id.to_owned());
-        match inner.heard.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => inner.heard_again += 1,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(at);
-            }
-        }
+        self.lock()
+            .heard
+            .insert((channel.to_owned(), external_order_id.to_owned()), at);
     }
 
     /// Acknowledged offers so far.
     pub fn acked(&self) -> usize {
-        self.lock().offers.iter().filter(|o| o.acked).count()
+        self.lock().acked
     }
 
     /// The step's figures, its offers (those sent within `window`, if given) joined with
@@ -323,10 +312,5 @@ impl Ledger {
             whole_loop: whole_loop.summary(),
             faults,
         }
-    }
-
-    /// Accepts the platforms heard twice (a push delivered twice).
-    pub fn heard_again(&self) -> u64 {
-        self.lock().heard_again
     }
 }

@@ -156,19 +156,15 @@ pub struct Report {
     pub ratio_to_floor: Option<f64>,
     pub targets: Vec<Target>,
     pub soak: Option<Soak>,
-    /// Accepts a platform heard twice over the run.
-    pub accepts_heard_twice: u64,
 }
 
 impl Report {
     /// Whether every order of every step completed exactly once.
     pub fn valid(&self) -> bool {
-        self.accepts_heard_twice == 0
-            && self
-                .steps
-                .iter()
-                .chain(self.soak.as_ref().map(|s| &s.step))
-                .all(|s| s.figures.faults.is_empty())
+        self.steps
+            .iter()
+            .chain(self.soak.as_ref().map(|s| &s.step))
+            .all(|s| s.figures.faults.is_empty())
     }
 }
 
@@ -176,7 +172,7 @@ impl Report {
 struct Run {
     db: Db,
     hub: HubProcess,
-    ledger: Arc<Ledger>,
+    /// The platforms, and through them the run's ledger.
     platforms: Arc<Platforms>,
     rotation: Traffic,
     steps: usize,
@@ -344,7 +340,6 @@ async fn run_on(
     let mut run = Run {
         db,
         hub,
-        ledger: ledger.clone(),
         platforms,
         rotation,
         steps: 0,
@@ -460,7 +455,6 @@ async fn measure(
         max_sustained_per_second,
         targets,
         soak,
-        accepts_heard_twice: run.ledger.heard_again(),
     })
 }
 
@@ -485,6 +479,14 @@ impl Before {
     }
 }
 
+/// A step measured, with what the soak reads again minute by minute.
+struct Measured {
+    step: Step,
+    index: usize,
+    started: Instant,
+    hub_orders: Vec<HubOrder>,
+}
+
 /// Offers `rate` orders a second for `duration`, waits for the pipeline to drain, and
 /// measures the step.
 async fn run_step(
@@ -493,6 +495,16 @@ async fn run_step(
     rate: f64,
     duration: Duration,
 ) -> anyhow::Result<Step> {
+    Ok(measured_step(run, name, rate, duration).await?.step)
+}
+
+/// [`run_step`], with the step's index, start and the hub's record of its orders.
+async fn measured_step(
+    run: &mut Run,
+    name: &str,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
     let index = run.steps;
     run.steps += 1;
     tracing::info!(step = index, name, rate, ?duration, "Step starts.");
@@ -501,22 +513,27 @@ async fn run_step(
     let offered_until = Instant::now();
     drain(run).await?;
     let drain_seconds = offered_until.elapsed().as_secs_f64();
-    step_result(run, name, index, rate, &before, None, drain_seconds).await
+    let hub_orders = hub_orders(&run.db, before.wall).await?;
+    let step = step_result(run, name, index, rate, &before, &hub_orders, drain_seconds)?;
+    Ok(Measured {
+        step,
+        index,
+        started: before.at,
+        hub_orders,
+    })
 }
 
-/// Measures step `index` from `before` until now (its offers sent within `window`, if
-/// given).
-async fn step_result(
-    run: &mut Run,
+/// Measures step `index` from `before` until now, against the hub's record of its orders.
+fn step_result(
+    run: &Run,
     name: &str,
     index: usize,
     rate: f64,
     before: &Before,
-    window: Option<(Instant, Instant)>,
+    hub_orders: &[HubOrder],
     drain_seconds: f64,
 ) -> anyhow::Result<Step> {
-    let hub_orders = hub_orders(&run.db, before.wall).await?;
-    let figures = run.ledger.figures(index, window, &hub_orders);
+    let figures = run.platforms.ledger.figures(index, None, hub_orders);
     let hub = run.hub.usage().context("the hub process is gone")?;
     let bench = ProcessUse::read(None).unwrap_or_default();
     let machine = MachineUse::read().unwrap_or_default();
@@ -573,8 +590,9 @@ async fn drain(run: &Run) -> anyhow::Result<()> {
     let mut last = None;
     let mut moved = Instant::now();
     loop {
-        let acked = run.ledger.acked();
-        let (at_stores, accepting) = run.ledger.store_counts();
+        let ledger = &run.platforms.ledger;
+        let acked = ledger.acked();
+        let (at_stores, accepting) = ledger.store_counts();
         let client = run.db.pool().get().await?;
         let row = client
             .query_one(
@@ -638,10 +656,6 @@ async fn hub_orders(db: &Db, since: DateTime<Utc>) -> anyhow::Result<Vec<HubOrde
 
 /// Runs `rate` for `duration` and reads it minute by minute.
 async fn soak(run: &mut Run, rate: f64, duration: Duration) -> anyhow::Result<Soak> {
-    let index = run.steps;
-    run.steps += 1;
-    tracing::info!(step = index, rate, ?duration, "Soak starts.");
-    let before = Before::now(run);
     let (done, mut finished) = watch::channel(false);
     // The hub's memory, sampled at the end of every minute while the soak runs.
     let pid = run.hub.pid();
@@ -659,20 +673,24 @@ async fn soak(run: &mut Run, rate: f64, duration: Duration) -> anyhow::Result<So
         }
         samples
     });
-    platforms::offer(&run.platforms, &mut run.rotation, index, rate, duration).await;
-    let offered_until = Instant::now();
+    let measured = measured_step(run, "soak", rate, duration).await;
     let _ = done.send(true);
     let rss = sampler.await.unwrap_or_default();
-    drain(run).await?;
-    let drain_seconds = offered_until.elapsed().as_secs_f64();
-    let step = step_result(run, "soak", index, rate, &before, None, drain_seconds).await?;
-    let hub_orders = hub_orders(&run.db, before.wall).await?;
+    let Measured {
+        step,
+        index,
+        started,
+        hub_orders,
+    } = measured?;
     let mut minutes = Vec::new();
     let whole = duration.as_secs().div_ceil(60);
     for minute in 0..usize::try_from(whole).unwrap_or(0) {
-        let from = before.at + Duration::from_secs(60 * minute as u64);
+        let from = started + Duration::from_secs(60 * minute as u64);
         let to = from + Duration::from_secs(60);
-        let figures = run.ledger.figures(index, Some((from, to)), &hub_orders);
+        let figures = run
+            .platforms
+            .ledger
+            .figures(index, Some((from, to)), &hub_orders);
         minutes.push(SoakMinute {
             minute: minute + 1,
             completed: figures.completed,
