@@ -295,23 +295,23 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// A production configuration with only what has no default.
+    const MINIMAL: &str = r#"
+        mode = "production"
+        [http]
+        bind = "127.0.0.1:8080"
+        public_url = "http://127.0.0.1:8080"
+        [database]
+        url = "postgres://file/db"
+        [broker]
+        prefix = "crossdock"
+    "#;
+
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail closure signature
     fn environment_overrides_reach_their_section_and_other_variables_are_left_alone() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "crossdock.toml",
-                r#"
-                mode = "production"
-                [http]
-                bind = "127.0.0.1:8080"
-                public_url = "http://127.0.0.1:8080"
-                [database]
-                url = "postgres://file/db"
-                [broker]
-                prefix = "crossdock"
-                "#,
-            )?;
+            jail.create_file("crossdock.toml", MINIMAL)?;
             jail.set_env("CROSSDOCK_DATABASE__URL", "postgres://env/db");
             jail.set_env("CROSSDOCK_BROKER__STORE_SHARDS", "4");
             jail.set_env("CROSSDOCK_FAILPOINT", "relay_before_publish");
@@ -378,19 +378,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "crossdock.toml",
-                r#"
-                mode = "production"
-                [http]
-                bind = "127.0.0.1:8080"
-                public_url = "http://127.0.0.1:8080"
-                [database]
-                url = "postgres://file/db"
-                [broker]
-                prefix = "crossdock"
-                [sync.push_rates.doordash]
-                per_second = 50
-                burst = 80
-                "#,
+                &format!("{MINIMAL}\n[sync.push_rates.doordash]\nper_second = 50\nburst = 80\n"),
             )?;
             jail.set_env("CROSSDOCK_SYNC__PUSH_RATES__MEITUAN__PER_SECOND", "300");
             let settings =
