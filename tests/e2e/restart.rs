@@ -18,7 +18,7 @@ async fn a_hub_killed_between_commit_and_publish_delivers_the_order_exactly_once
     let mut first = HubProcess::spawn(
         &infra,
         port,
-        &[("CROSSDOCK_FAILPOINT", "relay_before_publish".into())],
+        &[("CROSSDOCK_FAILPOINT", "before_publish".into())],
     );
     let first_log = first.log.clone();
     first_log

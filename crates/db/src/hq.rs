@@ -545,7 +545,7 @@ impl Db {
     /// lock, so it never lands in the middle of a sync run.
     pub async fn replay_parked(&self, order_id: OrderId) -> Result<Replayed, ReplayError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         tx.execute(
             &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
                 .await?,
@@ -596,7 +596,7 @@ impl Db {
             },
         )
         .await?;
-        outbox::insert(&tx, &self.routes().sync(&channel, order_id)).await?;
+        outbox::insert(&tx, self.routes().sync(&channel, order_id)).await?;
         tx.commit().await?;
         Ok(Replayed {
             order_id,

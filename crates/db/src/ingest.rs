@@ -8,6 +8,7 @@ use deadpool_postgres::Transaction;
 use crate::orders::{
     Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order, skip_unpushed,
 };
+use crate::outbox::Tx;
 use crate::{Db, DbError, outbox};
 
 /// A platform's request as received, for the inbox and the quarantine.
@@ -132,7 +133,7 @@ impl Db {
         flags: &[Flag],
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         if let Some(previous) = insert_inbox(&tx, raw, "order").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
@@ -156,7 +157,7 @@ impl Db {
         received_at: DateTime<Utc>,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let recorded = self.insert_order(&tx, order, flags, received_at).await?;
         if let Some(order_id) = recorded.order_id() {
             link_inbox(&tx, order.channel.as_str(), dedupe_key, order_id).await?;
@@ -167,7 +168,7 @@ impl Db {
 
     async fn insert_order(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Tx<'_>,
         order: &NewOrder,
         flags: &[Flag],
         received_at: DateTime<Utc>,
@@ -257,7 +258,7 @@ impl Db {
                 .await
                 .map_err(into_db_error)?;
         } else {
-            outbox::insert(tx, &self.routes().order_received(id)).await?;
+            outbox::insert(tx, self.routes().order_received(id)).await?;
         }
         Ok(Recorded::New { order_id: Some(id) })
     }
@@ -269,15 +270,11 @@ impl Db {
         fetch: serde_json::Value,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         if let Some(previous) = insert_inbox(&tx, raw, "fetch").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
-        outbox::insert(
-            &tx,
-            &self.routes().fetch(raw.channel, raw.dedupe_key, fetch),
-        )
-        .await?;
+        outbox::insert(&tx, self.routes().fetch(raw.channel, raw.dedupe_key, fetch)).await?;
         tx.commit().await?;
         Ok(Recorded::New { order_id: None })
     }
@@ -327,7 +324,7 @@ impl Db {
         tombstone_reason: Option<String>,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
@@ -388,7 +385,7 @@ impl Db {
         kind: &str,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }

@@ -10,7 +10,8 @@
 //! - [`orders`]: reads, status changes (state machine enforced) and store delivery.
 //! - [`routing`]: assignment to a store (its load checked under a row lock), stores
 //!   declining orders, HQ's re-assignment and attention list, the deadline guard.
-//! - [`outbox`]: claiming committed messages for the relay.
+//! - [`outbox`]: committed messages handed to this process's publisher, and claimed by
+//!   the relay when no one else publishes them.
 //! - [`sync`]: the per-order status sync queue.
 //! - [`stats`]: figures for monitoring (the outbox backlog).
 //! - [`hq`]: HQ's dashboard: the summary, the attention list of every kind, search,
@@ -37,7 +38,7 @@ use crossdock_model::{OrderId, StoreId};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
 
-pub use outbox::{OutboxMessage, OutboxRow, Relayed};
+pub use outbox::{CommitSink, OutboxMessage, OutboxRow, Relayed};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -127,6 +128,8 @@ pub struct DbConfig {
 pub struct Db {
     pool: Pool,
     routes: Arc<dyn Routes>,
+    /// Where committed outbox rows go for publishing at once (see [`outbox`]).
+    sink: Option<Arc<dyn CommitSink>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -167,7 +170,11 @@ impl Db {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Url(e.to_string()))?;
-        let db = Self { pool, routes };
+        let db = Self {
+            pool,
+            routes,
+            sink: None,
+        };
         db.ping().await?;
         Ok(db)
     }

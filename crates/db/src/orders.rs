@@ -9,6 +9,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use crate::outbox::Tx;
 use crate::{Db, DbError, outbox};
 
 /// Why a status change was refused.
@@ -179,7 +180,7 @@ pub(crate) async fn lock_order(
 /// queue), and each must learn what the others did.
 pub(crate) async fn apply_action(
     db: &Db,
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     mut order: Order,
     action: &StatusAction,
     actor: &Actor,
@@ -212,7 +213,7 @@ pub(crate) async fn apply_action(
     let channel = order.order.channel.as_str();
     if let Some(store) = &order.store_id {
         let kind = format!("order.{}", target.as_str());
-        outbox::insert(tx, &db.routes().to_store(store, order.id, &kind)).await?;
+        outbox::insert(tx, db.routes().to_store(store, order.id, &kind)).await?;
     }
     if *actor == Actor::Channel {
         if target == Status::Cancelled {
@@ -242,7 +243,7 @@ pub(crate) async fn apply_action(
             ],
         )
         .await?;
-        outbox::insert(tx, &db.routes().sync(channel, order.id)).await?;
+        outbox::insert(tx, db.routes().sync(channel, order.id)).await?;
     }
     Ok(order)
 }
@@ -361,7 +362,7 @@ impl Db {
         actor: &Actor,
     ) -> Result<Order, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let order = lock_order(&tx, id)
             .await?
             .ok_or(ChangeError::NotFound(id))?;
@@ -383,46 +384,41 @@ impl Db {
         id: OrderId,
         store: &StoreId,
     ) -> Result<Handover, DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let now = Utc::now();
-        let row = tx
+        let client = self.pool.get().await?;
+        let reason = format!("on the queue of {store}");
+        // One statement, one round trip: the hand-over counted, and its event written the
+        // first time only (a data-modifying CTE runs whether or not it is read).
+        let row = client
             .query_opt(
-                &tx.prepare_cached(
-                    "INSERT INTO store_deliveries (order_id, store_id, delivered_at)
-                 SELECT $1, $2, $3 FROM orders WHERE id = $1 AND store_id = $2
-                 ON CONFLICT (order_id, store_id)
-                     DO UPDATE SET handovers = store_deliveries.handovers + 1
-                 RETURNING handovers",
-                )
-                .await?,
-                &[&id.as_uuid(), &store.as_str(), &now],
+                &client
+                    .prepare_cached(
+                        "WITH handed AS (
+                             INSERT INTO store_deliveries (order_id, store_id, delivered_at)
+                             SELECT $1, $2, $3 FROM orders WHERE id = $1 AND store_id = $2
+                             ON CONFLICT (order_id, store_id)
+                                 DO UPDATE SET handovers = store_deliveries.handovers + 1
+                             RETURNING handovers),
+                         event AS (
+                             INSERT INTO order_events (order_id, at, source, kind, reason)
+                             SELECT $1, $3, $4, $5, $6 FROM handed WHERE handovers = 1)
+                         SELECT handovers FROM handed",
+                    )
+                    .await?,
+                &[
+                    &id.as_uuid(),
+                    &store.as_str(),
+                    &Utc::now(),
+                    &EventSource::Hub.as_str(),
+                    &EventKind::DeliveredToStore.as_str(),
+                    &reason,
+                ],
             )
             .await?;
-        let Some(row) = row else {
-            return Ok(Handover::NotTheStore);
-        };
-        let handovers: i32 = row.get(0);
-        if handovers > 1 {
-            tx.commit().await?;
-            return Ok(Handover::Again);
-        }
-        let reason = format!("on the queue of {store}");
-        insert_event(
-            &tx,
-            NewEvent {
-                order_id: id,
-                at: now,
-                source: EventSource::Hub,
-                kind: EventKind::DeliveredToStore,
-                status: None,
-                reason: Some(&reason),
-                data: None,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Handover::First)
+        Ok(match row.map(|row| row.get::<_, i32>(0)) {
+            None => Handover::NotTheStore,
+            Some(1) => Handover::First,
+            Some(_) => Handover::Again,
+        })
     }
 
     /// How often store queues handed an order over, over every store it went to (0: never).

@@ -1,9 +1,73 @@
-//! The transactional outbox: messages written with the change that causes them, published
-//! by the relay after commit, deleted only once the broker confirmed them.
+//! The transactional outbox: messages written with the change that causes them, deleted
+//! only once the broker confirmed them.
+//!
+//! A process that can publish registers a [`CommitSink`]: the rows a transaction wrote
+//! reach it right after the commit, and it publishes them at once and then forgets them
+//! ([`Db::forget_outbox`]). Such rows are marked `direct`, and the relay
+//! ([`Db::relay_outbox`]) claims them only once they are older than its grace: by then
+//! the committer has published and deleted them, or died or lost the broker trying.
+//! Rows of a process without a sink are the relay's at once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use deadpool_postgres::Transaction;
 
 use crate::{Db, DbError};
+
+/// Takes the outbox rows of each transaction this process commits, right after the
+/// commit. It must not block: it hands them on (a channel to the publisher).
+pub trait CommitSink: Send + Sync + 'static {
+    fn committed(&self, rows: Vec<OutboxRow>);
+}
+
+/// A transaction that writes outbox rows: it keeps the rows it wrote, and hands them to
+/// the database's [`CommitSink`] once it has committed (never when rolled back or
+/// dropped). Everything else is the transaction it wraps.
+pub(crate) struct Tx<'a> {
+    inner: Transaction<'a>,
+    sink: Option<Arc<dyn CommitSink>>,
+    staged: Mutex<Vec<OutboxRow>>,
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+impl Tx<'_> {
+    /// Commits, then hands the rows written to the sink.
+    pub(crate) async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        let Tx {
+            inner,
+            sink,
+            staged,
+        } = self;
+        inner.commit().await?;
+        let rows = staged
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(sink) = sink
+            && !rows.is_empty()
+        {
+            sink.committed(rows);
+        }
+        Ok(())
+    }
+
+    /// Rolls back: the rows written are forgotten with it.
+    pub(crate) async fn rollback(self) -> Result<(), tokio_postgres::Error> {
+        self.inner.rollback().await
+    }
+}
 
 /// A message to publish once the surrounding transaction commits.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,32 +96,99 @@ pub struct OutboxRow {
     pub message: OutboxMessage,
 }
 
+/// Writes `message` to the outbox within `tx`; staged for the sink when there is one.
 pub(crate) async fn insert(
-    tx: &Transaction<'_>,
-    message: &OutboxMessage,
+    tx: &Tx<'_>,
+    message: OutboxMessage,
 ) -> Result<(), tokio_postgres::Error> {
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO outbox (routing_key, kind, message_id, body) VALUES ($1, $2, $3, $4)",
+    let direct = tx.sink.is_some();
+    let row = tx
+        .query_one(
+            &tx.prepare_cached(
+                "INSERT INTO outbox (routing_key, kind, message_id, body, direct)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .await?,
+            &[
+                &message.routing_key,
+                &message.kind,
+                &message.message_id,
+                &message.body,
+                &direct,
+            ],
         )
-        .await?,
-        &[
-            &message.routing_key,
-            &message.kind,
-            &message.message_id,
-            &message.body,
-        ],
-    )
-    .await?;
+        .await?;
+    if direct {
+        tx.staged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(OutboxRow {
+                id: row.get(0),
+                message,
+            });
+    }
     Ok(())
 }
 
 impl Db {
-    /// Claims up to `limit` outbox rows (oldest first, skipping rows another relay holds
-    /// and rows set aside), hands them to `publish`, deletes the confirmed ones, sets the
-    /// refused ones aside with their reason, and commits. Rows whose outcome is unknown
-    /// stay for the next round. Returns the number confirmed.
-    pub async fn relay_outbox<F, Fut>(&self, limit: i64, publish: F) -> Result<usize, DbError>
+    /// From now on, the outbox rows of every transaction committed through this handle
+    /// (and its clones made after) go to `sink` after the commit, marked for the relay to
+    /// leave alone for its grace.
+    pub fn publishing_commits(mut self, sink: Arc<dyn CommitSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Begins a transaction that hands the outbox rows it writes to the sink on commit.
+    pub(crate) async fn begin<'a>(
+        &self,
+        client: &'a mut deadpool_postgres::Client,
+    ) -> Result<Tx<'a>, tokio_postgres::Error> {
+        Ok(Tx {
+            inner: client.transaction().await?,
+            sink: self.sink.clone(),
+            staged: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Deletes outbox rows the broker confirmed, in one statement whose commit does not
+    /// wait for the disk (lost in a crash, they are published again: V9's
+    /// `forget_outbox`). Returns how many were still there.
+    pub async fn forget_outbox(&self, ids: &[i64]) -> Result<u64, DbError> {
+        let client = self.pool.get().await?;
+        let gone: i64 = client
+            .query_one(
+                &client.prepare_cached("SELECT forget_outbox($1)").await?,
+                &[&ids],
+            )
+            .await?
+            .get(0);
+        Ok(u64::try_from(gone).unwrap_or(0))
+    }
+
+    /// Sets aside outbox rows the broker refused, with why, for HQ.
+    pub async fn set_aside_outbox(&self, refused: &[(i64, String)]) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1")
+            .await?;
+        for (id, reason) in refused {
+            client.execute(&statement, &[id, reason]).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` outbox rows (oldest first, skipping rows another relay holds,
+    /// rows set aside, and rows a committer publishes itself that are younger than
+    /// `grace`), hands them to `publish`, deletes the confirmed ones, sets the refused
+    /// ones aside with their reason, and commits. Rows whose outcome is unknown stay for
+    /// the next round. Returns the number confirmed.
+    pub async fn relay_outbox<F, Fut>(
+        &self,
+        limit: i64,
+        grace: Duration,
+        publish: F,
+    ) -> Result<usize, DbError>
     where
         F: FnOnce(Vec<OutboxRow>) -> Fut,
         Fut: std::future::Future<Output = Relayed>,
@@ -66,13 +197,14 @@ impl Db {
         let tx = client.transaction().await?;
         let rows = tx
             .query(
-                // Oldest first, skipping rows another relay holds and rows set aside, by
-                // a plain index scan (V8).
+                // Oldest first, skipping rows another relay holds, rows set aside and
+                // young rows their committer publishes, by a plain index scan (V8, V9).
                 &tx.prepare_cached(
-                    "SELECT id, routing_key, kind, message_id, body FROM claim_outbox($1)",
+                    "SELECT id, routing_key, kind, message_id, body
+                       FROM claim_outbox($1, make_interval(secs => $2))",
                 )
                 .await?,
-                &[&limit],
+                &[&limit, &grace.as_secs_f64()],
             )
             .await?;
         if rows.is_empty() {

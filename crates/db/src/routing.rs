@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::orders::{
     Actor, ChangeError, NewEvent, ORDER_COLUMNS, apply_action, insert_event, order_from_row,
 };
+use crate::outbox::Tx;
 use crate::{Db, DbError, outbox};
 
 /// How long a store has to accept an order, and how much time before the platform's
@@ -251,20 +252,15 @@ async fn claim_place(
 }
 
 /// Takes the order from the store it was at: the store's queue hears it at once.
-async fn withdraw(
-    db: &Db,
-    tx: &Transaction<'_>,
-    id: OrderId,
-    store: &StoreId,
-) -> Result<(), DbError> {
-    outbox::insert(tx, &db.routes().to_store(store, id, "order.withdrawn")).await?;
+async fn withdraw(db: &Db, tx: &Tx<'_>, id: OrderId, store: &StoreId) -> Result<(), DbError> {
+    outbox::insert(tx, db.routes().to_store(store, id, "order.withdrawn")).await?;
     Ok(())
 }
 
 /// Gives the order to `store` until `accept_by`, recording why.
 async fn hand_to(
     db: &Db,
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: OrderId,
     store: &StoreId,
     accept_by: DateTime<Utc>,
@@ -281,7 +277,7 @@ async fn hand_to(
     )
     .await?;
     insert_event(tx, event).await?;
-    outbox::insert(tx, &db.routes().to_store(store, id, "order.routed")).await?;
+    outbox::insert(tx, db.routes().to_store(store, id, "order.routed")).await?;
     Ok(())
 }
 
@@ -306,7 +302,7 @@ impl Db {
         F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
     {
         let mut client = self.pool.get().await?;
-        let mut tx = client.transaction().await?;
+        let mut tx = self.begin(&mut client).await?;
         let locked = lock(&tx, id).await?.ok_or(ChangeError::NotFound(id))?;
         if let Some(store) = locked.order.store_id {
             return Ok(Assignment::AlreadyAssigned(store));
@@ -403,7 +399,7 @@ impl Db {
         reason: &str,
     ) -> Result<Declined, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let Some(locked) = lock(&tx, id).await? else {
             return Err(ChangeError::NotFound(id));
         };
@@ -466,7 +462,7 @@ impl Db {
         withdraw(self, &tx, id, store).await?;
         let outcome = if locked.order.order.hub_chooses_store() {
             let attempt = locked.declined.len() + 1;
-            outbox::insert(&tx, &self.routes().reroute(id, attempt)).await?;
+            outbox::insert(&tx, self.routes().reroute(id, attempt)).await?;
             Declined::Rerouted
         } else {
             tx.execute(
@@ -508,7 +504,7 @@ impl Db {
         decision: &serde_json::Value,
     ) -> Result<Assignment, AssignError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let locked = lock(&tx, id).await?.ok_or(AssignError::NotFound(id))?;
         if locked.order.status != Status::Received {
             return Err(AssignError::NotAwaiting(locked.order.status));
@@ -626,7 +622,7 @@ impl Db {
         margin: Duration,
     ) -> Result<bool, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let tx = self.begin(&mut client).await?;
         let Some(locked) = lock(&tx, id).await? else {
             return Ok(false);
         };

@@ -282,7 +282,7 @@ impl Db {
                 .await?;
             return Ok(written > 0);
         }
-        let tx = client.transaction().await?;
+        let tx = self.begin(client).await?;
         let updated = tx
             .execute(&tx.prepare_cached(SETTLE).await?, &settle)
             .await?;
@@ -327,8 +327,7 @@ impl Db {
             });
             outbox::insert(
                 &tx,
-                &self
-                    .routes()
+                self.routes()
                     .parked(&channel, order_id, pending.event_id, body),
             )
             .await?;

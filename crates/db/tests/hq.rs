@@ -558,7 +558,7 @@ async fn a_set_aside_message_goes_back_to_the_relay() {
     let db = &test.db;
     let refused = test.insert("nowhere.at.all").await;
     let fine = test.insert("order.received").await;
-    db.relay_outbox(10, |rows| async move {
+    db.relay_outbox(10, std::time::Duration::ZERO, |rows| async move {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         assert_eq!(ids, [refused, fine]);
         Relayed {
@@ -625,7 +625,7 @@ async fn a_set_aside_message_goes_back_to_the_relay() {
 
     // The relay claims it again.
     let claimed = Mutex::new(Vec::new());
-    db.relay_outbox(10, |rows| {
+    db.relay_outbox(10, std::time::Duration::ZERO, |rows| {
         *claimed.lock().expect("lock") = rows.iter().map(|r| r.id).collect::<Vec<_>>();
         let confirmed = rows.iter().map(|r| r.id).collect();
         async move {

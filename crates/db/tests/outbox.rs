@@ -1,10 +1,87 @@
-//! The outbox relay's claim against a real PostgreSQL: confirmed rows are deleted, refused
-//! rows are set aside and never block the rows behind them, unknown outcomes stay.
+//! The outbox against a real PostgreSQL: a commit hands its rows to the process's
+//! publisher, which forgets them once confirmed, and the relay leaves them for its grace;
+//! the relay's claim deletes confirmed rows, sets refused rows aside so they never block
+//! the rows behind them, and leaves unknown outcomes.
 
 mod common;
 
-use common::TestDb;
-use crossdock_db::Relayed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestDb, hub_order};
+use crossdock_db::{CommitSink, OutboxRow, Relayed};
+
+/// A publisher that only keeps what it is handed.
+#[derive(Default)]
+struct Kept(Mutex<Vec<Vec<OutboxRow>>>);
+
+impl CommitSink for Kept {
+    fn committed(&self, rows: Vec<OutboxRow>) {
+        self.0.lock().expect("lock").push(rows);
+    }
+}
+
+impl Kept {
+    fn take(&self) -> Vec<Vec<OutboxRow>> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+#[tokio::test]
+async fn a_commit_hands_its_rows_to_the_publisher_and_the_relay_leaves_them_for_its_grace() {
+    let test = TestDb::new().await;
+    let kept = Arc::new(Kept::default());
+    let db = test.db.clone().publishing_commits(kept.clone());
+
+    // An order recorded through a handle with a publisher: its one message is handed over
+    // once, after the commit.
+    hub_order(&db, "direct-1").await;
+    let handed = kept.take();
+    assert_eq!(handed.len(), 1, "one commit, one hand-over");
+    assert_eq!(
+        handed[0]
+            .iter()
+            .map(|row| row.message.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["order.received"]
+    );
+    let id = handed[0][0].id;
+
+    // The relay leaves it while it is younger than the grace…
+    let confirmed = db
+        .relay_outbox(10, Duration::from_secs(600), |rows| async move {
+            panic!("nothing to claim yet: {rows:?}")
+        })
+        .await
+        .expect("round within the grace");
+    assert_eq!(confirmed, 0);
+    // …but an order recorded through a handle without a publisher is the relay's at once.
+    hub_order(&test.db, "relayed-1").await;
+    assert!(kept.take().is_empty(), "not this publisher's");
+    let mut claimed = Vec::new();
+    db.relay_outbox(10, Duration::from_secs(600), |rows| {
+        claimed.extend(rows.into_iter().map(|row| row.message.kind));
+        async { Relayed::default() }
+    })
+    .await
+    .expect("round");
+    assert_eq!(claimed, ["order.received"]);
+
+    // Past the grace (its committer died, or could not publish), the relay takes it too.
+    db.relay_outbox(10, Duration::ZERO, |rows| async move {
+        assert_eq!(rows[0].id, id, "oldest first");
+        assert_eq!(rows.len(), 2);
+        Relayed::default()
+    })
+    .await
+    .expect("round past the grace");
+
+    // Confirmed, the publisher forgets it: once.
+    assert_eq!(db.forget_outbox(&[id]).await.expect("forget"), 1);
+    assert_eq!(db.forget_outbox(&[id]).await.expect("forget"), 0);
+    assert_eq!(db.outbox_backlog().await.expect("backlog"), 1);
+    test.drop().await;
+}
 
 #[tokio::test]
 async fn refused_rows_are_set_aside_and_never_block_the_rows_behind_them() {
@@ -16,7 +93,7 @@ async fn refused_rows_are_set_aside_and_never_block_the_rows_behind_them() {
 
     // The broker refuses the oldest row: it is set aside with the reason.
     let confirmed = db
-        .relay_outbox(1, |rows| async move {
+        .relay_outbox(1, Duration::ZERO, |rows| async move {
             assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
             Relayed {
                 confirmed: vec![],
@@ -29,14 +106,14 @@ async fn refused_rows_are_set_aside_and_never_block_the_rows_behind_them() {
     assert_eq!(db.outbox_backlog().await.expect("backlog"), 2);
 
     // The next round starts behind it; an unknown outcome leaves the row for later.
-    db.relay_outbox(1, |rows| async move {
+    db.relay_outbox(1, Duration::ZERO, |rows| async move {
         assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [second]);
         Relayed::default()
     })
     .await
     .expect("round 2");
     let confirmed = db
-        .relay_outbox(10, |rows| async move {
+        .relay_outbox(10, Duration::ZERO, |rows| async move {
             assert_eq!(
                 rows.iter().map(|r| r.id).collect::<Vec<_>>(),
                 [second, third]
@@ -97,7 +174,7 @@ async fn a_claim_does_not_read_the_entries_of_deleted_rows_again() {
         };
         let before = entries_read().await;
         let claimed: Vec<i64> = tx
-            .query("SELECT id FROM claim_outbox(100)", &[])
+            .query("SELECT id FROM claim_outbox(100, interval '0')", &[])
             .await
             .expect("claim")
             .iter()

@@ -95,8 +95,11 @@ pub struct Shared {
     registry_version: AtomicI64,
     /// How far the in-memory registry has read the stores' live state.
     live_watermark: Mutex<LiveWatermark>,
-    /// Wakes the relay right after a commit that wrote outbox rows.
+    /// Wakes the relay when HQ put a set-aside message back (other rows are published by
+    /// their committer, or found by the relay's poll).
     pub relay_wake: Notify,
+    /// The outbox rows this process's publisher has in hand, which its relay leaves alone.
+    pub in_hand: Arc<workers::relay::InHand>,
     pub admin_token: SecretString,
     /// Set when this process runs the relay.
     pub publisher: Option<Publisher>,
@@ -268,15 +271,21 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     let channel_list = channels::build(&settings, &secrets, &http_client)?;
     let topology = Topology::from_config(&settings.broker);
 
-    let db = links::while_postgres_unreachable("migrating and connecting", || {
+    let mut db = links::while_postgres_unreachable("migrating and connecting", || {
         connect_db(&settings, settings.database.pool_size)
     })
     .await?;
     let links = Links::default();
+    let in_hand = Arc::new(workers::relay::InHand::default());
     // The relay connects (and reconnects) by itself: the broker may come up after the hub.
+    // Its publisher publishes this process's commits right after them.
+    let mut committed = None;
     let publisher = if roles.relay {
         let publisher = Publisher::new(&settings.broker).context("the broker's settings")?;
         links.register("publisher", publisher.link_state());
+        let (outbound, receiver) = workers::relay::Outbound::new(in_hand.clone());
+        db = db.publishing_commits(Arc::new(outbound));
+        committed = Some(receiver);
         Some(publisher)
     } else {
         None
@@ -300,6 +309,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         registry_version: AtomicI64::new(i64::MIN),
         live_watermark: Mutex::new(LiveWatermark::default()),
         relay_wake: Notify::new(),
+        in_hand,
         admin_token,
         publisher,
         links,
@@ -344,7 +354,12 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     if roles.api || roles.router {
         tasks.spawn(workers::refresh_registry(shared.clone(), stopped.clone()));
     }
-    if roles.relay {
+    if let Some(committed) = committed {
+        tasks.spawn(workers::relay::publish_committed(
+            shared.clone(),
+            committed,
+            stopped.clone(),
+        ));
         tasks.spawn(workers::relay::run(shared.clone(), stopped.clone()));
     }
     if roles.router {

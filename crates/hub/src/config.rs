@@ -111,8 +111,13 @@ fn default_pool_size() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelaySettings {
+    /// The most rows one relay round claims.
     pub batch: i64,
+    /// How often the relay looks for rows no one else publishes.
     pub poll_ms: u64,
+    /// How old a row its committer publishes itself must be before the relay takes it
+    /// (the committer died, lost the broker, or does not know whether it was published).
+    pub grace_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -120,6 +125,7 @@ impl Default for RelaySettings {
         Self {
             batch: 500,
             poll_ms: 200,
+            grace_ms: 5_000,
         }
     }
 }
@@ -314,7 +320,7 @@ mod tests {
             jail.create_file("crossdock.toml", MINIMAL)?;
             jail.set_env("CROSSDOCK_DATABASE__URL", "postgres://env/db");
             jail.set_env("CROSSDOCK_BROKER__STORE_SHARDS", "4");
-            jail.set_env("CROSSDOCK_FAILPOINT", "relay_before_publish");
+            jail.set_env("CROSSDOCK_FAILPOINT", "before_publish");
             jail.set_env("CROSSDOCK_SECRET_UBER_EATS_CLIENT_SECRET", "s3cret");
             let settings =
                 Settings::load(Some(Path::new("crossdock.toml"))).map_err(|e| format!("{e:#}"))?;

@@ -1,8 +1,8 @@
 //! Failpoints for crash tests: `CROSSDOCK_FAILPOINT=<name>` makes the named point stall
 //! forever (the test then kills the process with SIGKILL at exactly that moment).
 //!
-//! - `relay_before_publish`: the relay has claimed committed outbox rows and stops before
-//!   publishing them.
+//! - `before_publish`: committed outbox rows are about to be published (by their
+//!   committer's publisher or by the relay) and are not.
 
 /// Stalls forever if failpoint `name` is set, after logging that it was reached.
 pub async fn stall_if(name: &str) {

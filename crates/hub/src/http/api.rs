@@ -346,7 +346,6 @@ async fn act(
         .await
         .map_err(change_error)?;
     tracing::info!(order_id = %id, status = %order.status, by = ?caller, "Order status changed.");
-    shared.relay_wake.notify_one();
     shared
         .metrics
         .status_changed(&order, &action, matches!(caller, Caller::Hq));
@@ -371,7 +370,6 @@ async fn decline(
         Declined::Unchanged => "unchanged",
     };
     tracing::info!(order_id = %id, %store, next, "Store declined the order.");
-    shared.relay_wake.notify_one();
     Ok(Json(
         json!({ "order_id": id, "declined": true, "next": next }),
     ))
@@ -437,7 +435,6 @@ async fn assign(
     {
         Ok(Assignment::Assigned { store, active }) => {
             tracing::info!(order_id = %id, %store, active, "Order re-assigned by HQ.");
-            shared.relay_wake.notify_one();
             let order = shared
                 .db
                 .order(id, None)

@@ -212,9 +212,6 @@ async fn redeem(
     };
     match super::webhooks::record(&shared, record, &delivery).await {
         Ok(Ok(recorded)) => {
-            if !recorded.is_duplicate() {
-                shared.relay_wake.notify_one();
-            }
             tracing::info!(
                 channel = channel_id,
                 %store,

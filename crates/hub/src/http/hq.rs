@@ -219,7 +219,6 @@ async fn replay_order(
         event_ids = ?replayed.event_ids,
         "HQ replayed the order's parked status pushes."
     );
-    shared.relay_wake.notify_one();
     Ok(Json(json!(replayed)))
 }
 

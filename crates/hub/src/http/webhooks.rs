@@ -210,9 +210,6 @@ async fn handle(
     };
     match record(shared, raw, &delivery).await {
         Ok(Ok(recorded)) => {
-            if !recorded.is_duplicate() {
-                shared.relay_wake.notify_one();
-            }
             tracing::info!(
                 channel = channel_id,
                 order_id = ?recorded.order_id(),

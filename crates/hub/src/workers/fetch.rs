@@ -87,7 +87,6 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
             if !recorded.is_duplicate() {
                 shared.metrics.order_ingested(&message.channel);
             }
-            shared.relay_wake.notify_one();
             Disposition::Ack
         }
         Err(error) => {

@@ -1,19 +1,222 @@
-//! The outbox relay: publishes committed outbox rows with publisher confirms and deletes
-//! them once confirmed. Woken in-process right after commits; polls as a fallback (other
-//! processes' commits, and rows left by a crash). Before each round it makes sure the
-//! publisher is connected, so while RabbitMQ is away it waits on the publisher's backoff
-//! and its link (in `/readyz`) comes back with the broker, not with the next order.
+//! Publishing the outbox. In a process that runs the relay, every transaction's outbox
+//! rows reach [`Outbound`] right after its commit: [`publish_committed`] publishes them
+//! at once with publisher confirms (whatever has been committed meanwhile goes in the
+//! same batch), and [`forget_confirmed`] deletes the confirmed ones in batches. No
+//! claim, no relay round in between: a message leaves one hop after its commit.
+//!
+//! [`run`], the relay, is the fallback: every `relay.poll_ms` it claims the rows no one
+//! else publishes — those of processes without a publisher at once, and those a
+//! committer published or tried to only once they are older than `relay.grace_ms` (it
+//! died, lost the broker, or its publish's outcome is unknown). Rows this process still
+//! has in hand are never claimed by its own relay, however old, so one process never
+//! publishes a row twice. Before each round it makes sure the publisher is connected, so
+//! while RabbitMQ is away it waits on the publisher's backoff and its link (in `/readyz`)
+//! comes back with the broker, not with the next order.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossdock_broker::{OutgoingMessage, PublishOutcome};
-use crossdock_db::{OutboxRow, Relayed};
-use tokio::sync::watch;
+use crossdock_db::{CommitSink, OutboxRow, Relayed};
+use tokio::sync::{mpsc, watch};
 
 use crate::app::Shared;
 use crate::failpoint;
 
+/// The most rows one batch publishes or forgets; the rest go in the next.
+const MAX_BATCH: usize = 500;
+
+/// How long committed rows wait for a publisher that is not connected (just started, or
+/// reconnecting) before they are left to the relay.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The outbox rows this process has in hand: committed and handed over, not yet deleted
+/// (or given up to the relay).
+#[derive(Debug, Default)]
+pub struct InHand(Mutex<HashSet<i64>>);
+
+impl InHand {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn take(&self, ids: impl IntoIterator<Item = i64>) {
+        self.lock().extend(ids);
+    }
+
+    fn release(&self, ids: &[i64]) {
+        let mut held = self.lock();
+        for id in ids {
+            held.remove(id);
+        }
+    }
+
+    fn holds(&self, id: i64) -> bool {
+        self.lock().contains(&id)
+    }
+
+    /// How many rows are in hand.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The database's [`CommitSink`]: committed rows go to [`publish_committed`].
+pub struct Outbound {
+    committed: mpsc::UnboundedSender<Vec<OutboxRow>>,
+    in_hand: Arc<InHand>,
+}
+
+impl Outbound {
+    /// The sink, and the receiving end for [`publish_committed`].
+    pub fn new(in_hand: Arc<InHand>) -> (Self, mpsc::UnboundedReceiver<Vec<OutboxRow>>) {
+        let (committed, receiver) = mpsc::unbounded_channel();
+        (Self { committed, in_hand }, receiver)
+    }
+}
+
+impl CommitSink for Outbound {
+    fn committed(&self, rows: Vec<OutboxRow>) {
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        self.in_hand.take(ids.iter().copied());
+        if self.committed.send(rows).is_err() {
+            // The publisher has stopped (the hub is shutting down): the relay's.
+            self.in_hand.release(&ids);
+        }
+    }
+}
+
+/// Takes what has arrived on `receiver` up to [`MAX_BATCH`] items (waiting for the first),
+/// or `None` when the hub stops or the senders are gone.
+async fn next_batch<T>(
+    receiver: &mut mpsc::UnboundedReceiver<Vec<T>>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Vec<T>> {
+    let mut batch = tokio::select! {
+        _ = stop.changed() => return None,
+        first = receiver.recv() => first?,
+    };
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(more) => batch.extend(more),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Publishes committed rows as they come, then hands the confirmed ones to
+/// [`forget_confirmed`]; refused ones are set aside for HQ, and ones whose outcome is
+/// unknown are left to the relay.
+pub async fn publish_committed(
+    shared: Arc<Shared>,
+    mut committed: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(publisher) = shared.publisher.as_ref() else {
+        return;
+    };
+    let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
+    let forgetting = tokio::spawn(forget_confirmed(shared.clone(), confirmed_rx, stop.clone()));
+    while let Some(rows) = next_batch(&mut committed, &mut stop).await {
+        failpoint::stall_if("before_publish").await;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        if !publisher.is_connected()
+            && !tokio::time::timeout(CONNECT_PATIENCE, publisher.ensure_connected())
+                .await
+                .is_ok_and(|connected| connected.is_ok())
+        {
+            // The broker is away: the relay waits for it and publishes them then.
+            shared.in_hand.release(&ids);
+            continue;
+        }
+        let messages: Vec<OutgoingMessage> = rows.into_iter().map(outgoing).collect();
+        let outcomes = publisher.publish_batch(&messages).await;
+        let (relayed, unknown) = sort_outcomes(&ids, &messages, outcomes);
+        shared.in_hand.release(&unknown);
+        if !relayed.refused.is_empty() {
+            if let Err(error) = shared.db.set_aside_outbox(&relayed.refused).await {
+                tracing::warn!(%error, "Setting refused outbox messages aside failed; the relay retries them.");
+            }
+            let refused: Vec<i64> = relayed.refused.iter().map(|(id, _)| *id).collect();
+            shared.in_hand.release(&refused);
+        }
+        if !relayed.confirmed.is_empty() && confirmed_tx.send(relayed.confirmed).is_err() {
+            break;
+        }
+    }
+    drop(confirmed_tx);
+    let _ = forgetting.await;
+}
+
+/// Deletes confirmed rows in batches (whatever has been confirmed meanwhile). A delete
+/// that fails leaves its rows to the relay, which publishes them again: consumers are
+/// idempotent, and the message ids are the same.
+async fn forget_confirmed(
+    shared: Arc<Shared>,
+    mut confirmed: mpsc::UnboundedReceiver<Vec<i64>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while let Some(ids) = next_batch(&mut confirmed, &mut stop).await {
+        if let Err(error) = shared.db.forget_outbox(&ids).await {
+            tracing::warn!(%error, rows = ids.len(), "Deleting published outbox rows failed; the relay publishes them again.");
+        }
+        shared.in_hand.release(&ids);
+    }
+}
+
+fn outgoing(row: OutboxRow) -> OutgoingMessage {
+    OutgoingMessage {
+        body: row.message.body.to_string().into_bytes(),
+        routing_key: row.message.routing_key,
+        message_id: row.message.message_id,
+        kind: row.message.kind,
+    }
+}
+
+/// Sorts a batch's outcomes: confirmed and refused (logged), and the ids whose outcome is
+/// unknown (logged).
+fn sort_outcomes(
+    ids: &[i64],
+    messages: &[OutgoingMessage],
+    outcomes: Vec<PublishOutcome>,
+) -> (Relayed, Vec<i64>) {
+    let mut relayed = Relayed::default();
+    let mut unknown = Vec::new();
+    for ((id, message), outcome) in ids.iter().zip(messages).zip(outcomes) {
+        match outcome {
+            PublishOutcome::Confirmed => relayed.confirmed.push(*id),
+            PublishOutcome::Refused { reason } => {
+                tracing::error!(
+                    outbox_id = id,
+                    routing_key = %message.routing_key,
+                    %reason,
+                    "Broker refused an outbox message; set aside for HQ."
+                );
+                relayed.refused.push((*id, reason));
+            }
+            PublishOutcome::Unknown { reason } => {
+                tracing::warn!(
+                    outbox_id = id,
+                    %reason,
+                    "Publish outcome unknown; the message will be published again."
+                );
+                unknown.push(*id);
+            }
+        }
+    }
+    (relayed, unknown)
+}
+
+/// The relay: claims what no one else publishes (see the module's docs), every
+/// `relay.poll_ms` or when woken, and publishes it.
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(shared.settings.relay.poll_ms.max(10));
     let batch = shared.settings.relay.batch.max(1);
@@ -58,47 +261,34 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One claim–publish–delete round; returns how many rows were confirmed.
+/// One claim–publish–delete round; returns how many rows it published (confirmed or
+/// not).
 async fn relay_round(shared: &Shared, batch: i64) -> Result<usize, crossdock_db::DbError> {
     let Some(publisher) = shared.publisher.as_ref() else {
         return Ok(0);
     };
+    let grace = Duration::from_millis(shared.settings.relay.grace_ms);
+    let mut published = 0;
     shared
         .db
-        .relay_outbox(batch, |rows: Vec<OutboxRow>| async move {
-            failpoint::stall_if("relay_before_publish").await;
-            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-            let messages: Vec<OutgoingMessage> = rows
+        .relay_outbox(batch, grace, |rows: Vec<OutboxRow>| {
+            // This process's own, still in hand, are left alone (see `InHand`).
+            let rows: Vec<OutboxRow> = rows
                 .into_iter()
-                .map(|row| OutgoingMessage {
-                    body: row.message.body.to_string().into_bytes(),
-                    routing_key: row.message.routing_key,
-                    message_id: row.message.message_id,
-                    kind: row.message.kind,
-                })
+                .filter(|row| !shared.in_hand.holds(row.id))
                 .collect();
-            let outcomes = publisher.publish_batch(&messages).await;
-            let mut relayed = Relayed::default();
-            for ((id, message), outcome) in ids.into_iter().zip(&messages).zip(outcomes) {
-                match outcome {
-                    PublishOutcome::Confirmed => relayed.confirmed.push(id),
-                    PublishOutcome::Refused { reason } => {
-                        tracing::error!(
-                            outbox_id = id,
-                            routing_key = %message.routing_key,
-                            %reason,
-                            "Broker refused an outbox message; set aside for HQ."
-                        );
-                        relayed.refused.push((id, reason));
-                    }
-                    PublishOutcome::Unknown { reason } => tracing::warn!(
-                        outbox_id = id,
-                        %reason,
-                        "Publish outcome unknown; the message will be published again."
-                    ),
+            published = rows.len();
+            async move {
+                if rows.is_empty() {
+                    return Relayed::default();
                 }
+                failpoint::stall_if("before_publish").await;
+                let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+                let messages: Vec<OutgoingMessage> = rows.into_iter().map(outgoing).collect();
+                let outcomes = publisher.publish_batch(&messages).await;
+                sort_outcomes(&ids, &messages, outcomes).0
             }
-            relayed
         })
-        .await
+        .await?;
+    Ok(published)
 }

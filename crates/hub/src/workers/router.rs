@@ -108,12 +108,10 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     match result {
         Ok(Assignment::Assigned { store, active }) => {
             tracing::info!(%order_id, %store, active, rule, "Order routed.");
-            shared.relay_wake.notify_one();
             Disposition::Ack
         }
         Ok(Assignment::Finished(status)) => {
             tracing::info!(%order_id, %status, rule, "Order not routed.");
-            shared.relay_wake.notify_one();
             Disposition::Ack
         }
         // A redelivery of work already done, or an order HQ has to decide on.
@@ -176,7 +174,6 @@ pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     {
                         Ok(true) => {
                             tracing::info!(%order_id, "No store accepted the order; rejected back to its platform before the platform's deadline.");
-                            shared.relay_wake.notify_one();
                             count_deadline_rejection(&shared, order_id).await;
                         }
                         Ok(false) => {}
@@ -204,7 +201,6 @@ pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         Ok(Declined::Unchanged) => {}
                         Ok(outcome) => {
                             tracing::info!(%order_id, %store, ?outcome, "Store did not accept in time; order taken back.");
-                            shared.relay_wake.notify_one();
                         }
                         Err(error) => {
                             tracing::warn!(%order_id, %error, "Taking back an overdue order failed; retrying next sweep.");

@@ -156,10 +156,7 @@ async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposi
         return Disposition::Ack;
     };
     match runs.run(shared, message.order_id).await {
-        Ok(()) => {
-            shared.relay_wake.notify_one();
-            Disposition::Ack
-        }
+        Ok(()) => Disposition::Ack,
         Err(error) => {
             tracing::warn!(order_id = %message.order_id, %error, "Sync run failed; requeueing.");
             requeue_after_pause(shared).await
