@@ -10,6 +10,7 @@ use crate::orders::{
 };
 use crate::outbox::Tx;
 use crate::{Db, DbError, outbox};
+use tokio_postgres::types::ToSql;
 
 /// A platform's request as received, for the inbox and the quarantine.
 #[derive(Debug, Clone)]
@@ -94,15 +95,17 @@ async fn lock_external(
     channel: &str,
     external_order_id: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    // The two-key form keeps these apart from the sync runs' one-key advisory locks.
     tx.execute(
-        &tx.prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
-            .await?,
+        &tx.prepare_cached(LOCK_EXTERNAL).await?,
         &[&EXTERNAL_ORDER_LOCK, &channel, &external_order_id],
     )
     .await?;
     Ok(())
 }
+
+/// [`lock_external`]'s statement. The two-key form keeps these apart from the sync runs'
+/// one-key advisory locks.
+const LOCK_EXTERNAL: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))";
 
 /// The first key of [`lock_external`]'s advisory locks.
 const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
@@ -138,11 +141,8 @@ impl Db {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
         let recorded = self
-            .insert_order(&tx, order, flags, raw.received_at)
+            .insert_order(&tx, raw.dedupe_key, order, flags, raw.received_at)
             .await?;
-        if let Some(order_id) = recorded.order_id() {
-            link_inbox(&tx, raw.channel, raw.dedupe_key, order_id).await?;
-        }
         tx.commit().await?;
         Ok(recorded)
     }
@@ -158,17 +158,19 @@ impl Db {
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client).await?;
-        let recorded = self.insert_order(&tx, order, flags, received_at).await?;
-        if let Some(order_id) = recorded.order_id() {
-            link_inbox(&tx, order.channel.as_str(), dedupe_key, order_id).await?;
-        }
+        let recorded = self
+            .insert_order(&tx, dedupe_key, order, flags, received_at)
+            .await?;
         tx.commit().await?;
         Ok(recorded)
     }
 
+    /// Inserts the order (nothing if it is known: its id), its first events, and links the
+    /// inbox row under `dedupe_key` to it.
     async fn insert_order(
         &self,
         tx: &Tx<'_>,
+        dedupe_key: &str,
         order: &NewOrder,
         flags: &[Flag],
         received_at: DateTime<Utc>,
@@ -178,23 +180,29 @@ impl Db {
         let flags_json =
             serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
         let channel = order.channel.as_str();
-        lock_external(tx, channel, &order.external_order_id).await?;
-        let inserted = tx
-            .execute(
-                &tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
+        // The lock and the insert are sent together (pipelined), both prepared first so
+        // that each is sent as it is first polled: in this order, and the insert runs
+        // once the lock is held.
+        let lock = tx.prepare_cached(LOCK_EXTERNAL).await?;
+        let insert = tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
                  VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
-                 ON CONFLICT (channel, external_order_id) DO NOTHING").await?,
-                &[
-                    &id.as_uuid(),
-                    &channel,
-                    &order.external_order_id,
-                    &doc,
-                    &flags_json,
-                    &received_at,
-                    &order.fulfillment.accept_by,
-                ],
-            )
-            .await?;
+                 ON CONFLICT (channel, external_order_id) DO NOTHING").await?;
+        let uuid = id.as_uuid();
+        let lock_params: [&(dyn ToSql + Sync); 3] =
+            [&EXTERNAL_ORDER_LOCK, &channel, &order.external_order_id];
+        let insert_params: [&(dyn ToSql + Sync); 7] = [
+            &uuid,
+            &channel,
+            &order.external_order_id,
+            &doc,
+            &flags_json,
+            &received_at,
+            &order.fulfillment.accept_by,
+        ];
+        let (_, inserted) = tokio::try_join!(
+            tx.execute(&lock, &lock_params),
+            tx.execute(&insert, &insert_params),
+        )?;
         if inserted == 0 {
             let row = tx
                 .query_one(
@@ -205,46 +213,57 @@ impl Db {
                     &[&channel, &order.external_order_id],
                 )
                 .await?;
+            let known = OrderId::from_uuid(row.get(0));
+            link_inbox(tx, channel, dedupe_key, known).await?;
             return Ok(Recorded::Duplicate {
-                order_id: Some(OrderId::from_uuid(row.get(0))),
+                order_id: Some(known),
             });
         }
         let reason = format!("from {channel}");
-        insert_event(
-            tx,
-            NewEvent {
-                order_id: id,
-                at: received_at,
-                source: EventSource::Channel,
-                kind: EventKind::Received,
-                status: Some(Status::Received),
-                reason: Some(&reason),
-                data: None,
-            },
-        )
-        .await?;
-        for flag in flags {
-            let data = serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string()))?;
-            insert_event(
-                tx,
-                NewEvent {
+        // Independent of each other: sent together (pipelined).
+        let (_, (), (), tombstone) = tokio::try_join!(
+            async {
+                let event = NewEvent {
                     order_id: id,
                     at: received_at,
-                    source: EventSource::Hub,
-                    kind: EventKind::Flagged,
-                    status: None,
-                    reason: Some(flag.code()),
-                    data: Some(&data),
-                },
-            )
-            .await?;
-        }
-        let tombstone = tx
-            .query_opt(
-                &tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?,
-                &[&channel, &order.external_order_id],
-            )
-            .await?;
+                    source: EventSource::Channel,
+                    kind: EventKind::Received,
+                    status: Some(Status::Received),
+                    reason: Some(&reason),
+                    data: None,
+                };
+                Ok::<_, DbError>(insert_event(tx, event).await?)
+            },
+            async {
+                for flag in flags {
+                    let data =
+                        serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string()))?;
+                    insert_event(
+                        tx,
+                        NewEvent {
+                            order_id: id,
+                            at: received_at,
+                            source: EventSource::Hub,
+                            kind: EventKind::Flagged,
+                            status: None,
+                            reason: Some(flag.code()),
+                            data: Some(&data),
+                        },
+                    )
+                    .await?;
+                }
+                Ok::<(), DbError>(())
+            },
+            async { Ok(link_inbox(tx, channel, dedupe_key, id).await?) },
+            async {
+                Ok(tx
+                    .query_opt(
+                        &tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?,
+                        &[&channel, &order.external_order_id],
+                    )
+                    .await?)
+            },
+        )?;
         if let Some(row) = tombstone {
             let reason: Option<String> = row.get(0);
             let locked = lock_order(tx, id)

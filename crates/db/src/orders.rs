@@ -164,7 +164,7 @@ pub(crate) async fn lock_order(
     tx: &Transaction<'_>,
     order_id: OrderId,
 ) -> Result<Option<Order>, DbError> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE");
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR NO KEY UPDATE");
     let row = tx
         .query_opt(&tx.prepare_cached(&sql).await?, &[&order_id.as_uuid()])
         .await?;
@@ -188,33 +188,42 @@ pub(crate) async fn apply_action(
     let from = order.status;
     let target = from.transition(action.target(), order.order.fulfillment.kind)?;
     let now = Utc::now();
-    // Whatever an order waited for HQ for, a change of status settles it.
-    tx.execute(
-        &tx.prepare_cached("UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
-         WHERE id = $1").await?,
-        &[&order.id.as_uuid(), &target.as_str(), &now],
-    )
-    .await?;
-    let event_id = insert_event(
-        tx,
-        NewEvent {
-            order_id: order.id,
-            at: now,
-            source: actor.source(),
-            kind: EventKind::StatusChanged,
-            status: Some(target),
-            reason: action.reason(),
-            data: None,
-        },
-    )
-    .await?;
-    order.status = target;
-    order.updated_at = now;
     let channel = order.order.channel.as_str();
-    if let Some(store) = &order.store_id {
+    let to_store = order.store_id.as_ref().map(|store| {
         let kind = format!("order.{}", target.as_str());
-        outbox::insert(tx, db.routes().to_store(store, order.id, &kind)).await?;
-    }
+        db.routes().to_store(store, order.id, &kind)
+    });
+    // The statements of each step are sent together, without waiting for each answer
+    // (pipelined); none depends on another's effect.
+    let (_, event_id, ()) = tokio::try_join!(
+        async {
+            // Whatever an order waited for HQ for, a change of status settles it.
+            tx.execute(
+                &tx.prepare_cached("UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
+                 WHERE id = $1").await?,
+                &[&order.id.as_uuid(), &target.as_str(), &now],
+            )
+            .await
+        },
+        insert_event(
+            tx,
+            NewEvent {
+                order_id: order.id,
+                at: now,
+                source: actor.source(),
+                kind: EventKind::StatusChanged,
+                status: Some(target),
+                reason: action.reason(),
+                data: None,
+            },
+        ),
+        async {
+            match to_store {
+                Some(message) => outbox::insert(tx, message).await,
+                None => Ok(()),
+            }
+        },
+    )?;
     if *actor == Actor::Channel {
         if target == Status::Cancelled {
             skip_unpushed(tx, order.id, "order cancelled by the platform").await?;
@@ -223,28 +232,35 @@ pub(crate) async fn apply_action(
         let action_json =
             serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
         let due_by = order.order.fulfillment.answer_due_by(from);
-        tx.execute(
-            // Due no sooner than the order's syncs ahead of it (one backing off keeps it
-            // waiting), so the due index lists an order's syncs in their order.
-            // An answer to the platform's offer carries its deadline (see `due_syncs`).
-            &tx.prepare_cached("INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
-                                       channel, next_attempt_at, due_by)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6,
-                     GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
-                                      WHERE order_id = $1 AND state = 'pending')), $7)").await?,
-            &[
-                &order.id.as_uuid(),
-                &event_id,
-                &action_json,
-                &from.as_str(),
-                &now,
-                &channel,
-                &due_by,
-            ],
-        )
-        .await?;
-        outbox::insert(tx, db.routes().sync(channel, order.id)).await?;
+        tokio::try_join!(
+            async {
+                tx.execute(
+                    // Due no sooner than the order's syncs ahead of it (one backing off
+                    // keeps it waiting), so the due index lists an order's syncs in their
+                    // order. An answer to the platform's offer carries its deadline (see
+                    // `due_syncs`).
+                    &tx.prepare_cached("INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
+                                               channel, next_attempt_at, due_by)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6,
+                             GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
+                                              WHERE order_id = $1 AND state = 'pending')), $7)").await?,
+                    &[
+                        &order.id.as_uuid(),
+                        &event_id,
+                        &action_json,
+                        &from.as_str(),
+                        &now,
+                        &channel,
+                        &due_by,
+                    ],
+                )
+                .await
+            },
+            outbox::insert(tx, db.routes().sync(channel, order.id)),
+        )?;
     }
+    order.status = target;
+    order.updated_at = now;
     Ok(order)
 }
 

@@ -65,6 +65,22 @@ pub(crate) fn lock_key(order_id: OrderId) -> i64 {
     (high ^ low) as i64
 }
 
+/// The order and its pending syncs, oldest first, in one read. A status recorded during
+/// a run is not missed: its nudge waits for the run's lock.
+static PENDING_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
+                s.from_status, s.changed_at
+         FROM (SELECT {ORDER_COLUMNS},
+                      EXISTS (SELECT 1 FROM status_syncs p
+                              WHERE p.order_id = $1 AND p.state = 'parked')
+                          AS behind_parked
+               FROM orders WHERE id = $1) o
+         JOIN status_syncs s ON s.order_id = $1 AND s.state = 'pending'
+         ORDER BY s.event_id"
+    )
+});
+
 impl Db {
     /// Pushes the order's due pending syncs, oldest first, stopping at the first that
     /// fails. Serialized per order across processes by a session advisory lock: waits for
@@ -99,13 +115,19 @@ impl Db {
         // each result on it means a run never waits for a second pooled connection.
         let mut client = self.pool.get().await?;
         let key = lock_key(order_id);
-        if wait {
-            client
-                .execute(
-                    &client.prepare_cached("SELECT pg_advisory_lock($1)").await?,
-                    &[&key],
-                )
-                .await?;
+        let read = client.prepare_cached(&PENDING_SQL).await?;
+        let rows = if wait {
+            // The lock and the read are sent together (pipelined), both prepared first so
+            // that they are sent in this order: the read runs once the lock is held.
+            let lock = client.prepare_cached("SELECT pg_advisory_lock($1)").await?;
+            let uuid = order_id.as_uuid();
+            let lock_params: [&(dyn ToSql + Sync); 1] = [&key];
+            let read_params: [&(dyn ToSql + Sync); 1] = [&uuid];
+            let (_, rows) = tokio::try_join!(
+                client.execute(&lock, &lock_params),
+                client.query(&read, &read_params),
+            )?;
+            rows
         } else {
             let row = client
                 .query_one(
@@ -118,8 +140,11 @@ impl Db {
             if !row.get::<_, bool>(0) {
                 return Ok(None);
             }
-        }
-        let result = self.run_syncs_locked(&mut client, order_id, pusher).await;
+            client.query(&read, &[&order_id.as_uuid()]).await?
+        };
+        let result = self
+            .run_syncs_locked(&mut client, order_id, pusher, &rows)
+            .await;
         let unlocked = match client.prepare_cached("SELECT pg_advisory_unlock($1)").await {
             Ok(unlock) => client.execute(&unlock, &[&key]).await,
             Err(error) => Err(error),
@@ -131,40 +156,22 @@ impl Db {
         result.map(Some)
     }
 
+    /// Pushes what `rows` (the order's [`PENDING_SQL`], read under its lock) hold.
     async fn run_syncs_locked(
         &self,
         client: &mut Object,
         order_id: OrderId,
         pusher: &dyn SyncPush,
+        rows: &[tokio_postgres::Row],
     ) -> Result<SyncRun, DbError> {
         let mut run = SyncRun::default();
-        // The order and its pending syncs, oldest first, in one read. A status recorded
-        // during the run is not missed: its nudge waits for this run's lock.
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&format!(
-                        "SELECT o.*, s.event_id, s.action, s.attempts, s.next_attempt_at,
-                            s.from_status, s.changed_at
-                     FROM (SELECT {ORDER_COLUMNS},
-                                  EXISTS (SELECT 1 FROM status_syncs p
-                                          WHERE p.order_id = $1 AND p.state = 'parked')
-                                      AS behind_parked
-                           FROM orders WHERE id = $1) o
-                     JOIN status_syncs s ON s.order_id = $1 AND s.state = 'pending'
-                     ORDER BY s.event_id"
-                    ))
-                    .await?,
-                &[&order_id.as_uuid()],
-            )
-            .await?;
         let Some(first) = rows.first() else {
             return Ok(run);
         };
         let order = order_from_row(first)?;
         // Every status behind a parked one parks too, one parked in this run included.
         let mut behind_parked: bool = first.get("behind_parked");
-        for row in &rows {
+        for row in rows {
             let next_attempt_at: DateTime<Utc> = row.get("next_attempt_at");
             let action: serde_json::Value = row.get("action");
             let from: String = row.get("from_status");
