@@ -354,9 +354,33 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     if roles.api || roles.router {
         tasks.spawn(workers::refresh_registry(shared.clone(), stopped.clone()));
     }
+    let sync_runs = if roles.sync {
+        for channel in shared.settings.sync.push_rates.keys() {
+            if !shared.channels.contains_key(channel.as_str()) {
+                tracing::warn!(
+                    channel = %channel,
+                    "`sync.push_rates` names a channel that is not configured; its rate is not used."
+                );
+            }
+        }
+        let pusher: Arc<dyn crossdock_db::sync::SyncPush> =
+            Arc::new(shared.metrics.meter(crossdock_sync::ChannelPusher::new(
+                &channel_list,
+                shared.settings.sync.policy(),
+                &shared.settings.sync.push_rates(),
+            )));
+        Some(workers::sync::SyncRuns::new(
+            pusher,
+            shared.settings.sync.concurrency,
+            shared.channels.keys(),
+        ))
+    } else {
+        None
+    };
     if let Some(committed) = committed {
         tasks.spawn(workers::relay::publish_committed(
             shared.clone(),
+            sync_runs.clone(),
             committed,
             stopped.clone(),
         ));
@@ -374,26 +398,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     if roles.fetch {
         tasks.spawn(workers::fetch::run(shared.clone(), stopped.clone()));
     }
-    if roles.sync {
-        for channel in shared.settings.sync.push_rates.keys() {
-            if !shared.channels.contains_key(channel.as_str()) {
-                tracing::warn!(
-                    channel = %channel,
-                    "`sync.push_rates` names a channel that is not configured; its rate is not used."
-                );
-            }
-        }
-        let pusher: Arc<dyn crossdock_db::sync::SyncPush> =
-            Arc::new(shared.metrics.meter(crossdock_sync::ChannelPusher::new(
-                &channel_list,
-                shared.settings.sync.policy(),
-                &shared.settings.sync.push_rates(),
-            )));
-        let runs = workers::sync::SyncRuns::new(
-            pusher,
-            shared.settings.sync.concurrency,
-            shared.channels.keys(),
-        );
+    if let Some(runs) = sync_runs {
         tasks.spawn(workers::sync::run(
             shared.clone(),
             runs.clone(),

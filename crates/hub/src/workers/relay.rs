@@ -21,11 +21,18 @@ use crossdock_broker::{OutgoingMessage, PublishOutcome};
 use crossdock_db::{CommitSink, OutboxRow, Relayed};
 use tokio::sync::{mpsc, watch};
 
+use super::OrderMessage;
+use super::sync::{self, SyncRuns};
 use crate::app::Shared;
 use crate::failpoint;
+use crate::feed::Change;
+use crate::routes::{self, kind};
 
 /// The most rows one batch publishes or forgets; the rest go in the next.
 const MAX_BATCH: usize = 500;
+
+/// The least time between two deletes of published rows.
+const FORGET_PACE: Duration = Duration::from_millis(50);
 
 /// How long committed rows wait for a publisher that is not connected (just started, or
 /// reconnecting) before they are left to the relay.
@@ -99,17 +106,22 @@ async fn next_batch<T>(
     receiver: &mut mpsc::UnboundedReceiver<Vec<T>>,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Vec<T>> {
-    let mut batch = tokio::select! {
+    let first = tokio::select! {
         _ = stop.changed() => return None,
         first = receiver.recv() => first?,
     };
+    Some(with_waiting(first, receiver))
+}
+
+/// `batch` and whatever else is waiting on `receiver`, up to [`MAX_BATCH`] items.
+fn with_waiting<T>(mut batch: Vec<T>, receiver: &mut mpsc::UnboundedReceiver<Vec<T>>) -> Vec<T> {
     while batch.len() < MAX_BATCH {
         match receiver.try_recv() {
             Ok(more) => batch.extend(more),
             Err(_) => break,
         }
     }
-    Some(batch)
+    batch
 }
 
 /// Publishes committed rows as they come, then hands the confirmed ones to
@@ -117,6 +129,7 @@ async fn next_batch<T>(
 /// unknown are left to the relay.
 pub async fn publish_committed(
     shared: Arc<Shared>,
+    sync_runs: Option<Arc<SyncRuns>>,
     mut committed: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -124,9 +137,29 @@ pub async fn publish_committed(
         return;
     };
     let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
-    let forgetting = tokio::spawn(forget_confirmed(shared.clone(), confirmed_rx, stop.clone()));
-    while let Some(rows) = next_batch(&mut committed, &mut stop).await {
+    let forgetting = tokio::spawn(forget_confirmed(shared.clone(), confirmed_rx));
+    while let Some(mut rows) = next_batch(&mut committed, &mut stop).await {
         failpoint::stall_if("before_publish").await;
+        if let Some(runs) = &sync_runs {
+            // Nudges this process runs itself are done with once started.
+            let mut ran_here = Vec::new();
+            rows.retain(|row| {
+                let here = nudged_here(&shared, runs, row);
+                if here {
+                    ran_here.push(row.id);
+                }
+                !here
+            });
+            if !ran_here.is_empty() {
+                shared.feed.note(Change::Chain);
+                if confirmed_tx.send(ran_here).is_err() {
+                    break;
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+        }
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         if !publisher.is_connected()
             && !tokio::time::timeout(CONNECT_PATIENCE, publisher.ensure_connected())
@@ -156,20 +189,36 @@ pub async fn publish_committed(
     let _ = forgetting.await;
 }
 
-/// Deletes confirmed rows in batches (whatever has been confirmed meanwhile). A delete
-/// that fails leaves its rows to the relay, which publishes them again: consumers are
-/// idempotent, and the message ids are the same.
-async fn forget_confirmed(
-    shared: Arc<Shared>,
-    mut confirmed: mpsc::UnboundedReceiver<Vec<i64>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    while let Some(ids) = next_batch(&mut confirmed, &mut stop).await {
+/// Deletes confirmed rows in batches (whatever has been confirmed meanwhile, at most one
+/// batch every [`FORGET_PACE`]), until [`publish_committed`] has stopped and everything
+/// it confirmed is deleted. A delete that fails leaves its rows to the relay, which
+/// publishes them again: consumers are idempotent, and the message ids are the same.
+async fn forget_confirmed(shared: Arc<Shared>, mut confirmed: mpsc::UnboundedReceiver<Vec<i64>>) {
+    while let Some(first) = confirmed.recv().await {
+        let ids = with_waiting(first, &mut confirmed);
         if let Err(error) = shared.db.forget_outbox(&ids).await {
             tracing::warn!(%error, rows = ids.len(), "Deleting published outbox rows failed; the relay publishes them again.");
         }
         shared.in_hand.release(&ids);
+        // Nothing waits for a delete: let the next batch grow (one statement for many
+        // rows, not one a row).
+        tokio::time::sleep(FORGET_PACE).await;
     }
+}
+
+/// Whether `row` is a sync nudge this process started to run itself (see
+/// [`sync::run_here`]); the tap's streams here hear of it as they would of the message.
+fn nudged_here(shared: &Arc<Shared>, runs: &Arc<SyncRuns>, row: &OutboxRow) -> bool {
+    if row.message.kind != kind::SYNC_REQUESTED {
+        return false;
+    }
+    let Some(channel) = routes::sync_channel(&row.message.routing_key) else {
+        return false;
+    };
+    let Ok(OrderMessage { order_id }) = serde_json::from_value(row.message.body.clone()) else {
+        return false;
+    };
+    sync::run_here(shared, runs, channel, order_id)
 }
 
 fn outgoing(row: OutboxRow) -> OutgoingMessage {
