@@ -223,3 +223,109 @@ async fn the_hub_waits_for_and_reconnects_to_postgres_and_rabbitmq_and_says_so()
     app.stop().await;
     infra.cleanup().await;
 }
+
+/// A store's messages keep their order across a broker outage: a status committed while
+/// RabbitMQ is away waits, in the committing process, for the broker to come back, and is
+/// published before any status committed after it, however long the outage. (The relay's
+/// grace is set beyond the test's patience: it must not be the relay that publishes it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stores_messages_keep_their_order_across_a_broker_outage() {
+    let infra = Infra::new().await;
+    let rabbitmq = Proxy::start(target_of(&infra.settings.broker.url, 5672))
+        .await
+        .expect("RabbitMQ proxy");
+    let hub = HubProcess::spawn(
+        &infra,
+        free_port(),
+        &[
+            (
+                "CROSSDOCK_BROKER__URL",
+                through(&infra.settings.broker.url, &rabbitmq),
+            ),
+            ("CROSSDOCK_RELAY__GRACE_MS", "600000".into()),
+        ],
+    );
+    hub.log.wait_for_line(STARTED, WAIT).await;
+    let http = reqwest::Client::new();
+    wait_readyz(&http, &hub, 200).await;
+    let mut store = PosQueue::bind(&infra.settings, "NYC-001").await;
+    let app = OwnAppSim::start(SimConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        hub_webhook_url: format!("{}/webhooks/own_app", hub.base()),
+        signing_secret: crossdock_adapter_own_app::DEV_SIGNING_SECRET.into(),
+    })
+    .await
+    .expect("simulator");
+    let placed = app.place_order(&sample_pickup("NYC-001", "USD")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    arrives(&infra, &mut store, &placed.external_order_id).await;
+    let order = infra
+        .db
+        .order_by_external("own_app", &placed.external_order_id)
+        .await
+        .expect("db")
+        .expect("stored");
+    let token = crossdock_hub::chain::issue_token(
+        &infra.db,
+        &crossdock_model::StoreId::parse("NYC-001").expect("store id"),
+    )
+    .await
+    .expect("token");
+    let act = |action: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/orders/{}/{action}", hub.base(), order.id);
+        let token = token.clone();
+        async move {
+            let answer = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"prep_minutes": 10}))
+                .send()
+                .await
+                .expect("the API answers");
+            assert_eq!(answer.status(), 200, "{action}");
+        }
+    };
+
+    // Accepted while the broker is away; in preparation once it is back.
+    rabbitmq.cut().await;
+    hub.log
+        .wait_for_line("Consumer lost its broker session; reconnecting.", WAIT)
+        .await;
+    act("accept").await;
+    // Long enough for any patience short of the outage to run out.
+    wait_for("the publisher to have been away for 2 s", WAIT, || async {
+        let (_, ready) = readyz(&http, &hub).await;
+        ready["broker_sessions"]
+            .as_array()?
+            .iter()
+            .any(|session| {
+                session["name"] == "publisher"
+                    && session["up"] == false
+                    && session["for_ms"].as_u64().is_some_and(|ms| ms >= 2000)
+            })
+            .then_some(())
+    })
+    .await;
+    rabbitmq.restore();
+    wait_readyz(&http, &hub, 200).await;
+    act("preparing").await;
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let (kind, message) = store
+            .next(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("both statuses reach the store, got {kinds:?}"));
+        if message["order_id"] == order.id.to_string() && kind != "order.routed" {
+            kinds.push(kind);
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["order.accepted", "order.preparing"],
+        "in commit order"
+    );
+    app.stop().await;
+    infra.cleanup().await;
+}

@@ -5,7 +5,8 @@
 //! reach it right after the commit, and it publishes them at once and then forgets them
 //! ([`Db::forget_outbox`]). Such rows are marked `direct`, and the relay
 //! ([`Db::relay_outbox`]) claims them only once they are older than its grace: by then
-//! the committer has published and deleted them, or died or lost the broker trying.
+//! the committer has published and deleted them, or died (or gave them up to a long
+//! broker outage).
 //! Rows of a process without a sink are the relay's at once.
 
 use std::sync::{Arc, Mutex};

@@ -4,12 +4,17 @@
 //! same batch), and [`forget_confirmed`] deletes the confirmed ones in batches. No
 //! claim, no relay round in between: a message leaves one hop after its commit.
 //!
+//! The committer keeps its rows, in commit order, until the broker confirmed or refused
+//! each: while the broker is away it waits for it, and a row whose outcome is unknown is
+//! published again before the ones behind it. So a store's messages never overtake one
+//! another, even across an outage.
+//!
 //! [`run`], the relay, is the fallback: every `relay.poll_ms` it claims the rows no one
 //! else publishes — those of processes without a publisher at once, and those a
 //! committer published or tried to only once they are older than `relay.grace_ms` (it
-//! died, lost the broker, or its publish's outcome is unknown). Rows this process still
-//! has in hand are never claimed by its own relay, however old, so one process never
-//! publishes a row twice. Before each round it makes sure the publisher is connected, so
+//! died, or a long broker outage left it more than [`MAX_IN_HAND`] rows). Rows this
+//! process still has in hand are never claimed by its own relay, however old, so one
+//! process never publishes a row twice. Before each round it makes sure the publisher is connected, so
 //! while RabbitMQ is away it waits on the publisher's backoff and its link (in `/readyz`)
 //! comes back with the broker, not with the next order.
 
@@ -31,12 +36,12 @@ use crate::routes::{self, kind};
 /// The most rows one batch publishes or forgets; the rest go in the next.
 const MAX_BATCH: usize = 500;
 
+/// The most committed rows a process keeps in memory for its publisher (a broker outage
+/// piles them up); past it, new commits are left to the relay.
+const MAX_IN_HAND: usize = 100_000;
+
 /// The least time between two deletes of published rows.
 const FORGET_PACE: Duration = Duration::from_millis(50);
-
-/// How long committed rows wait for a publisher that is not connected (just started, or
-/// reconnecting) before they are left to the relay.
-const CONNECT_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The outbox rows this process has in hand: committed and handed over, not yet deleted
 /// (or given up to the relay).
@@ -91,6 +96,10 @@ impl Outbound {
 
 impl CommitSink for Outbound {
     fn committed(&self, rows: Vec<OutboxRow>) {
+        if self.in_hand.len() >= MAX_IN_HAND {
+            // A long broker outage: the relay's, once older than its grace.
+            return;
+        }
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         self.in_hand.take(ids.iter().copied());
         if self.committed.send(rows).is_err() {
@@ -124,9 +133,12 @@ fn with_waiting<T>(mut batch: Vec<T>, receiver: &mut mpsc::UnboundedReceiver<Vec
     batch
 }
 
-/// Publishes committed rows as they come, then hands the confirmed ones to
-/// [`forget_confirmed`]; refused ones are set aside for HQ, and ones whose outcome is
-/// unknown are left to the relay.
+/// Publishes committed rows as they come, in commit order, then hands the confirmed ones
+/// to [`forget_confirmed`]; refused ones are set aside for HQ. Rows whose outcome is
+/// unknown (the broker went away, or did not answer in time) stay first in line and are
+/// published again, with the same message ids, once the publisher is connected again (it
+/// backs off meanwhile): a store's messages never overtake one another, even across an
+/// outage.
 pub async fn publish_committed(
     shared: Arc<Shared>,
     sync_runs: Option<Arc<SyncRuns>>,
@@ -138,7 +150,18 @@ pub async fn publish_committed(
     };
     let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
     let forgetting = tokio::spawn(forget_confirmed(shared.clone(), confirmed_rx));
-    while let Some(mut rows) = next_batch(&mut committed, &mut stop).await {
+    // Rows not yet confirmed, oldest first.
+    let mut rows: Vec<OutboxRow> = Vec::new();
+    let mut backoff = crossdock_broker::Backoff::default();
+    loop {
+        if rows.is_empty() {
+            match next_batch(&mut committed, &mut stop).await {
+                Some(batch) => rows = batch,
+                None => break,
+            }
+        } else {
+            rows = with_waiting(rows, &mut committed);
+        }
         failpoint::stall_if("before_publish").await;
         if let Some(runs) = &sync_runs {
             // Nudges this process runs itself are done with once started.
@@ -160,20 +183,18 @@ pub async fn publish_committed(
                 continue;
             }
         }
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        if !publisher.is_connected()
-            && !tokio::time::timeout(CONNECT_PATIENCE, publisher.ensure_connected())
-                .await
-                .is_ok_and(|connected| connected.is_ok())
-        {
-            // The broker is away: the relay waits for it and publishes them then.
-            shared.in_hand.release(&ids);
+        // While the broker is away, wait for it (the publisher backs off and logs).
+        let connected = tokio::select! {
+            _ = stop.changed() => break,
+            connected = publisher.ensure_connected() => connected.is_ok(),
+        };
+        if !connected {
             continue;
         }
-        let messages: Vec<OutgoingMessage> = rows.into_iter().map(outgoing).collect();
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let messages: Vec<OutgoingMessage> = rows.iter().cloned().map(outgoing).collect();
         let outcomes = publisher.publish_batch(&messages).await;
         let (relayed, unknown) = sort_outcomes(&ids, &messages, outcomes);
-        shared.in_hand.release(&unknown);
         if !relayed.refused.is_empty() {
             if let Err(error) = shared.db.set_aside_outbox(&relayed.refused).await {
                 tracing::warn!(%error, "Setting refused outbox messages aside failed; the relay retries them.");
@@ -181,10 +202,23 @@ pub async fn publish_committed(
             let refused: Vec<i64> = relayed.refused.iter().map(|(id, _)| *id).collect();
             shared.in_hand.release(&refused);
         }
+        let waiting = !unknown.is_empty();
+        rows.retain(|row| unknown.contains(&row.id));
         if !relayed.confirmed.is_empty() && confirmed_tx.send(relayed.confirmed).is_err() {
             break;
         }
+        if waiting {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+            }
+        } else {
+            backoff = crossdock_broker::Backoff::default();
+        }
     }
+    // Left for the relay (after its grace), as a crash would leave them.
+    let left: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    shared.in_hand.release(&left);
     drop(confirmed_tx);
     let _ = forgetting.await;
 }
