@@ -80,6 +80,17 @@ async fn arrives(infra: &Infra, store: &mut PosQueue, external_order_id: &str) {
     assert_eq!(db.store_handovers(order.id).await.expect("db"), 1, "once");
 }
 
+/// The own app's simulator, placing its orders with `hub`.
+async fn own_app(hub: &HubProcess) -> OwnAppSim {
+    OwnAppSim::start(SimConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        hub_webhook_url: format!("{}/webhooks/own_app", hub.base()),
+        signing_secret: crossdock_adapter_own_app::DEV_SIGNING_SECRET.into(),
+    })
+    .await
+    .expect("simulator")
+}
+
 fn session_names(ready: &Value) -> Vec<String> {
     ready["broker_sessions"]
         .as_array()
@@ -165,13 +176,7 @@ async fn the_hub_waits_for_and_reconnects_to_postgres_and_rabbitmq_and_says_so()
 
     // An order placed now is acknowledged: it waits in the outbox for the broker.
     let mut store = PosQueue::bind(&infra.settings, "NYC-001").await;
-    let app = OwnAppSim::start(SimConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        hub_webhook_url: format!("{}/webhooks/own_app", hub.base()),
-        signing_secret: crossdock_adapter_own_app::DEV_SIGNING_SECRET.into(),
-    })
-    .await
-    .expect("simulator");
+    let app = own_app(&hub).await;
     let first = app.place_order(&sample_pickup("NYC-001", "USD")).await;
     assert_eq!(first.answer.status, 202, "{}", first.answer.body);
 
@@ -249,13 +254,7 @@ async fn a_stores_messages_keep_their_order_across_a_broker_outage() {
     let http = reqwest::Client::new();
     wait_readyz(&http, &hub, 200).await;
     let mut store = PosQueue::bind(&infra.settings, "NYC-001").await;
-    let app = OwnAppSim::start(SimConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        hub_webhook_url: format!("{}/webhooks/own_app", hub.base()),
-        signing_secret: crossdock_adapter_own_app::DEV_SIGNING_SECRET.into(),
-    })
-    .await
-    .expect("simulator");
+    let app = own_app(&hub).await;
     let placed = app.place_order(&sample_pickup("NYC-001", "USD")).await;
     assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
     arrives(&infra, &mut store, &placed.external_order_id).await;
