@@ -5,9 +5,10 @@
 //! claim, no relay round in between: a message leaves one hop after its commit.
 //!
 //! The committer keeps its rows, in commit order, until the broker confirmed or refused
-//! each: while the broker is away it waits for it, and a row whose outcome is unknown is
-//! published again before the ones behind it. So a store's messages never overtake one
-//! another, even across an outage.
+//! each: while the broker is away it waits for it, and a row whose outcome the lost link
+//! left unknown is published again before the ones behind it. So a store's messages never
+//! overtake one another, even across an outage. (A row the broker does not confirm on a
+//! live link is left to the relay rather than hold up the rest.)
 //!
 //! [`run`], the relay, is the fallback: every `relay.poll_ms` it claims the rows no one
 //! else publishes — those of processes without a publisher at once, and those a
@@ -135,10 +136,11 @@ fn with_waiting<T>(mut batch: Vec<T>, receiver: &mut mpsc::UnboundedReceiver<Vec
 
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
 /// to [`forget_confirmed`]; refused ones are set aside for HQ. Rows whose outcome is
-/// unknown (the broker went away, or did not answer in time) stay first in line and are
-/// published again, with the same message ids, once the publisher is connected again (it
-/// backs off meanwhile): a store's messages never overtake one another, even across an
-/// outage.
+/// unknown because the link broke stay first in line and are published again, with the
+/// same message ids, once the publisher is connected again (it backs off meanwhile): a
+/// store's messages never overtake one another, even across an outage. Rows the broker
+/// did not confirm on a live link (a nack, or no confirm in time) are left to the relay,
+/// so that they cannot hold up everything behind them.
 pub async fn publish_committed(
     shared: Arc<Shared>,
     sync_runs: Option<Arc<SyncRuns>>,
@@ -203,7 +205,19 @@ pub async fn publish_committed(
             shared.in_hand.release(&refused);
         }
         let waiting = !unknown.is_empty();
-        rows.retain(|row| unknown.contains(&row.id));
+        if waiting && publisher.is_connected() {
+            // The broker answered on a live link and did not take them (a nack, or no
+            // confirm in time): retried first, they could hold up every message behind
+            // them. The relay publishes them again after its grace.
+            tracing::warn!(
+                rows = unknown.len(),
+                "Outbox messages not confirmed on a live link; left to the relay."
+            );
+            shared.in_hand.release(&unknown);
+            rows.clear();
+        } else {
+            rows.retain(|row| unknown.contains(&row.id));
+        }
         if !relayed.confirmed.is_empty() && confirmed_tx.send(relayed.confirmed).is_err() {
             break;
         }
