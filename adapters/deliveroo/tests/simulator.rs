@@ -18,7 +18,9 @@ use crossdock_adapter_deliveroo::{
     DEV_CLIENT_SECRET, DEV_WEBHOOK_SECRET, Deliveroo, DeliverooConfig, GUID_HEADER,
     SIGNATURE_HEADER, sign,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
     DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -28,14 +30,6 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 type Received = (String, HeaderMap, Bytes);
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
-    tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open")
-}
 
 /// A stand-in for the hub's webhook endpoints: records each request, answers 200 empty.
 struct Receiver {
@@ -281,7 +275,7 @@ async fn an_order_arrives_whole_and_is_worked_with_one_cached_token() {
             .await,
     );
     assert!(detail.contains("accepted answered 204"), "{detail}");
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Accepted)
@@ -329,7 +323,7 @@ async fn an_order_arrives_whole_and_is_worked_with_one_cached_token() {
         delivered(setup.adapter.push(&order, &change(from, action)).await);
         assert_eq!(setup.sim.unified_status(&id), Some(status));
         assert_eq!(setup.sim.prep_stage(&id).as_deref(), Some(stage));
-        let heard = next_heard(&mut feed).await;
+        let heard = next_heard(&mut feed).await.expect("a status heard in time");
         assert_eq!(
             (heard.external_order_id.as_str(), heard.status),
             (id.as_str(), status)

@@ -13,7 +13,7 @@ use crossdock_adapter_dianping::{
     CONSUME_PATH, DEV_APP_KEY, DEV_APP_SECRET, DEV_SESSION, Dianping, DianpingConfig,
     GETCONSUMED_PATH, PREPARE_PATH, signed_form,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, next_heard};
 use crossdock_channel::{Channel, ChannelError, CodeClaim, Inbound, PushOutcome};
 use crossdock_model::{
     FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -110,15 +110,6 @@ fn platform_status(error: &ChannelError) -> Option<u16> {
 }
 
 /// A deal of 88 yuan (list price 108) at `SHOP`, bought `count` times in one order.
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>) -> (String, Status) {
-    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open");
-    (heard.external_order_id, heard.status)
-}
-
 fn sell(sim: &DianpingSim, count: u32) -> (i64, Vec<String>) {
     let deal = sim.create_deal("玛格丽特披萨（大）单人餐", 8800, 10800, &[SHOP]);
     let sold = sim.sell(deal.deal_id, count, "176****5045").expect("sold");
@@ -515,11 +506,17 @@ async fn a_reject_or_cancel_reverses_every_voucher_once() {
         codes[1]
     );
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (external.clone(), Status::Received)
     );
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (sibling.clone(), Status::Received)
     );
 
@@ -548,11 +545,17 @@ async fn a_reject_or_cancel_reverses_every_voucher_once() {
     }
     assert_eq!(sim.status(&external), Some(Status::Rejected));
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (external.clone(), Status::Rejected)
     );
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (sibling.clone(), Status::Rejected)
     );
     let calls = sim.calls().matching("reverseconsume");

@@ -19,7 +19,9 @@ use crossdock_adapter_doordash::{
     DEV_DEVELOPER_ID, DEV_KEY_ID, DEV_SIGNING_SECRET, DEV_WEBHOOK_AUTHORIZATION, DoorDash,
     DoorDashConfig,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
     DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -28,14 +30,6 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 type Received = (Option<String>, HeaderMap, Bytes);
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
-    tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open")
-}
 
 /// A stand-in for the hub's webhook endpoints: records each request and answers orders
 /// with `order_status` (202 unless told otherwise) and the other events 200.
@@ -355,7 +349,7 @@ async fn the_store_works_an_order_and_doordash_follows() {
     );
     assert!(detail.contains("answered 202"), "{detail}");
     assert_eq!(setup.sim.order_state(&id), Some(OrderState::Confirmed));
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Accepted)
@@ -392,7 +386,7 @@ async fn the_store_works_an_order_and_doordash_follows() {
     assert_eq!(setup.sim.status(&id), Some(Status::Ready));
     delivered(push(adapter, &order, StatusAction::Ready, Status::Preparing).await);
     // The refused repeat of the confirmation and the repeated ready were not heard.
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Ready)

@@ -16,7 +16,9 @@ use crossdock_adapter_eleme::simulator::{
     CourierUpdate, DEFAULT_MERCHANT_USER_ID, ElemeSim, RateWindow, SimConfig,
 };
 use crossdock_adapter_eleme::{DEV_APP_SECRET, Eleme, ElemeConfig};
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
     CoordSystem, DeliveredBy, FulfillmentKind, FundedBy, NewOrder, Order, OrderId, Status,
@@ -26,15 +28,6 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 type Received = (Method, HeaderMap, Bytes);
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> (String, Status) {
-    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open");
-    (heard.external_order_id, heard.status)
-}
 
 /// A stand-in for the hub's webhook endpoint: records each request, answers Ele.me's ok.
 struct Receiver {
@@ -326,7 +319,13 @@ async fn accept_ready_and_reject_round_trip_with_one_cached_token() {
         setup.sim.order_status(&placed.external_order_id),
         Some(Status::Accepted)
     );
-    assert_eq!(next_heard(&mut feed).await, (id.clone(), Status::Accepted));
+    assert_eq!(
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
+        (id.clone(), Status::Accepted)
+    );
     // Ele.me echoes the confirmation (type 12): noted, not acted on.
     assert_eq!(
         inbound(&mut setup).await.1,
@@ -413,10 +412,25 @@ async fn accept_ready_and_reject_round_trip_with_one_cached_token() {
         .await;
     assert!(again.is_ok(), "{again:?}");
     // Ele.me heard each change once, in order; the repeat changed nothing.
-    assert_eq!(next_heard(&mut feed).await, (id.clone(), Status::Ready));
-    assert_eq!(next_heard(&mut feed).await, (id, Status::Cancelled));
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
+        (id.clone(), Status::Ready)
+    );
+    assert_eq!(
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
+        (id, Status::Cancelled)
+    );
+    assert_eq!(
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (second.external_order_id.clone(), Status::Rejected)
     );
     assert!(feed.try_recv().is_err(), "nothing else heard");

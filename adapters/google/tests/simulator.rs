@@ -20,7 +20,9 @@ use crossdock_adapter_google::simulator::{GoogleSim, SimConfig, SimRateLimit, tr
 use crossdock_adapter_google::{
     DEV_GOOGLE_PUBLIC_KEY, DEV_SERVICE_ACCOUNT_KEY, Google, GoogleConfig,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, Outcome, PushOutcome};
 use crossdock_model::{
     FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -329,15 +331,6 @@ async fn a_checkout_is_answered_with_a_proposed_order() {
     assert!(setup.hub.orders.lock().expect("lock").is_empty());
 }
 
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>) -> (String, Status) {
-    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open");
-    (heard.external_order_id, heard.status)
-}
-
 #[tokio::test]
 async fn every_action_reaches_google_and_reads_back_as_the_same_status() {
     let setup = setup().await;
@@ -362,7 +355,13 @@ async fn every_action_reaches_google_and_reads_back_as_the_same_status() {
             "{outcome:?}"
         );
         assert_eq!(setup.sim.status(&id), Some(expected), "after {action:?}");
-        assert_eq!(next_heard(&mut feed).await, (id.clone(), expected));
+        assert_eq!(
+            next_heard(&mut feed)
+                .await
+                .expect("a status heard in time")
+                .into_order_status(),
+            (id.clone(), expected)
+        );
         order.status = expected;
     }
     // Delivery: accept, preparing, ready (not sent), picked up, delivered.
@@ -389,7 +388,13 @@ async fn every_action_reaches_google_and_reads_back_as_the_same_status() {
         );
         assert_eq!(setup.sim.status(&id), Some(expected), "after {action:?}");
         if sent {
-            assert_eq!(next_heard(&mut feed).await, (id.clone(), expected));
+            assert_eq!(
+                next_heard(&mut feed)
+                    .await
+                    .expect("a status heard in time")
+                    .into_order_status(),
+                (id.clone(), expected)
+            );
         }
         order.status = action.target();
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
-use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder};
+use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, next_heard};
 use crossdock_channel::{
     Channel, ChannelError, ChannelFactory, ChannelSettings, HeaderMap, HeaderValue, Inbound,
     InboundRequest, Method, Outcome, PushOutcome, SecretSource,
@@ -897,17 +897,6 @@ fn error_codes_are_read_from_the_reason() {
     }
 }
 
-/// The next status the simulator heard, waited for.
-async fn next_heard(
-    feed: &mut tokio::sync::mpsc::UnboundedReceiver<crossdock_channel::sim::Heard>,
-) -> (String, Status) {
-    let heard = tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open");
-    (heard.external_order_id, heard.status)
-}
-
 /// The order the adapter makes of the webhook the simulator would send for `id`.
 fn stored(sim: &JustEatSim, id: &str) -> Order {
     let body = sim.webhook_body(id).expect("the simulator has the order");
@@ -963,7 +952,13 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
         "{outcome:?}"
     );
     assert_eq!(sim.status(&id), Some(Status::Accepted));
-    assert_eq!(next_heard(&mut feed).await, (id.clone(), Status::Accepted));
+    assert_eq!(
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
+        (id.clone(), Status::Accepted)
+    );
     let calls = sim.calls().all();
     let last = calls.last().expect("a call");
     assert_eq!(last.path, format!("/order/{id}/sent-to-pos-success"));
@@ -1020,7 +1015,10 @@ async fn pushes_reach_the_simulator_and_failures_are_classified() {
     assert_eq!(sim.status(&refused), Some(Status::Rejected));
     // The refused repeat of the accept was not heard; the rejection was.
     assert_eq!(
-        next_heard(&mut feed).await,
+        next_heard(&mut feed)
+            .await
+            .expect("a status heard in time")
+            .into_order_status(),
         (refused.clone(), Status::Rejected)
     );
     assert_eq!(

@@ -15,7 +15,9 @@ use axum::routing::any;
 use chrono::Utc;
 use crossdock_adapter_meituan::simulator::{MeituanSim, SimConfig, wgs84_to_gcj02};
 use crossdock_adapter_meituan::{DEV_APP_SECRET, Meituan, MeituanConfig, PushType};
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{
     Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, PushOutcome,
 };
@@ -28,14 +30,6 @@ use tokio::sync::mpsc;
 
 /// What the stand-in hub received: the request and what the adapter made of it.
 type Received = (InboundRequest, Result<Delivery, ChannelError>);
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
-    tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open")
-}
 
 /// A stand-in for the hub's `/webhooks/meituan/{event}`: runs the adapter's verify and
 /// parse, answers with its reply, and hands each request to the test.
@@ -418,7 +412,7 @@ async fn accept_ready_and_reject_reach_meituan_signed() {
     assert_eq!(setup.sim.order_status(&id), Some(4));
     assert_eq!(setup.sim.unified_status(&id), Some(Status::Accepted));
     // `poi_received` leaves it received: only the confirmation is heard.
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Accepted)
@@ -451,7 +445,7 @@ async fn accept_ready_and_reject_reach_meituan_signed() {
         .expect("ready");
     assert!(matches!(outcome, PushOutcome::Delivered { .. }));
     assert_eq!(setup.sim.unified_status(&id), Some(Status::Ready));
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Ready)
@@ -485,7 +479,7 @@ async fn accept_ready_and_reject_reach_meituan_signed() {
     .await
     .expect("rejected");
     assert_eq!(setup.sim.unified_status(&second_id), Some(Status::Rejected));
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (second_id.as_str(), Status::Rejected)

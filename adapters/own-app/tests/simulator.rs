@@ -16,12 +16,11 @@ use crossdock_adapter_own_app::simulator::{CALLBACK_PATH, OwnAppSim, SimConfig};
 use crossdock_adapter_own_app::{
     DEV_SIGNING_SECRET, OwnApp, OwnAppConfig, SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, lock};
+use crossdock_channel::sim::{Fault, SampleFulfillment, SampleItem, SampleOrder, lock, next_heard};
 use crossdock_channel::{Channel, ChannelError, Inbound, InboundRequest, Outcome, PushOutcome};
 use crossdock_model::{NewOrder, Order, OrderId, Status, StatusAction, StatusChange};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 fn adapter() -> Arc<OwnApp> {
     Arc::new(
@@ -231,7 +230,7 @@ async fn placed_orders_reach_the_hub_once_and_status_comes_back_signed() {
         .await
         .unwrap();
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (placed.external_order_id.as_str(), Status::Accepted)
@@ -244,7 +243,7 @@ async fn placed_orders_reach_the_hub_once_and_status_comes_back_signed() {
         .push(&stored, &change(StatusAction::Ready))
         .await
         .unwrap();
-    let ready = next_heard(&mut feed).await;
+    let ready = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (ready.external_order_id.as_str(), ready.status),
         (placed.external_order_id.as_str(), Status::Ready)
@@ -417,7 +416,7 @@ async fn the_simulator_refuses_wrongly_signed_callbacks_and_plays_faults() {
     assert_eq!(answered, vec![401, 401, 400, 503, 429, 200]);
     // Only the callback taken was heard, and a repeat of it is not heard again (the feed
     // is told before the callback is answered).
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (stored.order.external_order_id.as_str(), Status::Preparing)
@@ -428,14 +427,6 @@ async fn the_simulator_refuses_wrongly_signed_callbacks_and_plays_faults() {
         .unwrap();
     assert!(feed.try_recv().is_err(), "nothing else heard");
     sim.stop().await;
-}
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut UnboundedReceiver<Heard>) -> Heard {
-    tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open")
 }
 
 #[tokio::test]

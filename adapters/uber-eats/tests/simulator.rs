@@ -17,7 +17,9 @@ use crossdock_adapter_uber_eats::simulator::{SimConfig, UberEatsSim};
 use crossdock_adapter_uber_eats::{
     DEV_CLIENT_SECRET, Generation, SIGNATURE_HEADER, UberEats, UberEatsConfig,
 };
-use crossdock_channel::sim::{Fault, Heard, SampleFulfillment, SampleItem, SampleOrder, SimServer};
+use crossdock_channel::sim::{
+    Fault, SampleFulfillment, SampleItem, SampleOrder, SimServer, next_heard,
+};
 use crossdock_channel::{Channel, ChannelError, FetchRef, Inbound, InboundRequest, PushOutcome};
 use crossdock_model::{
     DeliveredBy, FulfillmentKind, NewOrder, Order, OrderId, Status, StatusAction, StatusChange,
@@ -25,14 +27,6 @@ use crossdock_model::{
 };
 use secrecy::SecretString;
 use tokio::sync::mpsc;
-
-/// The next status the simulator heard, waited for.
-async fn next_heard(feed: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
-    tokio::time::timeout(Duration::from_secs(10), feed.recv())
-        .await
-        .expect("a status heard in time")
-        .expect("the feed is open")
-}
 
 /// A stand-in for the hub's webhook endpoint: records each request, answers 200 empty.
 struct Receiver {
@@ -269,7 +263,7 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
         .expect("accept");
     assert!(matches!(accepted, PushOutcome::Delivered { .. }));
     assert_eq!(setup.sim.order_status(id), Some(Status::Accepted));
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Accepted)
@@ -285,7 +279,7 @@ async fn v1_order_is_notified_fetched_with_one_cached_token_and_accepted_then_re
         Some(Status::Ready),
         "`/ready` sets preparation_status READY_FOR_HANDOFF"
     );
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (id.as_str(), Status::Ready)
@@ -673,7 +667,7 @@ async fn injected_faults_become_typed_retryable_errors() {
         .push(&stored, &change(&stored, &accept))
         .await
         .expect("then it works");
-    let heard = next_heard(&mut feed).await;
+    let heard = next_heard(&mut feed).await.expect("a status heard in time");
     assert_eq!(
         (heard.external_order_id.as_str(), heard.status),
         (stored.order.external_order_id.as_str(), Status::Accepted)

@@ -142,6 +142,25 @@ pub struct Heard {
     pub at: std::time::Instant,
 }
 
+impl Heard {
+    /// The order and its status, to compare in one go.
+    pub fn into_order_status(self) -> (String, Status) {
+        (self.external_order_id, self.status)
+    }
+}
+
+/// How long [`next_heard`] waits: a hub call the simulator should already have taken.
+pub const HEARD_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The next status a [`StatusFeed`] listener heard, waiting at most [`HEARD_PATIENCE`];
+/// `None` when none came in time (or the simulator is gone).
+pub async fn next_heard(listener: &mut mpsc::UnboundedReceiver<Heard>) -> Option<Heard> {
+    tokio::time::timeout(HEARD_PATIENCE, listener.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The statuses a simulator heard, for whoever listens (the benchmark): each listener gets
 /// every one heard after it subscribed, in order. Nothing is kept when no one listens.
 ///
