@@ -45,6 +45,7 @@ use crate::platforms::Platforms;
 use crate::stats::{Latency, MachineUse, ProcessUse};
 
 pub use crossdock_kit::harness::repo_root;
+use crossdock_kit::harness::{Durability, declare_stores_queue};
 
 /// The platforms' limit on the hub's calls during a run, on both sides.
 const RAISED_LIMIT: u32 = 100_000;
@@ -313,7 +314,8 @@ async fn run_on(
 
     let ledger = Arc::new(Ledger::default());
     let feeds = platforms::listen(&sims, &ledger);
-    let queue = stores::declare_queue(&settings.broker).await?;
+    let queue =
+        declare_stores_queue(&settings.broker, "bench.stores", Durability::Transient).await?;
     let (stop_stores, stores_stopped) = watch::channel(false);
     let store_tokens = tokens
         .iter()

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use crossdock_broker::{BrokerConfig, Disposition, Incoming, LinkState};
-use crossdock_kit::harness::{Durability, declare_stores_queue};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -31,16 +29,6 @@ pub struct Stores {
     pub tokens: HashMap<String, String>,
     pub ledger: Arc<Ledger>,
     pub http: reqwest::Client,
-}
-
-/// Declares the stores' queue on `config`'s topology: not durable (the run does not
-/// outlive the broker), bound to every store's routing key. Returns its name.
-pub async fn declare_queue(config: &BrokerConfig) -> anyhow::Result<String> {
-    let queue = format!("{}.bench.stores", config.prefix);
-    declare_stores_queue(config, &queue, Durability::Transient)
-        .await
-        .context("declaring the stores' queue")?;
-    Ok(queue)
 }
 
 /// Consumes the stores' queue until `stop`.

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossdock_hub::demo::{Menu, SimPorts, Sims, Traffic};
-use crossdock_kit::harness::{chain, repo_root};
+use crossdock_kit::harness::{Durability, chain, declare_stores_queue, repo_root};
 use crossdock_model::StoreId;
 use tokio::sync::watch;
 
@@ -303,7 +303,7 @@ async fn drive(
     wait_ready(http, api, Duration::from_secs(120)).await?;
     sims.connect(api, api);
     let ledger = Arc::new(ledger::Ledger::default());
-    let queue = stores::declare_queue(&settings.broker).await?;
+    let queue = declare_stores_queue(&settings.broker, "faults.stores", Durability::Quorum).await?;
     let (stop, stopped) = watch::channel(false);
     let (stop_stores, stores_stopped) = watch::channel(false);
     let store_tokens: HashMap<String, String> = tokens

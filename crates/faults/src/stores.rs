@@ -16,9 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use crossdock_broker::{BrokerConfig, Disposition, Incoming};
-use crossdock_kit::harness::{Durability, declare_stores_queue};
 use crossdock_model::Status;
 use rand::Rng;
 use serde::Deserialize;
@@ -114,15 +112,6 @@ impl Stores {
             }
         }
     }
-}
-
-/// Declares the suite's durable store queue on `config`'s topology; returns its name.
-pub async fn declare_queue(config: &BrokerConfig) -> anyhow::Result<String> {
-    let queue = format!("{}.faults.stores", config.prefix);
-    declare_stores_queue(config, &queue, Durability::Quorum)
-        .await
-        .context("declaring the stores' queue")?;
-    Ok(queue)
 }
 
 /// Consumes the store queue until `stop`.

@@ -375,9 +375,22 @@ pub enum Durability {
     Transient,
 }
 
-/// Declares the hub's topology on `config` and `queue`, bound to every store's routing key,
-/// as a chain's POS integration would bind its own: what the run's stores consume.
+/// Declares the hub's topology on `config` and the queue `{prefix}.{name}`, bound to every
+/// store's routing key, as a chain's POS integration would bind its own: what the run's
+/// stores consume. Returns the queue's name.
 pub async fn declare_stores_queue(
+    config: &crossdock_broker::BrokerConfig,
+    name: &str,
+    durability: Durability,
+) -> anyhow::Result<String> {
+    let queue = format!("{}.{name}", config.prefix);
+    declared_stores_queue(config, &queue, durability)
+        .await
+        .map_err(|error| error.context(format!("declaring the stores' queue {queue}")))?;
+    Ok(queue)
+}
+
+async fn declared_stores_queue(
     config: &crossdock_broker::BrokerConfig,
     queue: &str,
     durability: Durability,
