@@ -15,9 +15,9 @@
 //! committer published or tried to only once they are older than `relay.grace_ms` (it
 //! died, or a long broker outage left it more than [`MAX_IN_HAND`] rows). Rows this
 //! process still has in hand are never claimed by its own relay, however old, so one
-//! process never publishes a row twice. Before each round it makes sure the publisher is connected, so
-//! while RabbitMQ is away it waits on the publisher's backoff and its link (in `/readyz`)
-//! comes back with the broker, not with the next order.
+//! process never publishes a row twice. Before each round it makes sure the publisher is
+//! connected, so while RabbitMQ is away it waits on the publisher's backoff and its link
+//! (in `/readyz`) comes back with the broker, not with the next order.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crossdock_broker::{OutgoingMessage, PublishOutcome};
 use crossdock_db::{CommitSink, OutboxRow, Relayed};
+use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use super::OrderMessage;
@@ -71,13 +72,8 @@ impl InHand {
         self.lock().contains(&id)
     }
 
-    /// How many rows are in hand.
-    pub fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -97,7 +93,7 @@ impl Outbound {
 
 impl CommitSink for Outbound {
     fn committed(&self, rows: Vec<OutboxRow>) {
-        if self.in_hand.len() >= MAX_IN_HAND {
+        if self.in_hand.count() >= MAX_IN_HAND {
             // A long broker outage: the relay's, once older than its grace.
             return;
         }
@@ -120,12 +116,16 @@ async fn next_batch<T>(
         _ = stop.changed() => return None,
         first = receiver.recv() => first?,
     };
-    Some(with_waiting(first, receiver))
+    Some(with_waiting(first, receiver, MAX_BATCH))
 }
 
-/// `batch` and whatever else is waiting on `receiver`, up to [`MAX_BATCH`] items.
-fn with_waiting<T>(mut batch: Vec<T>, receiver: &mut mpsc::UnboundedReceiver<Vec<T>>) -> Vec<T> {
-    while batch.len() < MAX_BATCH {
+/// `batch` and whatever else is waiting on `receiver`, until it holds `room` items.
+fn with_waiting<T>(
+    mut batch: Vec<T>,
+    receiver: &mut mpsc::UnboundedReceiver<Vec<T>>,
+    room: usize,
+) -> Vec<T> {
+    while batch.len() < room {
         match receiver.try_recv() {
             Ok(more) => batch.extend(more),
             Err(_) => break,
@@ -150,51 +150,58 @@ pub async fn publish_committed(
     let Some(publisher) = shared.publisher.as_ref() else {
         return;
     };
-    let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
-    let forgetting = tokio::spawn(forget_confirmed(shared.clone(), confirmed_rx));
-    // Rows not yet confirmed, oldest first.
-    let mut rows: Vec<OutboxRow> = Vec::new();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let forgetting = tokio::spawn(forget_confirmed(shared.clone(), done_rx));
+    // Messages not yet confirmed, oldest first, and their rows' ids.
+    let mut ids: Vec<i64> = Vec::new();
+    let mut messages: Vec<OutgoingMessage> = Vec::new();
     let mut backoff = crossdock_broker::Backoff::default();
     loop {
-        if rows.is_empty() {
+        let fresh = if ids.is_empty() {
             match next_batch(&mut committed, &mut stop).await {
-                Some(batch) => rows = batch,
+                Some(batch) => batch,
                 None => break,
             }
         } else {
-            rows = with_waiting(rows, &mut committed);
-        }
+            with_waiting(
+                Vec::new(),
+                &mut committed,
+                MAX_BATCH.saturating_sub(ids.len()),
+            )
+        };
         failpoint::stall_if("before_publish").await;
-        if let Some(runs) = &sync_runs {
-            // Nudges this process runs itself are done with once started.
-            let mut ran_here = Vec::new();
-            rows.retain(|row| {
-                let here = nudged_here(&shared, runs, row);
-                if here {
-                    ran_here.push(row.id);
-                }
-                !here
-            });
-            if !ran_here.is_empty() {
-                shared.feed.note(Change::Chain);
-                if confirmed_tx.send(ran_here).is_err() {
-                    break;
-                }
+        // Nudges this process runs itself are done with once started.
+        let mut ran_here = Vec::new();
+        for row in fresh {
+            if sync_runs
+                .as_ref()
+                .is_some_and(|runs| nudged_here(&shared, runs, &row))
+            {
+                ran_here.push(row.id);
+            } else {
+                ids.push(row.id);
+                messages.push(outgoing(row));
             }
-            if rows.is_empty() {
+        }
+        if !ran_here.is_empty() {
+            shared.feed.note(Change::Chain);
+            if done_tx.send(ran_here).is_err() {
+                break;
+            }
+        }
+        if ids.is_empty() {
+            continue;
+        }
+        if !publisher.is_connected() {
+            // While the broker is away, wait for it (the publisher backs off and logs).
+            let connected = tokio::select! {
+                _ = stop.changed() => break,
+                connected = publisher.ensure_connected() => connected.is_ok(),
+            };
+            if !connected {
                 continue;
             }
         }
-        // While the broker is away, wait for it (the publisher backs off and logs).
-        let connected = tokio::select! {
-            _ = stop.changed() => break,
-            connected = publisher.ensure_connected() => connected.is_ok(),
-        };
-        if !connected {
-            continue;
-        }
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let messages: Vec<OutgoingMessage> = rows.iter().cloned().map(outgoing).collect();
         let outcomes = publisher.publish_batch(&messages).await;
         let (relayed, unknown) = sort_outcomes(&ids, &messages, outcomes);
         if !relayed.refused.is_empty() {
@@ -204,8 +211,16 @@ pub async fn publish_committed(
             let refused: Vec<i64> = relayed.refused.iter().map(|(id, _)| *id).collect();
             shared.in_hand.release(&refused);
         }
-        let waiting = !unknown.is_empty();
-        if waiting && publisher.is_connected() {
+        if !relayed.confirmed.is_empty() && done_tx.send(relayed.confirmed).is_err() {
+            break;
+        }
+        if unknown.is_empty() {
+            ids.clear();
+            messages.clear();
+            backoff = crossdock_broker::Backoff::default();
+            continue;
+        }
+        if publisher.is_connected() {
             // The broker answered on a live link and did not take them (a nack, or no
             // confirm in time): retried first, they could hold up every message behind
             // them. The relay publishes them again after its grace.
@@ -214,26 +229,24 @@ pub async fn publish_committed(
                 "Outbox messages not confirmed on a live link; left to the relay."
             );
             shared.in_hand.release(&unknown);
-            rows.clear();
+            ids.clear();
+            messages.clear();
         } else {
-            rows.retain(|row| unknown.contains(&row.id));
+            // The link broke: these go again first, once it is back.
+            (ids, messages) = ids
+                .into_iter()
+                .zip(messages)
+                .filter(|(id, _)| unknown.contains(id))
+                .unzip();
         }
-        if !relayed.confirmed.is_empty() && confirmed_tx.send(relayed.confirmed).is_err() {
-            break;
-        }
-        if waiting {
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = tokio::time::sleep(backoff.next_delay()) => {}
-            }
-        } else {
-            backoff = crossdock_broker::Backoff::default();
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
     // Left for the relay (after its grace), as a crash would leave them.
-    let left: Vec<i64> = rows.iter().map(|row| row.id).collect();
-    shared.in_hand.release(&left);
-    drop(confirmed_tx);
+    shared.in_hand.release(&ids);
+    drop(done_tx);
     let _ = forgetting.await;
 }
 
@@ -243,7 +256,7 @@ pub async fn publish_committed(
 /// publishes them again: consumers are idempotent, and the message ids are the same.
 async fn forget_confirmed(shared: Arc<Shared>, mut confirmed: mpsc::UnboundedReceiver<Vec<i64>>) {
     while let Some(first) = confirmed.recv().await {
-        let ids = with_waiting(first, &mut confirmed);
+        let ids = with_waiting(first, &mut confirmed, MAX_BATCH);
         if let Err(error) = shared.db.forget_outbox(&ids).await {
             tracing::warn!(%error, rows = ids.len(), "Deleting published outbox rows failed; the relay publishes them again.");
         }
@@ -263,7 +276,7 @@ fn nudged_here(shared: &Arc<Shared>, runs: &Arc<SyncRuns>, row: &OutboxRow) -> b
     let Some(channel) = routes::sync_channel(&row.message.routing_key) else {
         return false;
     };
-    let Ok(OrderMessage { order_id }) = serde_json::from_value(row.message.body.clone()) else {
+    let Ok(OrderMessage { order_id }) = OrderMessage::deserialize(&row.message.body) else {
         return false;
     };
     sync::run_here(shared, runs, channel, order_id)
