@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 
 use crate::{Db, DbError};
 
@@ -131,6 +131,33 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Sets the rows the broker refused aside, with why, in one statement.
+async fn set_aside(
+    client: &impl GenericClient,
+    refused: &[(i64, String)],
+) -> Result<(), tokio_postgres::Error> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let (ids, reasons): (Vec<i64>, Vec<&str>) = refused
+        .iter()
+        .map(|(id, reason)| (*id, reason.as_str()))
+        .unzip();
+    client
+        .execute(
+            &client
+                .prepare_cached(
+                    "UPDATE outbox o SET refused_at = now(), refusal = r.reason
+                       FROM unnest($1::bigint[], $2::text[]) AS r(id, reason)
+                      WHERE o.id = r.id",
+                )
+                .await?,
+            &[&ids, &reasons],
+        )
+        .await?;
+    Ok(())
+}
+
 impl Db {
     /// From now on, the outbox rows of every transaction committed through this handle
     /// (and its clones made after) go to `sink` after the commit, marked for the relay to
@@ -170,12 +197,7 @@ impl Db {
     /// Sets aside outbox rows the broker refused, with why, for HQ.
     pub async fn set_aside_outbox(&self, refused: &[(i64, String)]) -> Result<(), DbError> {
         let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached("UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1")
-            .await?;
-        for (id, reason) in refused {
-            client.execute(&statement, &[id, reason]).await?;
-        }
+        set_aside(&client, refused).await?;
         Ok(())
     }
 
@@ -232,16 +254,7 @@ impl Db {
             )
             .await?;
         }
-        for (id, reason) in &refused {
-            tx.execute(
-                &tx.prepare_cached(
-                    "UPDATE outbox SET refused_at = now(), refusal = $2 WHERE id = $1",
-                )
-                .await?,
-                &[id, reason],
-            )
-            .await?;
-        }
+        set_aside(&tx, &refused).await?;
         tx.commit().await?;
         Ok(confirmed.len())
     }
