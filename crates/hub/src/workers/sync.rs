@@ -105,6 +105,24 @@ impl SyncRuns {
         Ok(())
     }
 
+    /// Runs a nudged order on one of its channel's turns, if one is free within
+    /// [`CHANNEL_TURN_PATIENCE`]; otherwise the order is left to the sweeper.
+    async fn run_nudged(
+        &self,
+        shared: &Shared,
+        channel: &str,
+        order_id: OrderId,
+    ) -> anyhow::Result<()> {
+        let Some(_channel_turn) = self.channel_turn(channel, CHANNEL_TURN_PATIENCE).await else {
+            tracing::debug!(
+                %order_id, channel,
+                "The channel's sync turns are all taken; leaving the order to the sweeper."
+            );
+            return Ok(());
+        };
+        self.run(shared, order_id).await
+    }
+
     /// Like [`SyncRuns::run`], but gives the turn back at once if another run holds the
     /// order (it pushes what is due).
     async fn sweep(&self, shared: &Shared, order_id: OrderId) -> anyhow::Result<()> {
@@ -141,11 +159,7 @@ pub fn run_here(
     let channel = channel.to_owned();
     tokio::spawn(async move {
         let _permit = permit;
-        let Some(_channel_turn) = runs.channel_turn(&channel, CHANNEL_TURN_PATIENCE).await else {
-            tracing::debug!(%order_id, channel, "The channel's sync turns are all taken; leaving the order to the sweeper.");
-            return;
-        };
-        if let Err(error) = runs.run(&shared, order_id).await {
+        if let Err(error) = runs.run_nudged(&shared, &channel, order_id).await {
             tracing::warn!(%order_id, %error, "Sync run failed; the sweeper retries it.");
         }
     });
@@ -185,14 +199,7 @@ async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposi
         Err(disposition) => return disposition,
     };
     let channel = crate::routes::sync_channel(&incoming.routing_key).unwrap_or_default();
-    let Some(_channel_turn) = runs.channel_turn(channel, CHANNEL_TURN_PATIENCE).await else {
-        tracing::debug!(
-            order_id = %message.order_id, channel,
-            "The channel's sync turns are all taken; leaving the order to the sweeper."
-        );
-        return Disposition::Ack;
-    };
-    match runs.run(shared, message.order_id).await {
+    match runs.run_nudged(shared, channel, message.order_id).await {
         Ok(()) => Disposition::Ack,
         Err(error) => {
             tracing::warn!(order_id = %message.order_id, %error, "Sync run failed; requeueing.");
