@@ -220,10 +220,11 @@ impl Db {
             });
         }
         let reason = format!("from {channel}");
-        // Independent of each other: sent together (pipelined).
-        let (_, (), (), tombstone) = tokio::try_join!(
+        // Independent of each other: sent together (pipelined). The events are one
+        // future, so that the order's history reads "received" before its flags.
+        let ((), (), tombstone) = tokio::try_join!(
             async {
-                let event = NewEvent {
+                let received = NewEvent {
                     order_id: id,
                     at: received_at,
                     source: EventSource::Channel,
@@ -232,9 +233,7 @@ impl Db {
                     reason: Some(&reason),
                     data: None,
                 };
-                Ok::<_, DbError>(insert_event(tx, event).await?)
-            },
-            async {
+                insert_event(tx, received).await?;
                 for flag in flags {
                     let data =
                         serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string()))?;

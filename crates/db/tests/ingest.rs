@@ -1,6 +1,7 @@
 //! Recording what platforms send, where the order of their requests is not the order of
 //! events: a cancellation before the order it cancels, one racing the order's first
 //! delivery, and the same cancellation twice. Each order must end cancelled, never live.
+//! And an order's first events in their order.
 
 mod common;
 
@@ -8,7 +9,7 @@ use chrono::Utc;
 use common::{TestDb, new_order};
 use crossdock_db::Db;
 use crossdock_db::ingest::{RawRecord, Recorded};
-use crossdock_model::{NewOrder, Status, StatusAction};
+use crossdock_model::{EventKind, Flag, Money, NewOrder, Status, StatusAction};
 use serde_json::json;
 
 fn raw<'a>(channel: &'a str, key: &'a str) -> RawRecord<'a> {
@@ -317,6 +318,47 @@ async fn a_push_that_fails_after_the_cancellation_settled_it_is_not_parked() {
     assert_eq!(
         sync_states(db.syncs(id).await.expect("syncs")),
         ["skipped", "skipped", "skipped"]
+    );
+    test.drop().await;
+}
+
+/// An order's history reads "received" first, then its flags in their order (the ingest
+/// sends its statements together; the events keep their order among them).
+#[tokio::test]
+async fn an_orders_history_starts_with_received_then_its_flags() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let order = new_order("own_app", "flagged-1", None, None, None);
+    let usd = crossdock_model::Currency::parse("USD").expect("currency");
+    let flags = [
+        Flag::TotalsMismatch {
+            expected: Money::new(1000, usd),
+            reported: Money::new(1100, usd),
+        },
+        Flag::SubtotalMismatch {
+            lines: Money::new(900, usd),
+            reported: Money::new(950, usd),
+        },
+    ];
+    let recorded = db
+        .record_order(&raw("own_app", "create-flagged-1"), &order, &flags)
+        .await
+        .expect("record the order");
+    let id = recorded.order_id().expect("an order id");
+    let kinds: Vec<(EventKind, Option<String>)> = db
+        .events(id)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|event| (event.kind, event.reason))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventKind::Received, Some("from own_app".to_owned())),
+            (EventKind::Flagged, Some("totals_mismatch".to_owned())),
+            (EventKind::Flagged, Some("subtotal_mismatch".to_owned())),
+        ]
     );
     test.drop().await;
 }
