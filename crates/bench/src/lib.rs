@@ -713,28 +713,25 @@ async fn soak(run: &mut Run, rate: f64, duration: Duration) -> anyhow::Result<So
 
 /// Whether a soak stayed flat, judged from its second minute (the first warms up) to its
 /// last: memory grew by at most 10 % (or 16 MiB), and no p99 of the last minute is over
-/// twice that of the second (or over the targets).
+/// twice that of the second (or over it by more than [`FLAT_LATENCY_ALLOWANCE_MS`], so
+/// that a few milliseconds' noise on a fast p99 is not a trend). Being under a target is
+/// not being flat.
 fn flatness(minutes: &[SoakMinute]) -> (bool, bool) {
     let (Some(early), Some(late)) = (minutes.get(1), minutes.last()) else {
         return (true, true);
     };
     let memory = late.hub_rss_mib <= (early.hub_rss_mib * 1.10).max(early.hub_rss_mib + 16.0);
-    let flat = |early: &Latency, late: &Latency, target: f64| {
-        late.p99_ms <= (early.p99_ms * 2.0).max(target)
+    let flat = |early: &Latency, late: &Latency| {
+        late.p99_ms <= (early.p99_ms * 2.0).max(early.p99_ms + FLAT_LATENCY_ALLOWANCE_MS)
     };
-    let latency = flat(&early.webhook_ack, &late.webhook_ack, TARGET_WEBHOOK_P99_MS)
-        && flat(
-            &early.ingest_to_store,
-            &late.ingest_to_store,
-            TARGET_INGEST_P99_MS,
-        )
-        && flat(
-            &early.accept_to_platform,
-            &late.accept_to_platform,
-            TARGET_ACCEPT_P99_MS,
-        );
+    let latency = flat(&early.webhook_ack, &late.webhook_ack)
+        && flat(&early.ingest_to_store, &late.ingest_to_store)
+        && flat(&early.accept_to_platform, &late.accept_to_platform);
     (memory, latency)
 }
+
+/// What a soak's p99 may grow by and still be flat, however small it started.
+const FLAT_LATENCY_ALLOWANCE_MS: f64 = 5.0;
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -932,4 +929,58 @@ async fn remove(settings: &Settings, admin_url: &str, db_name: &str) {
         let _ = tokio::time::timeout(bounded, connection.close(200, "bench done".into())).await;
     }
     let _ = tokio::time::timeout(bounded, Db::drop_database(admin_url, db_name)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(minute: usize, p99_ms: f64, rss: f64) -> SoakMinute {
+        let latency = Latency {
+            count: 1,
+            p50_ms: p99_ms / 2.0,
+            p99_ms,
+            max_ms: p99_ms,
+        };
+        SoakMinute {
+            minute,
+            completed: 1,
+            webhook_ack: latency,
+            ingest_to_store: latency,
+            accept_to_platform: latency,
+            hub_rss_mib: rss,
+        }
+    }
+
+    #[test]
+    fn a_soak_is_flat_only_when_its_last_minute_is_about_its_second() {
+        // The first minute warms up and is not judged.
+        let steady = [
+            minute(1, 70.0, 200.0),
+            minute(2, 12.0, 210.0),
+            minute(3, 20.0, 212.0),
+        ];
+        assert_eq!(flatness(&steady), (true, true));
+        // Under the targets (100 ms) but four times the second minute: not flat.
+        let rising = [
+            minute(1, 10.0, 200.0),
+            minute(2, 12.0, 210.0),
+            minute(3, 46.0, 210.0),
+        ];
+        assert_eq!(flatness(&rising), (true, false));
+        // A fast p99 may move by a few milliseconds.
+        let noisy = [
+            minute(1, 2.0, 200.0),
+            minute(2, 2.0, 210.0),
+            minute(3, 6.5, 210.0),
+        ];
+        assert_eq!(flatness(&noisy), (true, true));
+        // Memory: 10 % or 16 MiB, whichever is more.
+        let growing = [
+            minute(1, 5.0, 200.0),
+            minute(2, 5.0, 210.0),
+            minute(3, 5.0, 240.0),
+        ];
+        assert_eq!(flatness(&growing), (false, true));
+    }
 }
