@@ -57,8 +57,14 @@ impl InHand {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn take(&self, ids: impl IntoIterator<Item = i64>) {
-        self.lock().extend(ids);
+    /// Takes the rows in hand, unless [`MAX_IN_HAND`] are already: whether it did.
+    fn take(&self, ids: &[i64]) -> bool {
+        let mut held = self.lock();
+        if held.len() >= MAX_IN_HAND {
+            return false;
+        }
+        held.extend(ids);
+        true
     }
 
     fn release(&self, ids: &[i64]) {
@@ -70,10 +76,6 @@ impl InHand {
 
     fn holds(&self, id: i64) -> bool {
         self.lock().contains(&id)
-    }
-
-    fn count(&self) -> usize {
-        self.lock().len()
     }
 }
 
@@ -93,12 +95,11 @@ impl Outbound {
 
 impl CommitSink for Outbound {
     fn committed(&self, rows: Vec<OutboxRow>) {
-        if self.in_hand.count() >= MAX_IN_HAND {
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        if !self.in_hand.take(&ids) {
             // A long broker outage: the relay's, once older than its grace.
             return;
         }
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        self.in_hand.take(ids.iter().copied());
         if self.committed.send(rows).is_err() {
             // The publisher has stopped (the hub is shutting down): the relay's.
             self.in_hand.release(&ids);
