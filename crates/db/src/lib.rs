@@ -143,16 +143,16 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Builds the pool and checks that a connection can be made (fail fast).
     pub async fn connect(config: &DbConfig, routes: Arc<dyn Routes>) -> Result<Self, DbError> {
-        let mut pg_config: tokio_postgres::Config = config
+        let pg_config: tokio_postgres::Config = config
             .url
             .parse()
             .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
-        // Statements are prepared once per connection, but planned on every execution with
-        // its values: a generic plan, cached for the connection's life, is kept until the
-        // next ANALYZE, and one made while a table was empty kept reading it as if it were
-        // (seen in the benchmark's soak, with autovacuum off: the store hand-over's insert
-        // scanned all of a store's orders through `orders_by_store` instead of one by id).
-        pg_config.options("-c plan_cache_mode=force_custom_plan");
+        // Statements are prepared once per connection, and PostgreSQL's plan cache keeps a
+        // generic plan of each once it costs no more than planning with the values: the
+        // hot statements then skip planning, a third of the database's CPU per order. Such
+        // a plan may be made while the tables are empty and is kept until the next
+        // ANALYZE, so every statement of an order's loop finds its rows by a unique key
+        // or by their order, whatever the tables held (tests/plans.rs).
         let manager = Manager::from_config(
             pg_config,
             NoTls,

@@ -238,12 +238,15 @@ pub(crate) async fn apply_action(
                     // Due no sooner than the order's syncs ahead of it (one backing off
                     // keeps it waiting), so the due index lists an order's syncs in their
                     // order. An answer to the platform's offer carries its deadline (see
-                    // `due_syncs`).
+                    // `due_syncs`). The order's syncs are read by its id alone and the
+                    // pending ones picked by FILTER: a `state = 'pending'` condition would
+                    // let a plan read every pending sync through the sweeper's partial
+                    // index instead (tests/plans.rs).
                     &tx.prepare_cached("INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
                                                channel, next_attempt_at, due_by)
                      VALUES ($1, $2, $3, $4, $5, 'pending', $6,
-                             GREATEST(now(), (SELECT max(next_attempt_at) FROM status_syncs
-                                              WHERE order_id = $1 AND state = 'pending')), $7)").await?,
+                             GREATEST(now(), (SELECT max(next_attempt_at) FILTER (WHERE state = 'pending')
+                                                FROM status_syncs WHERE order_id = $1)), $7)").await?,
                     &[
                         &order.id.as_uuid(),
                         &event_id,
@@ -403,14 +406,17 @@ impl Db {
         let client = self.pool.get().await?;
         let reason = format!("on the queue of {store}");
         // One statement, one round trip: the hand-over counted, and its event written the
-        // first time only (a data-modifying CTE runs whether or not it is read).
+        // first time only (a data-modifying CTE runs whether or not it is read). The order
+        // is found by its id alone: `IS NOT DISTINCT FROM` is no index condition, so no
+        // plan can look it up among its store's orders instead (tests/plans.rs).
         let row = client
             .query_opt(
                 &client
                     .prepare_cached(
                         "WITH handed AS (
                              INSERT INTO store_deliveries (order_id, store_id, delivered_at)
-                             SELECT $1, $2, $3 FROM orders WHERE id = $1 AND store_id = $2
+                             SELECT $1, $2, $3 FROM orders
+                              WHERE id = $1 AND store_id IS NOT DISTINCT FROM $2
                              ON CONFLICT (order_id, store_id)
                                  DO UPDATE SET handovers = store_deliveries.handovers + 1
                              RETURNING handovers),

@@ -60,6 +60,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        TestDb::with_pool_size(2).await
+    }
+
+    /// A fresh database whose pool holds at most `pool_size` connections (1: every
+    /// statement of the test runs on one session).
+    pub async fn with_pool_size(pool_size: usize) -> TestDb {
         let admin = std::env::var("CROSSDOCK_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into());
         let name = format!(
@@ -72,7 +78,7 @@ impl TestDb {
         let (base, _) = admin.rsplit_once('/').expect("URL with a database");
         let url = format!("{base}/{name}");
         Db::migrate(&url).await.expect("migrate");
-        let db = Db::connect(&DbConfig { url, pool_size: 2 }, Arc::new(Named))
+        let db = Db::connect(&DbConfig { url, pool_size }, Arc::new(Named))
             .await
             .expect("connect");
         TestDb { db, admin, name }
