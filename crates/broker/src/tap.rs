@@ -65,9 +65,8 @@ where
             return Ok(());
         }
         let started = tokio::time::Instant::now();
-        let error = tokio::select! {
-            ended = session(&config, &topology, &patterns, &on) => ended,
-            _ = shutdown.changed() => return Ok(()),
+        let Some(error) = session(&config, &topology, &patterns, &on, &mut shutdown).await else {
+            return Ok(());
         };
         if started.elapsed() >= HEALTHY_AFTER {
             backoff.reset();
@@ -81,13 +80,16 @@ where
     }
 }
 
-/// One connection's worth of tapping; returns why it ended.
+/// One connection's worth of tapping; returns why it ended, or `None` when `shutdown`
+/// ended it. A tap shut down while its process goes on closes its connection, so the
+/// broker deletes its queue at once.
 async fn session<H>(
     config: &BrokerConfig,
     topology: &Topology,
     patterns: &[String],
     on: &H,
-) -> String
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<String>
 where
     H: Fn(Tapped),
 {
@@ -141,22 +143,28 @@ where
                 source,
             })
     };
-    let (connection, _channel, mut consumer) = match open_declared_channel(
-        config,
-        topology,
-        "crossdock-tap",
-        "declaring the tap's queue and starting its consumer",
-        start,
-    )
-    .await
-    {
+    let opened = tokio::select! {
+        opened = open_declared_channel(
+            config,
+            topology,
+            "crossdock-tap",
+            "declaring the tap's queue and starting its consumer",
+            start,
+        ) => opened,
+        _ = shutdown.wait_for(|stop| *stop) => return None,
+    };
+    let (connection, _channel, mut consumer) = match opened {
         Ok(parts) => parts,
-        Err(error) => return error.to_string(),
+        Err(error) => return Some(error.to_string()),
     };
     info!(patterns = ?patterns, "Tap consuming.");
     on(Tapped::Connected);
     let ended = loop {
-        match consumer.next().await {
+        let next = tokio::select! {
+            next = consumer.next() => next,
+            _ = shutdown.wait_for(|stop| *stop) => break None,
+        };
+        match next {
             Some(Ok(delivery)) => on(Tapped::Message(Incoming {
                 routing_key: delivery.routing_key.to_string(),
                 message_id: delivery
@@ -168,8 +176,8 @@ where
                 body: delivery.data,
                 redelivered: delivery.redelivered,
             })),
-            Some(Err(error)) => break format!("tap consumer failed: {error}"),
-            None => break "the broker ended the tap's consumer".to_owned(),
+            Some(Err(error)) => break Some(format!("tap consumer failed: {error}")),
+            None => break Some("the broker ended the tap's consumer".to_owned()),
         }
     };
     if let Ok(Err(error)) = tokio::time::timeout(

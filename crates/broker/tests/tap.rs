@@ -229,3 +229,37 @@ async fn after_its_connection_is_cut_the_tap_reconnects_and_says_so() {
     proxy.accept.abort();
     cleanup(&config).await;
 }
+
+/// A tap asked to stop while its process goes on (the hub's feed when no one watches)
+/// closes its connection: the broker deletes its queue, and no longer copies a message
+/// to it for nobody.
+#[tokio::test]
+async fn a_stopped_tap_leaves_no_queue_behind() {
+    let config = config(broker_url());
+    let (stop, mut events, task) = start_tap(config.clone(), &["tapped.#"]);
+    assert_eq!(next(&mut events).await, Tapped::Connected);
+    let publisher = Publisher::connect(&config).await.expect("publisher");
+    publish(&publisher, &["tapped.while-tapping"]).await;
+    assert_eq!(routing_key(next(&mut events).await), "tapped.while-tapping");
+
+    stop_tap(&stop, task).await;
+    let unroutable = OutgoingMessage {
+        routing_key: "tapped.after".to_owned(),
+        message_id: "after".to_owned(),
+        kind: "test.kind".to_owned(),
+        body: b"{}".to_vec(),
+    };
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let outcome = publisher
+                .publish_batch(std::slice::from_ref(&unroutable))
+                .await;
+            if matches!(outcome[..], [PublishOutcome::Refused { .. }]) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("no queue takes the tap's messages once it stopped");
+    cleanup(&config).await;
+}

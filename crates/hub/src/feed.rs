@@ -1,14 +1,17 @@
 //! Live changes for the web pages: which store's orders (or which part of the chain) may
 //! have changed, for the streams of the store console and the HQ dashboard to read again.
 //!
-//! Every process that serves the API taps the events exchange (`crossdock_broker::tap`):
-//! the messages to the stores' routing keys (an order routed, withdrawn, cancelled, or any
-//! status change, the store's own included), new and re-routed orders, sync nudges and
-//! parked syncs. A message only says *what* to read again; the database says what it now
-//! is. When the tap reconnects it may have missed messages, so every stream reads again
-//! ([`Change::Resync`]); a stream that falls behind the broadcast does the same.
+//! Every process that serves the API taps the events exchange (`crossdock_broker::tap`)
+//! while someone watches one of its streams: the messages to the stores' routing keys (an
+//! order routed, withdrawn, cancelled, or any status change, the store's own included),
+//! new and re-routed orders, sync nudges and parked syncs. A message only says *what* to
+//! read again; the database says what it now is. When the tap (re)connects it may have
+//! missed messages, so every stream reads again ([`Change::Resync`]); a stream that falls
+//! behind the broadcast does the same. With no one watching for [`LINGER`], the tap
+//! closes: the broker no longer copies every message to this process for nobody.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossdock_broker::{Tapped, tap};
 use crossdock_model::StoreId;
@@ -22,6 +25,9 @@ pub const PATTERNS: [&str; 4] = ["order.#", "store.#", "sync.#", "parking.#"];
 
 /// How many changes a slow stream may fall behind before it reads everything again.
 const BACKLOG: usize = 4096;
+
+/// How long the tap stays after the last stream ended (a page reloading keeps it).
+pub const LINGER: Duration = Duration::from_secs(30);
 
 /// What may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,20 +55,56 @@ impl Change {
 /// This process's broadcast of changes to its streams.
 pub struct Feed {
     sender: broadcast::Sender<Change>,
+    /// How many streams watch.
+    watchers: Arc<watch::Sender<usize>>,
 }
 
 impl Default for Feed {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(BACKLOG).0,
+            watchers: Arc::new(watch::Sender::new(0)),
         }
     }
 }
 
+/// A stream's subscription: every change from when it was made, for as long as it lives.
+pub struct Watching {
+    changes: broadcast::Receiver<Change>,
+    watchers: Arc<watch::Sender<usize>>,
+}
+
+impl std::ops::Deref for Watching {
+    type Target = broadcast::Receiver<Change>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.changes
+    }
+}
+
+impl std::ops::DerefMut for Watching {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.changes
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.watchers.send_modify(|watching| *watching -= 1);
+    }
+}
+
 impl Feed {
-    /// A receiver of every change from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.sender.subscribe()
+    /// A subscription to every change from now on; the tap runs while one lives (the
+    /// first changes from other processes may come only with the tap's
+    /// [`Change::Resync`], once it has connected).
+    pub fn subscribe(&self) -> Watching {
+        let changes = self.sender.subscribe();
+        self.watchers.send_modify(|watching| *watching += 1);
+        Watching {
+            changes,
+            watchers: self.watchers.clone(),
+        }
     }
 
     /// Tells this process's streams (no receivers is fine).
@@ -91,21 +133,77 @@ fn change_of(tapped: Tapped) -> Change {
     }
 }
 
-/// Taps the broker for this process's streams until `stop`.
+/// Taps the broker for this process's streams while any watch, until `stop`.
 pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    let patterns = PATTERNS.iter().map(|p| (*p).to_owned()).collect();
-    let feed = shared.clone();
-    let result = tap(
-        shared.settings.broker.clone(),
-        patterns,
-        stop,
-        move |tapped| {
-            feed.feed.note(change_of(tapped));
-        },
-    )
+    let watchers = shared.feed.watchers.subscribe();
+    while_watched(watchers, stop, LINGER, |until| {
+        let shared = shared.clone();
+        async move {
+            let patterns = PATTERNS.iter().map(|p| (*p).to_owned()).collect();
+            let feed = shared.clone();
+            let result = tap(
+                shared.settings.broker.clone(),
+                patterns,
+                until,
+                move |tapped| {
+                    feed.feed.note(change_of(tapped));
+                },
+            )
+            .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "The live feed's tap stopped.");
+            }
+        }
+    })
     .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "The live feed's tap stopped.");
+}
+
+/// Runs `work` while `watchers` counts any, and on until none has been for `linger`. `work`
+/// is handed a receiver that turns `true` when it is to end, and is awaited then. Ends when
+/// `stop` turns `true`, or when `work` ends of itself.
+async fn while_watched<W, F>(
+    mut watchers: watch::Receiver<usize>,
+    mut stop: watch::Receiver<bool>,
+    linger: Duration,
+    work: W,
+) where
+    W: Fn(watch::Receiver<bool>) -> F,
+    F: Future<Output = ()>,
+{
+    enum Next {
+        Ended,
+        Unwatched,
+        Stop,
+    }
+    loop {
+        tokio::select! {
+            watched = watchers.wait_for(|watching| *watching > 0) => if watched.is_err() { return },
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let (end, until) = watch::channel(false);
+        let running = work(until);
+        tokio::pin!(running);
+        let next = loop {
+            tokio::select! {
+                () = &mut running => break Next::Ended,
+                unwatched = watchers.wait_for(|watching| *watching == 0) => if unwatched.is_err() { break Next::Stop },
+                _ = stop.wait_for(|stop| *stop) => break Next::Stop,
+            }
+            tokio::select! {
+                () = &mut running => break Next::Ended,
+                () = tokio::time::sleep(linger) => break Next::Unwatched,
+                watched = watchers.wait_for(|watching| *watching > 0) => if watched.is_err() { break Next::Stop },
+                _ = stop.wait_for(|stop| *stop) => break Next::Stop,
+            }
+        };
+        if matches!(next, Next::Ended) {
+            return;
+        }
+        end.send_replace(true);
+        running.await;
+        if matches!(next, Next::Stop) {
+            return;
+        }
     }
 }
 
@@ -123,6 +221,55 @@ mod tests {
             body: body.as_bytes().to_vec(),
             redelivered: false,
         })
+    }
+
+    /// The tap runs from the first stream on, stays across a page reloading (a stream
+    /// gone and another come within the linger), closes once none has watched for the
+    /// linger, comes back with the next stream, and ends with the hub.
+    #[tokio::test(start_paused = true)]
+    async fn the_tap_runs_while_a_stream_watches_and_for_a_while_after() {
+        let feed = Feed::default();
+        let (stop, stopping) = watch::channel(false);
+        // (taps started, taps ended)
+        let (counts, mut seen) = watch::channel((0, 0));
+        let counts = Arc::new(counts);
+        let tapping = {
+            let counts = counts.clone();
+            tokio::spawn(while_watched(
+                feed.watchers.subscribe(),
+                stopping,
+                LINGER,
+                move |mut until| {
+                    let counts = counts.clone();
+                    async move {
+                        counts.send_modify(|(started, _)| *started += 1);
+                        let _ = until.wait_for(|end| *end).await;
+                        counts.send_modify(|(_, ended)| *ended += 1);
+                    }
+                },
+            ))
+        };
+        let a_while = LINGER * 3;
+        tokio::time::sleep(a_while).await;
+        assert_eq!(*seen.borrow(), (0, 0), "no tap while no one watches");
+
+        let first = feed.subscribe();
+        seen.wait_for(|c| *c == (1, 0)).await.expect("tap");
+        drop(first);
+        tokio::time::sleep(LINGER / 2).await;
+        let reloaded = feed.subscribe();
+        tokio::time::sleep(a_while).await;
+        assert_eq!(*seen.borrow(), (1, 0), "the same tap across a reload");
+
+        drop(reloaded);
+        seen.wait_for(|c| *c == (1, 1)).await.expect("closed");
+        let second = feed.subscribe();
+        seen.wait_for(|c| *c == (2, 1)).await.expect("tap again");
+        drop(second);
+
+        stop.send_replace(true);
+        tapping.await.expect("ends with the hub");
+        assert_eq!(*seen.borrow(), (2, 2));
     }
 
     #[test]

@@ -43,7 +43,7 @@ use super::ApiError;
 use super::api::Caller;
 use super::stores::registry_view;
 use crate::app::Shared;
-use crate::feed::Change;
+use crate::feed::Watching;
 
 /// How often a store's stream reads its board again even when nothing said it changed.
 pub const RESYNC: Duration = Duration::from_secs(30);
@@ -97,7 +97,7 @@ enum Wake {
 /// Waits for the next change that concerns `store` (`None`: any change), the timer, or
 /// the end (hub stopping, page gone).
 async fn next_wake(
-    changes: &mut broadcast::Receiver<Change>,
+    changes: &mut Watching,
     store: Option<&StoreId>,
     stopping: &mut tokio::sync::watch::Receiver<bool>,
     sender: &mpsc::Sender<Event>,
@@ -124,7 +124,7 @@ async fn store_stream(
     shared: Arc<Shared>,
     store: StoreId,
     profile: serde_json::Value,
-    mut changes: broadcast::Receiver<Change>,
+    mut changes: Watching,
     sender: mpsc::Sender<Event>,
 ) {
     let mut stopping = shared.stopping.clone();
@@ -203,11 +203,7 @@ async fn store_stream(
     }
 }
 
-async fn hq_stream(
-    shared: Arc<Shared>,
-    mut changes: broadcast::Receiver<Change>,
-    sender: mpsc::Sender<Event>,
-) {
+async fn hq_stream(shared: Arc<Shared>, mut changes: Watching, sender: mpsc::Sender<Event>) {
     let mut stopping = shared.stopping.clone();
     if sender
         .send(event("changed", &json!({ "at": Utc::now() })))
