@@ -545,7 +545,7 @@ impl Db {
     /// lock, so it never lands in the middle of a sync run.
     pub async fn replay_parked(&self, order_id: OrderId) -> Result<Replayed, ReplayError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         tx.execute(
             &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
                 .await?,

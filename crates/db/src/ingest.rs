@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use crossdock_model::{EventKind, EventSource, Flag, NewOrder, OrderId, Status, StatusAction};
-use deadpool_postgres::Transaction;
 
 use crate::orders::{
     Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order, skip_unpushed,
@@ -50,7 +49,7 @@ impl Recorded {
 
 /// Inserts the inbox row; `None` if the key was already recorded (then its order id).
 async fn insert_inbox(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     raw: &RawRecord<'_>,
     kind: &str,
 ) -> Result<Option<Option<OrderId>>, tokio_postgres::Error> {
@@ -91,7 +90,7 @@ async fn insert_inbox(
 /// committed, while that transaction looked for a tombstone before the cancellation's
 /// committed: the order would go live and the tombstone would never be read.
 async fn lock_external(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     channel: &str,
     external_order_id: &str,
 ) -> Result<(), tokio_postgres::Error> {
@@ -111,7 +110,7 @@ const LOCK_EXTERNAL: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/'
 const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
 
 async fn link_inbox(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     raw_channel: &str,
     dedupe_key: &str,
     order_id: OrderId,
@@ -136,7 +135,7 @@ impl Db {
         flags: &[Flag],
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         if let Some(previous) = insert_inbox(&tx, raw, "order").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
@@ -157,7 +156,7 @@ impl Db {
         received_at: DateTime<Utc>,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let recorded = self
             .insert_order(&tx, dedupe_key, order, flags, received_at)
             .await?;
@@ -288,7 +287,7 @@ impl Db {
         fetch: serde_json::Value,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         if let Some(previous) = insert_inbox(&tx, raw, "fetch").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
@@ -342,7 +341,7 @@ impl Db {
         tombstone_reason: Option<String>,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
@@ -403,7 +402,7 @@ impl Db {
         kind: &str,
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         if let Some(previous) = insert_inbox(&tx, raw, kind).await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }

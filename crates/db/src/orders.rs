@@ -5,7 +5,6 @@ use crossdock_model::{
     EventKind, EventSource, Flag, NewOrder, Order, OrderEvent, OrderId, Status, StatusAction,
     StoreId, TransitionError,
 };
-use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -126,7 +125,7 @@ pub(crate) struct NewEvent<'a> {
 
 /// Appends an event to an order's history; returns its id.
 pub(crate) async fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     event: NewEvent<'_>,
 ) -> Result<i64, tokio_postgres::Error> {
     let NewEvent {
@@ -160,10 +159,7 @@ pub(crate) async fn insert_event(
 }
 
 /// Locks and reads an order inside `tx`.
-pub(crate) async fn lock_order(
-    tx: &Transaction<'_>,
-    order_id: OrderId,
-) -> Result<Option<Order>, DbError> {
+pub(crate) async fn lock_order(tx: &Tx<'_>, order_id: OrderId) -> Result<Option<Order>, DbError> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR NO KEY UPDATE");
     let row = tx
         .query_opt(&tx.prepare_cached(&sql).await?, &[&order_id.as_uuid()])
@@ -270,7 +266,7 @@ pub(crate) async fn apply_action(
 /// Settles the order's syncs still pending or parked as skipped, for `why`: the platform
 /// cancelled the order, so what it has not heard (or refused to hear) is moot.
 pub(crate) async fn skip_unpushed(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     order_id: OrderId,
     why: &str,
 ) -> Result<u64, DbError> {
@@ -381,7 +377,7 @@ impl Db {
         actor: &Actor,
     ) -> Result<Order, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let order = lock_order(&tx, id)
             .await?
             .ok_or(ChangeError::NotFound(id))?;

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::{ClientWrapper, GenericClient};
 
 use crate::{Db, DbError};
 
@@ -24,39 +24,57 @@ pub trait CommitSink: Send + Sync + 'static {
 
 /// A transaction that writes outbox rows: it keeps the rows it wrote, and hands them to
 /// the database's [`CommitSink`] once it has committed (never when rolled back or
-/// dropped). Everything else is the transaction it wraps.
+/// dropped). Its statements are the connection's (it derefs to the client).
+///
+/// Its `BEGIN` costs no round trip of its own: it is sent when the transaction starts,
+/// ahead of whatever the transaction sends next, and its answer is left to the connection
+/// (a `BEGIN` on a live connection cannot fail; on a dead one, the next statement fails
+/// too). Dropped while open (an error, an early return, a cancelled request), it sends
+/// `ROLLBACK` the same way, before the connection can go back to the pool.
 pub(crate) struct Tx<'a> {
-    inner: Transaction<'a>,
+    client: &'a ClientWrapper,
     sink: Option<Arc<dyn CommitSink>>,
     staged: Mutex<Vec<OutboxRow>>,
+    /// Neither committed nor rolled back yet.
+    open: bool,
 }
 
-impl<'a> std::ops::Deref for Tx<'a> {
-    type Target = Transaction<'a>;
+impl std::ops::Deref for Tx<'_> {
+    type Target = ClientWrapper;
     fn deref(&self) -> &Self::Target {
-        &self.inner
+        self.client
     }
 }
 
-impl std::ops::DerefMut for Tx<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.inner
+/// Sends `sql` (one simple query) without waiting for its answer, which the connection
+/// reads and drops. `Err` only when it could not be sent (the connection is closed).
+fn send_unanswered(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let mut sending = std::pin::pin!(client.batch_execute(sql));
+    // The query is written to the connection's queue on the first poll.
+    match sending
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(Err(error)) => Err(error),
+        _ => Ok(()),
     }
 }
 
 impl Tx<'_> {
     /// Commits, then hands the rows written to the sink.
-    pub(crate) async fn commit(self) -> Result<(), tokio_postgres::Error> {
-        let Tx {
-            inner,
-            sink,
-            staged,
-        } = self;
-        inner.commit().await?;
-        let rows = staged
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(sink) = sink
+    pub(crate) async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+        self.open = false;
+        self.client.batch_execute("COMMIT").await?;
+        let rows = std::mem::take(
+            &mut *self
+                .staged
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if let Some(sink) = &self.sink
             && !rows.is_empty()
         {
             sink.committed(rows);
@@ -65,8 +83,17 @@ impl Tx<'_> {
     }
 
     /// Rolls back: the rows written are forgotten with it.
-    pub(crate) async fn rollback(self) -> Result<(), tokio_postgres::Error> {
-        self.inner.rollback().await
+    pub(crate) async fn rollback(mut self) -> Result<(), tokio_postgres::Error> {
+        self.open = false;
+        self.client.batch_execute("ROLLBACK").await
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = send_unanswered(self.client, "ROLLBACK");
+        }
     }
 }
 
@@ -168,14 +195,17 @@ impl Db {
     }
 
     /// Begins a transaction that hands the outbox rows it writes to the sink on commit.
-    pub(crate) async fn begin<'a>(
+    pub(crate) fn begin<'a>(
         &self,
         client: &'a mut deadpool_postgres::Client,
     ) -> Result<Tx<'a>, tokio_postgres::Error> {
+        let client: &'a ClientWrapper = client;
+        send_unanswered(client, "BEGIN")?;
         Ok(Tx {
-            inner: client.transaction().await?,
+            client,
             sink: self.sink.clone(),
             staged: Mutex::new(Vec::new()),
+            open: true,
         })
     }
 

@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StoreId};
-use deadpool_postgres::Transaction;
 use serde_json::json;
 
 use crate::orders::{
@@ -171,7 +170,7 @@ fn store_ids(ids: Vec<String>) -> Result<Vec<StoreId>, DbError> {
         .collect()
 }
 
-async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbError> {
+async fn lock(tx: &Tx<'_>, id: OrderId) -> Result<Option<Locked>, DbError> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
          FROM orders WHERE id = $1 FOR NO KEY UPDATE"
@@ -192,7 +191,7 @@ async fn lock(tx: &Transaction<'_>, id: OrderId) -> Result<Option<Locked>, DbErr
 
 /// The store's load and live row version, its `store_live` row locked until the
 /// transaction ends.
-async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<(u32, i64), DbError> {
+async fn lock_load(tx: &Tx<'_>, store: &StoreId) -> Result<(u32, i64), DbError> {
     Ok(lock_loads(tx, std::slice::from_ref(store))
         .await?
         .first()
@@ -201,10 +200,7 @@ async fn lock_load(tx: &Transaction<'_>, store: &StoreId) -> Result<(u32, i64), 
 
 /// The stores' loads and live row versions, their `store_live` rows locked in store-id
 /// order until the transaction ends.
-async fn lock_loads(
-    tx: &Transaction<'_>,
-    stores: &[StoreId],
-) -> Result<Vec<(StoreId, u32, i64)>, DbError> {
+async fn lock_loads(tx: &Tx<'_>, stores: &[StoreId]) -> Result<Vec<(StoreId, u32, i64)>, DbError> {
     let ids: Vec<&str> = stores.iter().map(StoreId::as_str).collect();
     let rows = tx
         .query(
@@ -230,19 +226,23 @@ async fn lock_loads(
 }
 
 /// Takes a place at `store` if it has fewer than `capacity` active orders: `Ok(active)`
-/// with its row locked until the transaction ends, or the full store with the row let go.
+/// with its row locked until the transaction ends, or the full store with the row let go
+/// (the lock is taken in a savepoint, sent with it, and rolled back to).
 async fn claim_place(
-    tx: &mut Transaction<'_>,
+    tx: &Tx<'_>,
     store: &StoreId,
     capacity: u32,
 ) -> Result<Result<u32, FullStore>, DbError> {
-    let savepoint = tx.savepoint("claim_place").await?;
-    let (active, version) = lock_load(&savepoint, store).await?;
+    let (_, (active, version)) = tokio::try_join!(
+        async { Ok(tx.batch_execute("SAVEPOINT claim_place").await?) },
+        lock_load(tx, store),
+    )?;
     if active < capacity {
-        savepoint.commit().await?;
+        tx.batch_execute("RELEASE SAVEPOINT claim_place").await?;
         Ok(Ok(active))
     } else {
-        savepoint.rollback().await?;
+        tx.batch_execute("ROLLBACK TO SAVEPOINT claim_place; RELEASE SAVEPOINT claim_place")
+            .await?;
         Ok(Err(FullStore {
             store: store.clone(),
             active,
@@ -310,7 +310,7 @@ impl Db {
         F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
     {
         let mut client = self.pool.get().await?;
-        let mut tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let locked = lock(&tx, id).await?.ok_or(ChangeError::NotFound(id))?;
         if let Some(store) = locked.order.store_id {
             return Ok(Assignment::AlreadyAssigned(store));
@@ -335,7 +335,7 @@ impl Db {
             else {
                 break (routing, decision, None);
             };
-            let filled = match claim_place(&mut tx, store, *capacity).await? {
+            let filled = match claim_place(&tx, store, *capacity).await? {
                 Ok(active) => break (routing, decision, Some(active)),
                 Err(filled) => filled,
             };
@@ -407,7 +407,7 @@ impl Db {
         reason: &str,
     ) -> Result<Declined, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let Some(locked) = lock(&tx, id).await? else {
             return Err(ChangeError::NotFound(id));
         };
@@ -512,7 +512,7 @@ impl Db {
         decision: &serde_json::Value,
     ) -> Result<Assignment, AssignError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let locked = lock(&tx, id).await?.ok_or(AssignError::NotFound(id))?;
         if locked.order.status != Status::Received {
             return Err(AssignError::NotAwaiting(locked.order.status));
@@ -630,7 +630,7 @@ impl Db {
         margin: Duration,
     ) -> Result<bool, ChangeError> {
         let mut client = self.pool.get().await?;
-        let tx = self.begin(&mut client).await?;
+        let tx = self.begin(&mut client)?;
         let Some(locked) = lock(&tx, id).await? else {
             return Ok(false);
         };

@@ -295,7 +295,7 @@ impl Db {
                 .await?;
             return Ok(written > 0);
         }
-        let tx = self.begin(client).await?;
+        let tx = self.begin(client)?;
         let updated = tx
             .execute(&tx.prepare_cached(SETTLE).await?, &settle)
             .await?;

@@ -1,14 +1,15 @@
 //! The outbox against a real PostgreSQL: a commit hands its rows to the process's
 //! publisher, which forgets them once confirmed, and the relay leaves them for its grace;
 //! the relay's claim deletes confirmed rows, sets refused rows aside so they never block
-//! the rows behind them, and leaves unknown outcomes.
+//! the rows behind them, and leaves unknown outcomes. A transaction left without a commit
+//! is rolled back before its connection serves anyone else.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestDb, hub_order};
+use common::{TestDb, assign, hub_order, stores, timing};
 use crossdock_db::{CommitSink, OutboxRow, Relayed};
 
 /// A publisher that only keeps what it is handed.
@@ -194,6 +195,43 @@ async fn a_claim_does_not_read_the_entries_of_deleted_rows_again() {
     assert!(
         second < 100,
         "the second claim read {second} index entries: the deleted rows' again"
+    );
+    drop(client);
+    test.drop().await;
+}
+
+/// A transaction's `BEGIN` and, when it is left without a commit, its `ROLLBACK` are sent
+/// without waiting for their answers. Routing an order that already has a store locks it,
+/// then returns without committing: the pool's one connection must be out of that
+/// transaction (its lock let go) before it runs the next statement.
+#[tokio::test]
+async fn a_transaction_left_without_a_commit_is_over_before_its_connection_is_used_again() {
+    let test = TestDb::with_pool_size(1).await;
+    let db = &test.db;
+    let store = stores(db, 1).await.remove(0);
+    let id = hub_order(db, "routed-twice").await;
+    assign(db, id, &store).await;
+    let again = db
+        .route_order(id, &timing(), |_| unreachable!("the order has its store"))
+        .await
+        .expect("route again");
+    assert_eq!(
+        again,
+        crossdock_db::routing::Assignment::AlreadyAssigned(store)
+    );
+    let client = db.pool().get().await.expect("the one connection");
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks
+              WHERE pid = pg_backend_pid() AND locktype = 'transactionid'",
+            &[],
+        )
+        .await
+        .expect("locks");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        0,
+        "the next statement runs in a transaction of its own, not in the routing's"
     );
     drop(client);
     test.drop().await;
