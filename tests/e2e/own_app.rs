@@ -336,3 +336,73 @@ async fn a_store_added_while_the_hub_runs_takes_orders_without_a_restart() {
     assert_eq!(view["store_id"], "NYC-099");
     hub.stop().await;
 }
+
+/// A process with the router stage routes the orders it records itself, right after their
+/// commit: no `order.received` message goes through the broker. The store's message is
+/// published after the routing's commit, so once it has arrived, a message for the router
+/// published before it would already be on any queue bound to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_recorded_where_the_router_runs_is_routed_there_without_a_message() {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let hub = TestHub::start().await;
+    let settings = &hub.infra.settings;
+    let connection = crossdock_broker::connect(&settings.broker)
+        .await
+        .expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let counted = format!(
+        "{}.counted.{}",
+        settings.broker.prefix,
+        uuid::Uuid::new_v4().simple()
+    );
+    let declare = |passive| {
+        let channel = channel.clone();
+        let counted = counted.clone();
+        async move {
+            channel
+                .queue_declare(
+                    counted.as_str().into(),
+                    QueueDeclareOptions {
+                        passive,
+                        exclusive: true,
+                        auto_delete: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("the counting queue")
+                .message_count()
+        }
+    };
+    declare(false).await;
+    channel
+        .queue_bind(
+            counted.as_str().into(),
+            crossdock_broker::Topology::from_config(&settings.broker)
+                .exchange()
+                .as_str()
+                .into(),
+            "order.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind order.#");
+    let mut pos = PosQueue::bind(settings, "LDN-002").await;
+
+    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let (kind, message) = pos.next(WAIT).await.expect("the store's queue has it");
+    assert_eq!(kind, "order.routed");
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    assert_eq!(message["order_id"], view["id"]);
+    assert_eq!(
+        declare(true).await,
+        0,
+        "no message took the order to the router"
+    );
+    let _ = connection.close(200, "test done".into()).await;
+}

@@ -378,9 +378,15 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         None
     };
     if let Some(committed) = committed {
+        let here = workers::relay::RunsHere {
+            sync: sync_runs.clone(),
+            routing: roles
+                .router
+                .then(|| Arc::new(workers::router::RoutesHere::default())),
+        };
         tasks.spawn(workers::relay::publish_committed(
             shared.clone(),
-            sync_runs.clone(),
+            here,
             committed,
             stopped.clone(),
         ));

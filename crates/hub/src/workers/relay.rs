@@ -29,6 +29,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use super::OrderMessage;
+use super::router::{self, RoutesHere};
 use super::sync::{self, SyncRuns};
 use crate::app::Shared;
 use crate::failpoint;
@@ -135,16 +136,28 @@ fn with_waiting<T>(
     batch
 }
 
+/// The work of its own commits this process does itself instead of publishing it: the
+/// sync nudges (with the sync stage) and the routings (with the router stage).
+#[derive(Clone, Default)]
+pub struct RunsHere {
+    pub sync: Option<Arc<SyncRuns>>,
+    pub routing: Option<Arc<RoutesHere>>,
+}
+
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
 /// to [`forget_confirmed`]; refused ones are set aside for HQ. Rows whose outcome is
 /// unknown because the link broke stay first in line and are published again, with the
 /// same message ids, once the publisher is connected again (it backs off meanwhile): a
 /// store's messages never overtake one another, even across an outage. Rows the broker
 /// did not confirm on a live link (a nack, or no confirm in time) are left to the relay,
-/// so that they cannot hold up everything behind them.
+/// so that they cannot hold up everything behind them. Rows whose work this process does
+/// itself ([`RunsHere`]) are not published: a nudge's row is deleted once its run has
+/// started (a run that fails is the sync sweeper's), a routing's once the routing is
+/// recorded (one that fails leaves its row to the relay, which publishes it after its
+/// grace).
 pub async fn publish_committed(
     shared: Arc<Shared>,
-    sync_runs: Option<Arc<SyncRuns>>,
+    here: RunsHere,
     mut committed: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -171,24 +184,33 @@ pub async fn publish_committed(
             )
         };
         failpoint::stall_if("before_publish").await;
-        // Nudges this process runs itself are done with once started.
+        // Nudges this process runs itself are done with once started; its routings, once
+        // recorded.
         let mut ran_here = Vec::new();
+        let mut routed_here = false;
         for row in fresh {
-            if sync_runs
+            if here
+                .sync
                 .as_ref()
                 .is_some_and(|runs| nudged_here(&shared, runs, &row))
             {
                 ran_here.push(row.id);
+            } else if here
+                .routing
+                .as_ref()
+                .is_some_and(|routing| routed_here_then_done(&shared, routing, &row, &done_tx))
+            {
+                routed_here = true;
             } else {
                 ids.push(row.id);
                 messages.push(outgoing(row));
             }
         }
-        if !ran_here.is_empty() {
+        if routed_here || !ran_here.is_empty() {
             shared.feed.note(Change::Chain);
-            if done_tx.send(ran_here).is_err() {
-                break;
-            }
+        }
+        if !ran_here.is_empty() && done_tx.send(ran_here).is_err() {
+            break;
         }
         if ids.is_empty() {
             continue;
@@ -281,6 +303,31 @@ fn nudged_here(shared: &Arc<Shared>, runs: &Arc<SyncRuns>, row: &OutboxRow) -> b
         return false;
     };
     sync::run_here(shared, runs, channel, order_id)
+}
+
+/// Whether `row` is an order to route that this process started to route itself (see
+/// [`router::route_here`]); its row goes to `done` once the routing is recorded, or back
+/// to the relay if it could not be.
+fn routed_here_then_done(
+    shared: &Arc<Shared>,
+    routing: &RoutesHere,
+    row: &OutboxRow,
+    done: &mpsc::UnboundedSender<Vec<i64>>,
+) -> bool {
+    if row.message.kind != kind::ORDER_RECEIVED && row.message.kind != kind::ORDER_REROUTE {
+        return false;
+    }
+    let Ok(OrderMessage { order_id }) = OrderMessage::deserialize(&row.message.body) else {
+        return false;
+    };
+    let id = row.id;
+    let done = done.clone();
+    let in_hand = shared.in_hand.clone();
+    router::route_here(shared, routing, order_id, move |recorded| {
+        if !recorded || done.send(vec![id]).is_err() {
+            in_hand.release(&[id]);
+        }
+    })
 }
 
 fn outgoing(row: OutboxRow) -> OutgoingMessage {

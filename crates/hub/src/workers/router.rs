@@ -10,32 +10,87 @@ use chrono::Utc;
 use crossdock_broker::{Disposition, Incoming};
 use crossdock_db::orders::ChangeError;
 use crossdock_db::routing::{Assignment, Decline, Declined, Routing};
-use tokio::sync::watch;
+use crossdock_model::OrderId;
+use tokio::sync::{Semaphore, watch};
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
 use crate::metrics::{RejectedBy, RoutingOutcome};
+
+/// Orders routed at once, from the order queue and (as many again) right where they were
+/// committed.
+const CONCURRENCY: usize = 16;
+
+/// Deliveries of the order queue the broker hands over ahead of their routing.
+const PREFETCH: u16 = 200;
 
 pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.orders_queue();
     let handler_shared = shared.clone();
     let link = shared.links.broker_session(queue.clone());
-    let result = crossdock_broker::consume(config, queue, 200, 16, link, stop, move |incoming| {
-        let shared = handler_shared.clone();
-        async move { handle(&shared, incoming).await }
-    })
+    let result = crossdock_broker::consume(
+        config,
+        queue,
+        PREFETCH,
+        CONCURRENCY,
+        link,
+        stop,
+        move |incoming| {
+            let shared = handler_shared.clone();
+            async move { handle(&shared, incoming).await }
+        },
+    )
     .await;
     if let Err(error) = result {
         tracing::error!(%error, "Router consumer stopped.");
     }
 }
 
-async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
-    let message: OrderMessage = match parse(&incoming) {
-        Ok(message) => message,
-        Err(disposition) => return disposition,
+/// The routings a process with the router stage runs itself, right after the commits
+/// that call for them (see [`route_here`]).
+pub struct RoutesHere(Arc<Semaphore>);
+
+impl Default for RoutesHere {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(CONCURRENCY)))
+    }
+}
+
+/// Routes an order this process has just committed for routing (received, or sent back
+/// by a store) here, instead of through the order queue, if it can take it at once: one
+/// message fewer, and no hop through the broker before the store has it. Its commit is
+/// the routing's, so the routing sees it. Returns `false` when as many routings as the
+/// queue's consumer runs are already under way here: the message then goes by the queue.
+/// `routed` hears whether the routing was recorded (or had nothing left to do); when it
+/// was not, the message must go by the queue after all.
+pub fn route_here(
+    shared: &Arc<Shared>,
+    here: &RoutesHere,
+    order_id: OrderId,
+    routed: impl FnOnce(bool) + Send + 'static,
+) -> bool {
+    let Ok(permit) = here.0.clone().try_acquire_owned() else {
+        return false;
     };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let disposition = route(&shared, order_id).await;
+        routed(!matches!(disposition, Disposition::Requeue));
+    });
+    true
+}
+
+async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
+    match parse::<OrderMessage>(&incoming) {
+        Ok(message) => route(shared, message.order_id).await,
+        Err(disposition) => disposition,
+    }
+}
+
+/// Routes the order once: what its message's delivery comes to.
+async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
     let registry = shared.registry();
     let now = Utc::now();
     let timing = shared.settings.router.accept_timing();
@@ -46,7 +101,7 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
     let started = Instant::now();
     let result = shared
         .db
-        .route_order(message.order_id, &timing, |input| {
+        .route_order(order_id, &timing, |input| {
             // Stores found full under their row lock: the memory was behind.
             for full in input.full {
                 registry.update_active(&full.store, full.active, full.version);
@@ -83,7 +138,6 @@ async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
         })
         .await;
     let took = started.elapsed();
-    let order_id = message.order_id;
     let outcome = match (&result, &decided) {
         (Ok(Assignment::Assigned { .. }), _) => RoutingOutcome::Assigned,
         (Ok(Assignment::Finished(_)), Some(_)) => RoutingOutcome::Rejected,
