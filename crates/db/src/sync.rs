@@ -304,10 +304,18 @@ impl Db {
             return Ok(false);
         }
         if let SyncResult::Retry { at, .. } = result {
-            // The order's later syncs wait for this one: due no sooner than it.
+            // The order's later syncs wait for this one: due no sooner than it. Open ones,
+            // not just pending ones (a parked one's time is set again when HQ replays it):
+            // a `state = 'pending'` condition would let a plan read every pending sync
+            // through the sweeper's partial index instead of the order's own
+            // (tests/plans.rs).
             tx.execute(
-                &tx.prepare_cached("UPDATE status_syncs SET next_attempt_at = $3
-                 WHERE order_id = $1 AND state = 'pending' AND event_id > $2 AND next_attempt_at < $3").await?,
+                &tx.prepare_cached(
+                    "UPDATE status_syncs SET next_attempt_at = $3
+                 WHERE order_id = $1 AND event_id > $2 AND next_attempt_at < $3
+                   AND state IN ('pending', 'parked')",
+                )
+                .await?,
                 &[&order_id.as_uuid(), &pending.event_id, at],
             )
             .await?;

@@ -4,18 +4,27 @@ mod common;
 
 use std::collections::HashSet;
 
+use chrono::{Duration, Utc};
 use common::{TestDb, assign, hub_order, stores};
 use crossdock_db::orders::Actor;
+use crossdock_db::routing::{Decline, Declined};
 use crossdock_db::sync::{PendingSync, SyncPush, SyncResult};
 use crossdock_model::{Order, OrderId, StatusAction, StoreId};
 use serde_json::Value;
 
-/// A platform that takes every push.
-struct Takes;
+/// A platform that refuses an order's accept the first time, for now (its retry due at
+/// once), and takes every other push.
+struct RefusesTheFirstAccept;
 
 #[async_trait::async_trait]
-impl SyncPush for Takes {
-    async fn push(&self, _: &Order, _: &PendingSync) -> SyncResult {
+impl SyncPush for RefusesTheFirstAccept {
+    async fn push(&self, _: &Order, sync: &PendingSync) -> SyncResult {
+        if sync.attempts == 0 && matches!(sync.change.action, StatusAction::Accept { .. }) {
+            return SyncResult::Retry {
+                error: "503 Service Unavailable".into(),
+                at: Utc::now() - Duration::seconds(1),
+            };
+        }
         SyncResult::Delivered {
             detail: "200 OK".into(),
         }
@@ -25,10 +34,17 @@ impl SyncPush for Takes {
 const TOKEN: &[u8] = b"hash of the store's token";
 
 /// One order's loop through the database, as the hub's stages run it: recorded, routed,
-/// handed to its store, accepted by the store (found by its token), read back, its
-/// accept pushed to the platform, its outbox rows forgotten once published.
+/// declined by its store and routed again, handed to its store, accepted (the store
+/// found by its token) and readied, read back, its statuses pushed to the platform (the
+/// accept refused once, then retried), its outbox rows forgotten once published.
 async fn an_orders_loop(db: &crossdock_db::Db, store: &StoreId, external: &str) -> OrderId {
     let id = hub_order(db, external).await;
+    assign(db, id, store).await;
+    let declined = db
+        .decline(id, &Decline::Rejected(store.clone()), "too busy")
+        .await
+        .expect("decline");
+    assert_eq!(declined, Declined::Rerouted);
     assign(db, id, store).await;
     db.record_store_delivery(id, store)
         .await
@@ -42,14 +58,24 @@ async fn an_orders_loop(db: &crossdock_db::Db, store: &StoreId, external: &str) 
         .await
         .expect("read")
         .expect("the store's order");
-    db.change_status(
-        id,
-        &StatusAction::Accept { prep_minutes: 5 },
-        &Actor::Store(by),
-    )
-    .await
-    .expect("accept");
-    db.run_syncs(id, &Takes).await.expect("sync run");
+    for action in [
+        StatusAction::Accept { prep_minutes: 5 },
+        StatusAction::Ready,
+    ] {
+        db.change_status(id, &action, &Actor::Store(by.clone()))
+            .await
+            .expect("the store's action");
+    }
+    let refused = db
+        .run_syncs(id, &RefusesTheFirstAccept)
+        .await
+        .expect("sync run");
+    assert!(refused.waiting && refused.pushed == 0, "{refused:?}");
+    let retried = db
+        .run_syncs(id, &RefusesTheFirstAccept)
+        .await
+        .expect("sync run");
+    assert_eq!(retried.pushed, 2, "{retried:?}");
     let client = db.pool().get().await.expect("client");
     let ids: Vec<i64> = client
         .query("SELECT id FROM outbox", &[])
