@@ -377,12 +377,13 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     } else {
         None
     };
+    let routing_turns = roles
+        .router
+        .then(|| Arc::new(workers::router::RoutingTurns::default()));
     if let Some(committed) = committed {
         let here = workers::relay::RunsHere {
             sync: sync_runs.clone(),
-            routing: roles
-                .router
-                .then(|| Arc::new(workers::router::RoutesHere::default())),
+            routing: routing_turns.clone(),
         };
         tasks.spawn(workers::relay::publish_committed(
             shared.clone(),
@@ -392,8 +393,8 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         ));
         tasks.spawn(workers::relay::run(shared.clone(), stopped.clone()));
     }
-    if roles.router {
-        tasks.spawn(workers::router::run(shared.clone(), stopped.clone()));
+    if let Some(turns) = routing_turns {
+        tasks.spawn(workers::router::run(shared.clone(), turns, stopped.clone()));
         tasks.spawn(workers::router::sweep(shared.clone(), stopped.clone()));
     }
     if roles.store {

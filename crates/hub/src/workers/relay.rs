@@ -29,7 +29,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use super::OrderMessage;
-use super::router::{self, RoutesHere};
+use super::router::{self, RoutingTurns};
 use super::sync::{self, SyncRuns};
 use crate::app::Shared;
 use crate::failpoint;
@@ -141,7 +141,7 @@ fn with_waiting<T>(
 #[derive(Clone, Default)]
 pub struct RunsHere {
     pub sync: Option<Arc<SyncRuns>>,
-    pub routing: Option<Arc<RoutesHere>>,
+    pub routing: Option<Arc<RoutingTurns>>,
 }
 
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
@@ -310,7 +310,7 @@ fn nudged_here(shared: &Arc<Shared>, runs: &Arc<SyncRuns>, row: &OutboxRow) -> b
 /// to the relay if it could not be.
 fn routed_here_then_done(
     shared: &Arc<Shared>,
-    routing: &RoutesHere,
+    routing: &RoutingTurns,
     row: &OutboxRow,
     done: &mpsc::UnboundedSender<Vec<i64>>,
 ) -> bool {

@@ -24,7 +24,7 @@ const CONCURRENCY: usize = 16;
 /// Deliveries of the order queue the broker hands over ahead of their routing.
 const PREFETCH: u16 = 200;
 
-pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<Shared>, turns: Arc<RoutingTurns>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.orders_queue();
     let handler_shared = shared.clone();
@@ -38,7 +38,13 @@ pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
         stop,
         move |incoming| {
             let shared = handler_shared.clone();
-            async move { handle(&shared, incoming).await }
+            let turns = turns.clone();
+            async move {
+                let Ok(_turn) = turns.0.acquire().await else {
+                    return Disposition::Requeue;
+                };
+                handle(&shared, incoming).await
+            }
         },
     )
     .await;
@@ -47,11 +53,12 @@ pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     }
 }
 
-/// The routings a process with the router stage runs itself, right after the commits
-/// that call for them (see [`route_here`]).
-pub struct RoutesHere(Arc<Semaphore>);
+/// The turns of a process's routings, [`CONCURRENCY`] of them, shared by the order
+/// queue's consumer and the routings run right after the commits that call for them (see
+/// [`route_here`]).
+pub struct RoutingTurns(Arc<Semaphore>);
 
-impl Default for RoutesHere {
+impl Default for RoutingTurns {
     fn default() -> Self {
         Self(Arc::new(Semaphore::new(CONCURRENCY)))
     }
@@ -60,13 +67,13 @@ impl Default for RoutesHere {
 /// Routes an order this process has just committed for routing (received, or sent back
 /// by a store) here, instead of through the order queue, if it can take it at once: one
 /// message fewer, and no hop through the broker before the store has it. Its commit is
-/// the routing's, so the routing sees it. Returns `false` when as many routings as the
-/// queue's consumer runs are already under way here: the message then goes by the queue.
+/// the routing's, so the routing sees it. Returns `false` when every routing turn is
+/// taken: the message then goes by the queue.
 /// `routed` hears whether the routing was recorded (or had nothing left to do); when it
 /// was not, the message must go by the queue after all.
 pub fn route_here(
     shared: &Arc<Shared>,
-    here: &RoutesHere,
+    here: &RoutingTurns,
     order_id: OrderId,
     routed: impl FnOnce(bool) + Send + 'static,
 ) -> bool {
