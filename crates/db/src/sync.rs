@@ -66,19 +66,15 @@ pub(crate) fn lock_key(order_id: OrderId) -> i64 {
 }
 
 /// The order and its open syncs (pending or parked), oldest first, in one read; the run
-/// pushes the pending ones. A status recorded during a run is not missed: its nudge waits
-/// for the run's lock. Open, not just pending: a `state = 'pending'` condition would let
-/// a plan read every pending sync through the sweeper's partial index instead of the
-/// order's own (tests/plans.rs).
+/// pushes the pending ones, unless one is parked. A status recorded during a run is not
+/// missed: its nudge waits for the run's lock. Open, not just pending: a
+/// `state = 'pending'` condition would let a plan read every pending sync through the
+/// sweeper's partial index instead of the order's own (tests/plans.rs).
 static PENDING_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT o.*, s.state, s.event_id, s.action, s.attempts, s.next_attempt_at,
                 s.from_status, s.changed_at
-         FROM (SELECT {ORDER_COLUMNS},
-                      EXISTS (SELECT 1 FROM status_syncs p
-                              WHERE p.order_id = $1 AND p.state = 'parked')
-                          AS behind_parked
-               FROM orders WHERE id = $1) o
+         FROM (SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1) o
          JOIN status_syncs s ON s.order_id = $1 AND s.state IN ('pending', 'parked')
          ORDER BY s.event_id"
     )
@@ -172,12 +168,10 @@ impl Db {
             return Ok(run);
         };
         let order = order_from_row(first)?;
+        let parked = |row: &tokio_postgres::Row| row.get::<_, &str>("state") == "parked";
         // Every status behind a parked one parks too, one parked in this run included.
-        let mut behind_parked: bool = first.get("behind_parked");
-        for row in rows {
-            if row.get::<_, &str>("state") != "pending" {
-                continue;
-            }
+        let mut behind_parked = rows.iter().any(parked);
+        for row in rows.iter().filter(|row| !parked(row)) {
             let next_attempt_at: DateTime<Utc> = row.get("next_attempt_at");
             let action: serde_json::Value = row.get("action");
             let from: String = row.get("from_status");
