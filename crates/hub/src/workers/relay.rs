@@ -138,10 +138,62 @@ fn with_waiting<T>(
 
 /// The work of its own commits this process does itself instead of publishing it: the
 /// sync nudges (with the sync stage) and the routings (with the router stage).
-#[derive(Clone, Default)]
 pub struct RunsHere {
     pub sync: Option<Arc<SyncRuns>>,
     pub routing: Option<Arc<RoutingTurns>>,
+}
+
+impl RunsHere {
+    /// Whether this process started `row`'s work itself (see [`sync::run_here`] and
+    /// [`router::route_here`]) instead of publishing it. Its row goes to `done` to be
+    /// deleted: a nudge's at once (a run that fails is the sync sweeper's), a routing's
+    /// once the routing is recorded; a routing that could not be recorded leaves its row
+    /// to the relay.
+    fn take(
+        &self,
+        shared: &Arc<Shared>,
+        row: &OutboxRow,
+        done: &mpsc::UnboundedSender<Vec<i64>>,
+    ) -> bool {
+        let message = &row.message;
+        let order_id = || {
+            OrderMessage::deserialize(&message.body)
+                .ok()
+                .map(|OrderMessage { order_id }| order_id)
+        };
+        let id = row.id;
+        let forget = {
+            let (done, in_hand) = (done.clone(), shared.in_hand.clone());
+            move |recorded: bool| {
+                if !recorded || done.send(vec![id]).is_err() {
+                    in_hand.release(&[id]);
+                }
+            }
+        };
+        match message.kind.as_str() {
+            kind::SYNC_REQUESTED => {
+                let (Some(runs), Some(channel), Some(order_id)) = (
+                    &self.sync,
+                    routes::sync_channel(&message.routing_key),
+                    order_id(),
+                ) else {
+                    return false;
+                };
+                let started = sync::run_here(shared, runs, channel, order_id);
+                if started {
+                    forget(true);
+                }
+                started
+            }
+            kind::ORDER_RECEIVED | kind::ORDER_REROUTE => {
+                let (Some(turns), Some(order_id)) = (&self.routing, order_id()) else {
+                    return false;
+                };
+                router::route_here(shared, turns, order_id, forget)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
@@ -184,33 +236,18 @@ pub async fn publish_committed(
             )
         };
         failpoint::stall_if("before_publish").await;
-        // Nudges this process runs itself are done with once started; its routings, once
-        // recorded.
-        let mut ran_here = Vec::new();
-        let mut routed_here = false;
+        let mut ran_here = false;
         for row in fresh {
-            if here
-                .sync
-                .as_ref()
-                .is_some_and(|runs| nudged_here(&shared, runs, &row))
-            {
-                ran_here.push(row.id);
-            } else if here
-                .routing
-                .as_ref()
-                .is_some_and(|routing| routed_here_then_done(&shared, routing, &row, &done_tx))
-            {
-                routed_here = true;
+            if here.take(&shared, &row, &done_tx) {
+                ran_here = true;
             } else {
                 ids.push(row.id);
                 messages.push(outgoing(row));
             }
         }
-        if routed_here || !ran_here.is_empty() {
+        if ran_here {
+            // This process's streams hear of it as they would of the message.
             shared.feed.note(Change::Chain);
-        }
-        if !ran_here.is_empty() && done_tx.send(ran_here).is_err() {
-            break;
         }
         if ids.is_empty() {
             continue;
@@ -288,46 +325,6 @@ async fn forget_confirmed(shared: Arc<Shared>, mut confirmed: mpsc::UnboundedRec
         // rows, not one a row).
         tokio::time::sleep(FORGET_PACE).await;
     }
-}
-
-/// Whether `row` is a sync nudge this process started to run itself (see
-/// [`sync::run_here`]); the tap's streams here hear of it as they would of the message.
-fn nudged_here(shared: &Arc<Shared>, runs: &Arc<SyncRuns>, row: &OutboxRow) -> bool {
-    if row.message.kind != kind::SYNC_REQUESTED {
-        return false;
-    }
-    let Some(channel) = routes::sync_channel(&row.message.routing_key) else {
-        return false;
-    };
-    let Ok(OrderMessage { order_id }) = OrderMessage::deserialize(&row.message.body) else {
-        return false;
-    };
-    sync::run_here(shared, runs, channel, order_id)
-}
-
-/// Whether `row` is an order to route that this process started to route itself (see
-/// [`router::route_here`]); its row goes to `done` once the routing is recorded, or back
-/// to the relay if it could not be.
-fn routed_here_then_done(
-    shared: &Arc<Shared>,
-    routing: &RoutingTurns,
-    row: &OutboxRow,
-    done: &mpsc::UnboundedSender<Vec<i64>>,
-) -> bool {
-    if row.message.kind != kind::ORDER_RECEIVED && row.message.kind != kind::ORDER_REROUTE {
-        return false;
-    }
-    let Ok(OrderMessage { order_id }) = OrderMessage::deserialize(&row.message.body) else {
-        return false;
-    };
-    let id = row.id;
-    let done = done.clone();
-    let in_hand = shared.in_hand.clone();
-    router::route_here(shared, routing, order_id, move |recorded| {
-        if !recorded || done.send(vec![id]).is_err() {
-            in_hand.release(&[id]);
-        }
-    })
 }
 
 fn outgoing(row: OutboxRow) -> OutgoingMessage {
