@@ -377,9 +377,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     } else {
         None
     };
-    let routing_turns = roles
-        .router
-        .then(|| Arc::new(workers::router::RoutingTurns::default()));
+    let routing_turns = roles.router.then(workers::router::RoutingTurns::default);
     if let Some(committed) = committed {
         let here = workers::relay::RunsHere {
             sync: sync_runs.clone(),

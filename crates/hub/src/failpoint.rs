@@ -4,9 +4,13 @@
 //! - `before_publish`: committed outbox rows are about to be published (by their
 //!   committer's publisher or by the relay) and are not.
 
+/// The failpoint set for this process, read once (each publish batch asks).
+static SET: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| std::env::var("CROSSDOCK_FAILPOINT").ok());
+
 /// Stalls forever if failpoint `name` is set, after logging that it was reached.
 pub async fn stall_if(name: &str) {
-    if std::env::var("CROSSDOCK_FAILPOINT").is_ok_and(|v| v == name) {
+    if SET.as_deref() == Some(name) {
         tracing::warn!(failpoint = name, "Failpoint reached; stalling.");
         std::future::pending::<()>().await;
     }

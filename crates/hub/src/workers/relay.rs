@@ -140,7 +140,7 @@ fn with_waiting<T>(
 /// sync nudges (with the sync stage) and the routings (with the router stage).
 pub struct RunsHere {
     pub sync: Option<Arc<SyncRuns>>,
-    pub routing: Option<Arc<RoutingTurns>>,
+    pub routing: Option<RoutingTurns>,
 }
 
 impl RunsHere {

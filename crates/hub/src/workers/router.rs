@@ -24,7 +24,7 @@ const CONCURRENCY: usize = 16;
 /// Deliveries of the order queue the broker hands over ahead of their routing.
 const PREFETCH: u16 = 200;
 
-pub async fn run(shared: Arc<Shared>, turns: Arc<RoutingTurns>, stop: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<Shared>, turns: RoutingTurns, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.orders_queue();
     let handler_shared = shared.clone();
@@ -56,6 +56,7 @@ pub async fn run(shared: Arc<Shared>, turns: Arc<RoutingTurns>, stop: watch::Rec
 /// The turns of a process's routings, [`CONCURRENCY`] of them, shared by the order
 /// queue's consumer and the routings run right after the commits that call for them (see
 /// [`route_here`]).
+#[derive(Clone)]
 pub struct RoutingTurns(Arc<Semaphore>);
 
 impl Default for RoutingTurns {
