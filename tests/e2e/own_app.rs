@@ -405,4 +405,5 @@ async fn an_order_recorded_where_the_router_runs_is_routed_there_without_a_messa
         "no message took the order to the router"
     );
     let _ = connection.close(200, "test done".into()).await;
+    hub.stop().await;
 }
