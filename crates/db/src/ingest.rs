@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use crossdock_model::{EventKind, EventSource, Flag, NewOrder, OrderId, Status, StatusAction};
 
 use crate::orders::{
-    Actor, ChangeError, NewEvent, apply_action, insert_event, lock_order, skip_unpushed,
+    Actor, ChangeError, NewEvent, apply_action, lock_order, prepare_event, send_event,
+    skip_unpushed,
 };
 use crate::outbox::Tx;
+use crate::pipeline::params;
 use crate::{Db, DbError, outbox};
 use tokio_postgres::types::ToSql;
 
@@ -109,6 +111,9 @@ const LOCK_EXTERNAL: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/'
 /// The first key of [`lock_external`]'s advisory locks.
 const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
 
+/// [`link_inbox`]'s statement.
+const LINK_INBOX: &str = "UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2";
+
 async fn link_inbox(
     tx: &Tx<'_>,
     raw_channel: &str,
@@ -116,8 +121,7 @@ async fn link_inbox(
     order_id: OrderId,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        &tx.prepare_cached("UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2")
-            .await?,
+        &tx.prepare_cached(LINK_INBOX).await?,
         &[&raw_channel, &dedupe_key, &order_id.as_uuid()],
     )
     .await?;
@@ -139,11 +143,8 @@ impl Db {
         if let Some(previous) = insert_inbox(&tx, raw, "order").await? {
             return Ok(Recorded::Duplicate { order_id: previous });
         }
-        let recorded = self
-            .insert_order(&tx, raw.dedupe_key, order, flags, raw.received_at)
-            .await?;
-        tx.commit().await?;
-        Ok(recorded)
+        self.insert_order(tx, raw.dedupe_key, order, flags, raw.received_at)
+            .await
     }
 
     /// Records a fetched order (notify-then-fetch): the notification is already in the
@@ -157,18 +158,15 @@ impl Db {
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        let recorded = self
-            .insert_order(&tx, dedupe_key, order, flags, received_at)
-            .await?;
-        tx.commit().await?;
-        Ok(recorded)
+        self.insert_order(tx, dedupe_key, order, flags, received_at)
+            .await
     }
 
     /// Inserts the order (nothing if it is known: its id), its first events, and links the
-    /// inbox row under `dedupe_key` to it.
+    /// inbox row under `dedupe_key` to it; then commits.
     async fn insert_order(
         &self,
-        tx: &Tx<'_>,
+        tx: Tx<'_>,
         dedupe_key: &str,
         order: &NewOrder,
         flags: &[Flag],
@@ -179,13 +177,15 @@ impl Db {
         let flags_json =
             serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
         let channel = order.channel.as_str();
-        // The lock and the insert are sent together (pipelined), both prepared first so
-        // that each is sent as it is first polled: in this order, and the insert runs
-        // once the lock is held.
+        // The lock, the insert and the tombstone's removal are sent together (pipelined),
+        // all prepared first so that each is sent as it is first polled: in this order,
+        // and the rest runs once the lock is held. A tombstone is only ever left for an
+        // order not stored yet, so an order already known finds none.
         let lock = tx.prepare_cached(LOCK_EXTERNAL).await?;
         let insert = tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
                  VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
                  ON CONFLICT (channel, external_order_id) DO NOTHING").await?;
+        let tombstone = tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?;
         let uuid = id.as_uuid();
         let lock_params: [&(dyn ToSql + Sync); 3] =
             [&EXTERNAL_ORDER_LOCK, &channel, &order.external_order_id];
@@ -198,9 +198,11 @@ impl Db {
             &received_at,
             &order.fulfillment.accept_by,
         ];
-        let (_, inserted) = tokio::try_join!(
+        let tombstone_params: [&(dyn ToSql + Sync); 2] = [&channel, &order.external_order_id];
+        let (_, inserted, tombstone) = tokio::try_join!(
             tx.execute(&lock, &lock_params),
             tx.execute(&insert, &insert_params),
+            tx.query_opt(&tombstone, &tombstone_params),
         )?;
         if inserted == 0 {
             let row = tx
@@ -213,70 +215,72 @@ impl Db {
                 )
                 .await?;
             let known = OrderId::from_uuid(row.get(0));
-            link_inbox(tx, channel, dedupe_key, known).await?;
+            link_inbox(&tx, channel, dedupe_key, known).await?;
+            tx.commit().await?;
             return Ok(Recorded::Duplicate {
                 order_id: Some(known),
             });
         }
         let reason = format!("from {channel}");
-        // Independent of each other: sent together (pipelined). The events are one
-        // future, so that the order's history reads "received" before its flags.
-        let ((), (), tombstone) = tokio::try_join!(
-            async {
-                let received = NewEvent {
-                    order_id: id,
-                    at: received_at,
-                    source: EventSource::Channel,
-                    kind: EventKind::Received,
-                    status: Some(Status::Received),
-                    reason: Some(&reason),
-                    data: None,
-                };
-                insert_event(tx, received).await?;
-                for flag in flags {
-                    let data =
-                        serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string()))?;
-                    insert_event(
-                        tx,
-                        NewEvent {
-                            order_id: id,
-                            at: received_at,
-                            source: EventSource::Hub,
-                            kind: EventKind::Flagged,
-                            status: None,
-                            reason: Some(flag.code()),
-                            data: Some(&data),
-                        },
-                    )
-                    .await?;
-                }
-                Ok::<(), DbError>(())
-            },
-            async { Ok(link_inbox(tx, channel, dedupe_key, id).await?) },
-            async {
-                Ok(tx
-                    .query_opt(
-                        &tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?,
-                        &[&channel, &order.external_order_id],
-                    )
-                    .await?)
-            },
-        )?;
-        if let Some(row) = tombstone {
-            let reason: Option<String> = row.get(0);
-            let locked = lock_order(tx, id)
-                .await?
-                .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
-            let action = StatusAction::Cancel {
-                reason: reason
-                    .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
-            };
-            apply_action(self, tx, locked, &action, &Actor::Channel)
-                .await
-                .map_err(into_db_error)?;
-        } else {
-            outbox::insert(tx, self.routes().order_received(id)).await?;
+        // The order's history reads "received" before its flags.
+        let mut events = vec![NewEvent {
+            order_id: id,
+            at: received_at,
+            source: EventSource::Channel,
+            kind: EventKind::Received,
+            status: Some(Status::Received),
+            reason: Some(&reason),
+            data: None,
+        }];
+        let flag_data = flags
+            .iter()
+            .map(|flag| serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        events.extend(flags.iter().zip(&flag_data).map(|(flag, data)| NewEvent {
+            order_id: id,
+            at: received_at,
+            source: EventSource::Hub,
+            kind: EventKind::Flagged,
+            status: None,
+            reason: Some(flag.code()),
+            data: Some(data),
+        }));
+        // Prepared first, then sent together with the commit behind them (pipelined): the
+        // order's events, the inbox row's link and the router's message in one round trip.
+        let insert_event = prepare_event(&tx).await?;
+        let link = tx.prepare_cached(LINK_INBOX).await?;
+        let insert_outbox = outbox::prepare_insert(&tx).await?;
+        let mut sent = tx
+            .send_execute(
+                &link,
+                params![channel.to_owned(), dedupe_key.to_owned(), id.as_uuid()],
+            )
+            .map(drop);
+        for event in events {
+            sent = sent.and(send_event(&tx, &insert_event, event)).map(drop);
         }
+        let Some(row) = tombstone else {
+            let sent = sent.and(outbox::send_insert(
+                &tx,
+                &insert_outbox,
+                self.routes().order_received(id),
+            ));
+            tx.commit_with(sent).await?;
+            return Ok(Recorded::New { order_id: Some(id) });
+        };
+        sent.await?;
+        let reason: Option<String> = row.get(0);
+        let locked = lock_order(&tx, id)
+            .await?
+            .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
+        let action = StatusAction::Cancel {
+            reason: reason
+                .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
+        };
+        apply_action(self, &tx, locked, &action, &Actor::Channel)
+            .await
+            .map_err(into_db_error)?;
+        tx.commit().await?;
         Ok(Recorded::New { order_id: Some(id) })
     }
 

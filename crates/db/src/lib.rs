@@ -27,6 +27,7 @@ pub mod hq;
 pub mod ingest;
 pub mod orders;
 pub mod outbox;
+mod pipeline;
 pub mod routing;
 pub mod stats;
 pub mod sync;
@@ -59,6 +60,10 @@ pub enum DbError {
     Migration(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    /// A transaction went to commit with the answer of a statement it sent unread (a
+    /// defect of the hub): it was rolled back.
+    #[error("a statement's answer was not read before the commit; the transaction was rolled back")]
+    Unread,
 }
 
 impl DbError {
@@ -74,9 +79,11 @@ impl DbError {
             DbError::Pool(PoolError::Timeout(kind)) => {
                 !matches!(kind, deadpool_postgres::TimeoutType::Wait)
             }
-            DbError::Pool(_) | DbError::Url(_) | DbError::Migration(_) | DbError::Corrupt(_) => {
-                false
-            }
+            DbError::Pool(_)
+            | DbError::Url(_)
+            | DbError::Migration(_)
+            | DbError::Corrupt(_)
+            | DbError::Unread => false,
         }
     }
 }

@@ -5,10 +5,11 @@ use crossdock_model::{
     EventKind, EventSource, Flag, NewOrder, Order, OrderEvent, OrderId, Status, StatusAction,
     StoreId, TransitionError,
 };
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use crate::outbox::Tx;
+use crate::pipeline::{Sent, params};
 use crate::{Db, DbError, outbox};
 
 /// Why a status change was refused.
@@ -128,6 +129,24 @@ pub(crate) async fn insert_event(
     tx: &Tx<'_>,
     event: NewEvent<'_>,
 ) -> Result<i64, tokio_postgres::Error> {
+    send_event(tx, &prepare_event(tx).await?, event).await
+}
+
+/// [`send_event`]'s statement, prepared.
+pub(crate) async fn prepare_event(tx: &Tx<'_>) -> Result<Statement, tokio_postgres::Error> {
+    tx.prepare_cached(
+        "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .await
+}
+
+/// Sends the insert of `event` ahead ([`Tx::send`]); its answer is the event's id.
+pub(crate) fn send_event<'a>(
+    tx: &Tx<'a>,
+    statement: &Statement,
+    event: NewEvent<'_>,
+) -> Sent<'a, i64> {
     let NewEvent {
         order_id,
         at,
@@ -137,25 +156,19 @@ pub(crate) async fn insert_event(
         reason,
         data,
     } = event;
-    let row = tx
-        .query_one(
-            &tx.prepare_cached(
-                "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .await?,
-            &[
-                &order_id.as_uuid(),
-                &at,
-                &source.as_str(),
-                &kind.as_str(),
-                &status.map(|s| s.as_str()),
-                &reason,
-                &data,
-            ],
-        )
-        .await?;
-    Ok(row.get(0))
+    tx.send_one(
+        statement,
+        params![
+            order_id.as_uuid(),
+            at,
+            source.as_str(),
+            kind.as_str(),
+            status.map(|s| s.as_str()),
+            reason.map(str::to_owned),
+            data.cloned(),
+        ],
+    )
+    .map(|row| row.get(0))
 }
 
 /// Locks and reads an order inside `tx`.
@@ -171,16 +184,31 @@ pub(crate) async fn lock_order(tx: &Tx<'_>, order_id: OrderId) -> Result<Option<
 /// channel itself asked — a pending sync and its nudge. A cancellation by the channel
 /// settles the order's syncs still pending or parked as skipped: the platform cancelled
 /// the order, so what it has not heard (or refused to hear: "the order has been
-/// cancelled") is moot, and nothing of it is left for HQ to replay. The order's store hears of every change at once, its
-/// own included: a store has several clients (a console on each tablet, a POS bound to its
-/// queue), and each must learn what the others did.
+/// cancelled") is moot, and nothing of it is left for HQ to replay. The order's store
+/// hears of every change at once, its own included: a store has several clients (a
+/// console on each tablet, a POS bound to its queue), and each must learn what the others
+/// did.
 pub(crate) async fn apply_action(
     db: &Db,
     tx: &Tx<'_>,
-    mut order: Order,
+    order: Order,
     action: &StatusAction,
     actor: &Actor,
 ) -> Result<Order, ChangeError> {
+    let (order, sent) = send_action(db, tx, order, action, actor).await?;
+    sent.await?;
+    Ok(order)
+}
+
+/// [`apply_action`] with its statements sent and their answers left to read (to commit
+/// with, [`Tx::commit_with`]). The state machine's refusal comes before anything is sent.
+pub(crate) async fn send_action<'a>(
+    db: &Db,
+    tx: &Tx<'a>,
+    mut order: Order,
+    action: &StatusAction,
+    actor: &Actor,
+) -> Result<(Order, Sent<'a, ()>), ChangeError> {
     let from = order.status;
     let target = from.transition(action.target(), order.order.fulfillment.kind)?;
     let now = Utc::now();
@@ -189,79 +217,117 @@ pub(crate) async fn apply_action(
         let kind = format!("order.{}", target.as_str());
         db.routes().to_store(store, order.id, &kind)
     });
-    // The statements of each step are sent together, without waiting for each answer
-    // (pipelined); none depends on another's effect.
-    let (_, event_id, ()) = tokio::try_join!(
-        async {
-            // Whatever an order waited for HQ for, a change of status settles it.
-            tx.execute(
-                &tx.prepare_cached("UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
-                 WHERE id = $1").await?,
-                &[&order.id.as_uuid(), &target.as_str(), &now],
+    // Every statement is prepared first, then all are sent together, without waiting for
+    // each answer (pipelined): the sync names its event by the sequence's value the
+    // event's insert just took, in this session.
+    let update = tx
+        .prepare_cached(
+            "UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
+             WHERE id = $1",
+        )
+        .await?;
+    let event = prepare_event(tx).await?;
+    let outbox = outbox::prepare_insert(tx).await?;
+    let then = if *actor != Actor::Channel {
+        // Due no sooner than the order's syncs ahead of it (one backing off keeps it
+        // waiting), so the due index lists an order's syncs in their order. An answer to
+        // the platform's offer carries its deadline (see `due_syncs`). The order's syncs
+        // are read by its id alone and the pending ones picked by FILTER: a `state =
+        // 'pending'` condition would let a plan read every pending sync through the
+        // sweeper's partial index instead (tests/plans.rs).
+        Then::Sync(
+            tx.prepare_cached(
+                "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
+                                           channel, next_attempt_at, due_by)
+                 VALUES ($1, currval('order_events_id_seq'), $2, $3, $4, 'pending', $5,
+                         GREATEST(now(), (SELECT max(next_attempt_at) FILTER (WHERE state = 'pending')
+                                            FROM status_syncs WHERE order_id = $1)), $6)",
             )
-            .await
-        },
-        insert_event(
-            tx,
-            NewEvent {
-                order_id: order.id,
-                at: now,
-                source: actor.source(),
-                kind: EventKind::StatusChanged,
-                status: Some(target),
-                reason: action.reason(),
-                data: None,
-            },
-        ),
-        async {
-            match to_store {
-                Some(message) => outbox::insert(tx, message).await,
-                None => Ok(()),
-            }
-        },
-    )?;
-    if *actor == Actor::Channel {
-        if target == Status::Cancelled {
-            skip_unpushed(tx, order.id, "order cancelled by the platform").await?;
-        }
+            .await?,
+        )
+    } else if target == Status::Cancelled {
+        Then::Skip(tx.prepare_cached(SKIP_UNPUSHED).await?)
     } else {
-        let action_json =
-            serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let due_by = order.order.fulfillment.answer_due_by(from);
-        tokio::try_join!(
-            async {
-                tx.execute(
-                    // Due no sooner than the order's syncs ahead of it (one backing off
-                    // keeps it waiting), so the due index lists an order's syncs in their
-                    // order. An answer to the platform's offer carries its deadline (see
-                    // `due_syncs`). The order's syncs are read by its id alone and the
-                    // pending ones picked by FILTER: a `state = 'pending'` condition would
-                    // let a plan read every pending sync through the sweeper's partial
-                    // index instead (tests/plans.rs).
-                    &tx.prepare_cached("INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
-                                               channel, next_attempt_at, due_by)
-                     VALUES ($1, $2, $3, $4, $5, 'pending', $6,
-                             GREATEST(now(), (SELECT max(next_attempt_at) FILTER (WHERE state = 'pending')
-                                                FROM status_syncs WHERE order_id = $1)), $7)").await?,
-                    &[
-                        &order.id.as_uuid(),
-                        &event_id,
-                        &action_json,
-                        &from.as_str(),
-                        &now,
-                        &channel,
-                        &due_by,
+        Then::Nothing
+    };
+    let action_json = serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    // Whatever an order waited for HQ for, a change of status settles it.
+    let mut sent = tx
+        .send_execute(&update, params![order.id.as_uuid(), target.as_str(), now])
+        .map(drop)
+        .and(
+            send_event(
+                tx,
+                &event,
+                NewEvent {
+                    order_id: order.id,
+                    at: now,
+                    source: actor.source(),
+                    kind: EventKind::StatusChanged,
+                    status: Some(target),
+                    reason: action.reason(),
+                    data: None,
+                },
+            )
+            .map(drop),
+        )
+        .map(drop);
+    if let Some(message) = to_store {
+        sent = sent
+            .and(outbox::send_insert(tx, &outbox, message))
+            .map(drop);
+    }
+    match then {
+        Then::Skip(skip) => {
+            sent = sent
+                .and(tx.send_execute(
+                    &skip,
+                    params![order.id.as_uuid(), "order cancelled by the platform"],
+                ))
+                .map(drop);
+        }
+        Then::Sync(sync) => {
+            let due_by = order.order.fulfillment.answer_due_by(from);
+            sent = sent
+                .and(tx.send_execute(
+                    &sync,
+                    params![
+                        order.id.as_uuid(),
+                        action_json,
+                        from.as_str(),
+                        now,
+                        channel.to_owned(),
+                        due_by,
                     ],
-                )
-                .await
-            },
-            outbox::insert(tx, db.routes().sync(channel, order.id)),
-        )?;
+                ))
+                .and(outbox::send_insert(
+                    tx,
+                    &outbox,
+                    db.routes().sync(channel, order.id),
+                ))
+                .map(drop);
+        }
+        Then::Nothing => {}
     }
     order.status = target;
     order.updated_at = now;
-    Ok(order)
+    Ok((order, sent))
 }
+
+/// What a change of status writes beyond the order, its event and its store's message.
+enum Then {
+    /// A status sync and its nudge: the change is the store's, the router's or HQ's.
+    Sync(Statement),
+    /// The order's unpushed syncs skipped: the channel cancelled it.
+    Skip(Statement),
+    /// Nothing: other progress the channel reported.
+    Nothing,
+}
+
+/// [`skip_unpushed`]'s statement.
+const SKIP_UNPUSHED: &str =
+    "UPDATE status_syncs SET state = 'skipped', last_error = $2, updated_at = now()
+     WHERE order_id = $1 AND state IN ('pending', 'parked')";
 
 /// Settles the order's syncs still pending or parked as skipped, for `why`: the platform
 /// cancelled the order, so what it has not heard (or refused to hear) is moot.
@@ -272,11 +338,7 @@ pub(crate) async fn skip_unpushed(
 ) -> Result<u64, DbError> {
     Ok(tx
         .execute(
-            &tx.prepare_cached(
-                "UPDATE status_syncs SET state = 'skipped', last_error = $2, updated_at = now()
-             WHERE order_id = $1 AND state IN ('pending', 'parked')",
-            )
-            .await?,
+            &tx.prepare_cached(SKIP_UNPUSHED).await?,
             &[&order_id.as_uuid(), &why],
         )
         .await?)
@@ -386,8 +448,9 @@ impl Db {
         {
             return Err(ChangeError::NotFound(id));
         }
-        let order = apply_action(self, &tx, order, action, actor).await?;
-        tx.commit().await?;
+        // The change's statements and the commit in one round trip.
+        let (order, sent) = send_action(self, &tx, order, action, actor).await?;
+        tx.commit_with(sent).await?;
         Ok(order)
     }
 

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{ClientWrapper, GenericClient};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
+use crate::pipeline::{Param, Sent, Unread, params, send_unanswered};
 use crate::{Db, DbError};
 
 /// Takes the outbox rows of each transaction this process commits, right after the
@@ -31,10 +34,16 @@ pub trait CommitSink: Send + Sync + 'static {
 /// (a `BEGIN` on a live connection cannot fail; on a dead one, the next statement fails
 /// too). Dropped while open (an error, an early return, a cancelled request), it sends
 /// `ROLLBACK` the same way, before the connection can go back to the pool.
+///
+/// Statements may also be sent ahead of reading their answers ([`Tx::send_one`], a
+/// [`Sent`]); [`Tx::commit_with`] sends the `COMMIT` behind the last of them, so they
+/// and the commit cost one round trip. A commit refuses (and rolls back) while an answer
+/// sent ahead is unread or was an error.
 pub(crate) struct Tx<'a> {
     client: &'a ClientWrapper,
     sink: Option<Arc<dyn CommitSink>>,
-    staged: Mutex<Vec<OutboxRow>>,
+    staged: Arc<Mutex<Vec<OutboxRow>>>,
+    unread: Unread,
     /// Neither committed nor rolled back yet.
     open: bool,
 }
@@ -46,28 +55,57 @@ impl std::ops::Deref for Tx<'_> {
     }
 }
 
-/// Sends `sql` (one simple query) without waiting for its answer, which the connection
-/// reads and drops. `Err` only when it could not be sent (the connection is closed).
-fn send_unanswered(
-    client: &tokio_postgres::Client,
-    sql: &str,
-) -> Result<(), tokio_postgres::Error> {
-    let mut sending = std::pin::pin!(client.batch_execute(sql));
-    // The query is written to the connection's queue on the first poll.
-    match sending
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    {
-        std::task::Poll::Ready(Err(error)) => Err(error),
-        _ => Ok(()),
+impl<'a> Tx<'a> {
+    /// Sends a prepared statement whose answer is exactly one row (an error otherwise)
+    /// now, ahead of whatever this transaction sends next; the row is read when the
+    /// [`Sent`] is awaited.
+    pub(crate) fn send_one(&self, statement: &Statement, params: Vec<Param>) -> Sent<'a, Row> {
+        let client: &'a ClientWrapper = self.client;
+        let statement = statement.clone();
+        Sent::now(&self.unread, async move {
+            client.query_one(&statement, &param_refs(&params)).await
+        })
     }
-}
 
-impl Tx<'_> {
+    /// [`Tx::send_one`] of a statement whose answer is the count of rows it changed.
+    pub(crate) fn send_execute(&self, statement: &Statement, params: Vec<Param>) -> Sent<'a, u64> {
+        let client: &'a ClientWrapper = self.client;
+        let statement = statement.clone();
+        Sent::now(&self.unread, async move {
+            client.execute(&statement, &param_refs(&params)).await
+        })
+    }
+
+    /// [`Tx::send_one`] of a statement without parameters (`SAVEPOINT`, `RELEASE`, ...).
+    pub(crate) fn send_simple(&self, sql: &'static str) -> Sent<'a, ()> {
+        let client: &'a ClientWrapper = self.client;
+        Sent::now(&self.unread, client.batch_execute(sql))
+    }
+
     /// Commits, then hands the rows written to the sink.
-    pub(crate) async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+    pub(crate) async fn commit(self) -> Result<(), DbError> {
+        let nothing = Sent::now(&Unread::default(), std::future::ready(Ok(())));
+        self.commit_with(nothing).await
+    }
+
+    /// Sends `COMMIT` behind `last` (sent already) and reads both answers: the
+    /// transaction's last statements and its commit in one round trip. A failed
+    /// statement aborts the transaction, so the `COMMIT` behind it rolls back, and its
+    /// error is returned. Then hands the rows written to the sink. Rolls back instead
+    /// while the answer of a statement sent before `last` is unread (or was an error
+    /// the caller went past): a `COMMIT` behind a failed statement nobody read would be
+    /// a silent rollback.
+    pub(crate) async fn commit_with<T: Send + 'a>(
+        mut self,
+        last: Sent<'a, T>,
+    ) -> Result<T, DbError> {
+        if self.unread.beyond(&last) {
+            return Err(DbError::Unread);
+        }
+        let client: &'a ClientWrapper = self.client;
+        let commit = Sent::now(&Unread::default(), client.batch_execute("COMMIT"));
         self.open = false;
-        self.client.batch_execute("COMMIT").await?;
+        let (value, ()) = tokio::try_join!(last, commit)?;
         let rows = std::mem::take(
             &mut *self
                 .staged
@@ -79,7 +117,7 @@ impl Tx<'_> {
         {
             sink.committed(rows);
         }
-        Ok(())
+        Ok(value)
     }
 
     /// Rolls back: the rows written are forgotten with it.
@@ -89,10 +127,17 @@ impl Tx<'_> {
     }
 }
 
+fn param_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| &**param as &(dyn ToSql + Sync))
+        .collect()
+}
+
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = send_unanswered(self.client, "ROLLBACK");
+            let _ = send_unanswered(self.client.batch_execute("ROLLBACK"));
         }
     }
 }
@@ -129,33 +174,48 @@ pub(crate) async fn insert(
     tx: &Tx<'_>,
     message: OutboxMessage,
 ) -> Result<(), tokio_postgres::Error> {
+    send_insert(tx, &prepare_insert(tx).await?, message).await
+}
+
+/// [`send_insert`]'s statement, prepared.
+pub(crate) async fn prepare_insert(tx: &Tx<'_>) -> Result<Statement, tokio_postgres::Error> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (routing_key, kind, message_id, body, direct)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .await
+}
+
+/// Sends the insert of `message` into the outbox ahead ([`Tx::send_one`]); the row is staged
+/// for the sink once its answer is read.
+pub(crate) fn send_insert<'a>(
+    tx: &Tx<'a>,
+    statement: &Statement,
+    message: OutboxMessage,
+) -> Sent<'a, ()> {
     let direct = tx.sink.is_some();
-    let row = tx
-        .query_one(
-            &tx.prepare_cached(
-                "INSERT INTO outbox (routing_key, kind, message_id, body, direct)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .await?,
-            &[
-                &message.routing_key,
-                &message.kind,
-                &message.message_id,
-                &message.body,
-                &direct,
-            ],
-        )
-        .await?;
-    if direct {
-        tx.staged
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(OutboxRow {
-                id: row.get(0),
-                message,
-            });
-    }
-    Ok(())
+    let staged = tx.staged.clone();
+    tx.send_one(
+        statement,
+        params![
+            message.routing_key.clone(),
+            message.kind.clone(),
+            message.message_id.clone(),
+            message.body.clone(),
+            direct,
+        ],
+    )
+    .map(move |row| {
+        if direct {
+            staged
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(OutboxRow {
+                    id: row.get(0),
+                    message,
+                });
+        }
+    })
 }
 
 /// Sets the rows the broker refused aside, with why, in one statement.
@@ -200,11 +260,12 @@ impl Db {
         client: &'a mut deadpool_postgres::Client,
     ) -> Result<Tx<'a>, tokio_postgres::Error> {
         let client: &'a ClientWrapper = client;
-        send_unanswered(client, "BEGIN")?;
+        send_unanswered(client.batch_execute("BEGIN"))?;
         Ok(Tx {
             client,
             sink: self.sink.clone(),
-            staged: Mutex::new(Vec::new()),
+            staged: Arc::default(),
+            unread: Unread::default(),
             open: true,
         })
     }

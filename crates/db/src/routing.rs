@@ -15,8 +15,10 @@ use serde_json::json;
 
 use crate::orders::{
     Actor, ChangeError, NewEvent, ORDER_COLUMNS, apply_action, insert_event, order_from_row,
+    prepare_event, send_event,
 };
 use crate::outbox::Tx;
+use crate::pipeline::{Sent, params};
 use crate::{Db, DbError, outbox};
 
 /// How long a store has to accept an order, and how much time before the platform's
@@ -227,19 +229,22 @@ async fn lock_loads(tx: &Tx<'_>, stores: &[StoreId]) -> Result<Vec<(StoreId, u32
 
 /// Takes a place at `store` if it has fewer than `capacity` active orders: `Ok(active)`
 /// with its row locked until the transaction ends, or the full store with the row let go
-/// (the lock is taken in a savepoint, sent with it, and rolled back to).
-async fn claim_place(
-    tx: &Tx<'_>,
+/// (the lock is taken in a savepoint, sent with it, and rolled back to). The savepoint of
+/// a place taken is released by a statement sent ahead, read with what follows.
+async fn claim_place<'a>(
+    tx: &Tx<'a>,
     store: &StoreId,
     capacity: u32,
-) -> Result<Result<u32, FullStore>, DbError> {
+) -> Result<Result<(u32, Sent<'a, ()>), FullStore>, DbError> {
     let (_, (active, version)) = tokio::try_join!(
         async { Ok(tx.batch_execute("SAVEPOINT claim_place").await?) },
         lock_load(tx, store),
     )?;
     if active < capacity {
-        tx.batch_execute("RELEASE SAVEPOINT claim_place").await?;
-        Ok(Ok(active))
+        Ok(Ok((
+            active,
+            tx.send_simple("RELEASE SAVEPOINT claim_place"),
+        )))
     } else {
         tx.batch_execute("ROLLBACK TO SAVEPOINT claim_place; RELEASE SAVEPOINT claim_place")
             .await?;
@@ -257,36 +262,41 @@ async fn withdraw(db: &Db, tx: &Tx<'_>, id: OrderId, store: &StoreId) -> Result<
     Ok(())
 }
 
-/// Gives the order to `store` until `accept_by`, recording why.
-async fn hand_to(
+/// Gives the order to `store` until `accept_by`, recording why: the statements sent,
+/// their answers left to read.
+async fn hand_to<'a>(
     db: &Db,
-    tx: &Tx<'_>,
+    tx: &Tx<'a>,
     id: OrderId,
     store: &StoreId,
     accept_by: DateTime<Utc>,
     event: NewEvent<'_>,
-) -> Result<(), DbError> {
+) -> Result<Sent<'a, ()>, DbError> {
     let at = event.at;
-    // Sent together, in this order, without waiting for each answer (pipelined): the
-    // store's row stays locked until the commit, so every round trip saved is time
-    // other orders for the store do not wait.
-    tokio::try_join!(
-        async {
-            tx.execute(
-                &tx.prepare_cached(
-                    "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
-                     attention = NULL, attention_since = NULL
-                 WHERE id = $1",
-                )
-                .await?,
-                &[&id.as_uuid(), &store.as_str(), &accept_by, &at],
-            )
-            .await
-        },
-        insert_event(tx, event),
-        outbox::insert(tx, db.routes().to_store(store, id, "order.routed")),
-    )?;
-    Ok(())
+    // Prepared first, then sent together, in this order, without waiting for each answer
+    // (pipelined): the store's row stays locked until the commit, so every round trip
+    // saved is time other orders for the store do not wait.
+    let update = tx
+        .prepare_cached(
+            "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
+                 attention = NULL, attention_since = NULL
+             WHERE id = $1",
+        )
+        .await?;
+    let insert_event = prepare_event(tx).await?;
+    let insert_outbox = outbox::prepare_insert(tx).await?;
+    Ok(tx
+        .send_execute(
+            &update,
+            params![id.as_uuid(), store.as_str().to_owned(), accept_by, at],
+        )
+        .and(send_event(tx, &insert_event, event))
+        .and(outbox::send_insert(
+            tx,
+            &insert_outbox,
+            db.routes().to_store(store, id, "order.routed"),
+        ))
+        .map(drop))
 }
 
 /// The most stores one routing re-decides over when the router's memory of loads is
@@ -322,7 +332,9 @@ impl Db {
             return Ok(Assignment::NeedsAttention);
         }
         let mut full: Vec<FullStore> = Vec::new();
-        let (routing, decision, active) = loop {
+        // The place taken at the chosen store: its load before, and the savepoint's
+        // release, sent.
+        let (routing, decision, claimed) = loop {
             let (routing, decision) = decide(&RouteInput {
                 order: &locked.order,
                 declined: &locked.declined,
@@ -336,7 +348,7 @@ impl Db {
                 break (routing, decision, None);
             };
             let filled = match claim_place(&tx, store, *capacity).await? {
-                Ok(active) => break (routing, decision, Some(active)),
+                Ok(claimed) => break (routing, decision, Some(claimed)),
                 Err(filled) => filled,
             };
             if full.len() >= MAX_FULL_RETRIES {
@@ -375,24 +387,29 @@ impl Db {
             reason: Some(&reason),
             data: Some(&decision),
         };
-        let assignment = match routing {
+        match routing {
             Ok((store, accept_by)) => {
-                hand_to(self, &tx, id, &store, accept_by, routed).await?;
-                let active = match active {
-                    Some(before) => before + 1,
-                    None => lock_load(&tx, &store).await?.0,
+                let handed = hand_to(self, &tx, id, &store, accept_by, routed).await?;
+                let (active, sent) = match claimed {
+                    Some((before, released)) => (before + 1, released.and(handed).map(drop)),
+                    // A sale takes no place: its store's load is read for the answer.
+                    None => (lock_load(&tx, &store).await?.0, handed),
                 };
-                Assignment::Assigned { store, active }
+                // The hand-over's statements and the commit in one round trip.
+                tx.commit_with(sent).await?;
+                Ok(Assignment::Assigned { store, active })
             }
             Err(reason) => {
+                if let Some((_, released)) = claimed {
+                    released.await?;
+                }
                 insert_event(&tx, routed).await?;
                 let action = StatusAction::Reject { reason };
                 let order = apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
-                Assignment::Finished(order.status)
+                tx.commit().await?;
+                Ok(Assignment::Finished(order.status))
             }
-        };
-        tx.commit().await?;
-        Ok(assignment)
+        }
     }
 
     /// Takes an order back from the store that rejected it or did not accept it in time.
@@ -545,7 +562,7 @@ impl Db {
             withdraw(self, &tx, id, previous).await?;
         }
         let reason = format!("assigned to {store} by HQ");
-        hand_to(
+        let handed = hand_to(
             self,
             &tx,
             id,
@@ -562,7 +579,7 @@ impl Db {
             },
         )
         .await?;
-        tx.commit().await?;
+        tx.commit_with(handed).await?;
         Ok(Assignment::Assigned {
             store: store.clone(),
             active: active + 1,

@@ -12,6 +12,7 @@ use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
 use crate::orders::{NewEvent, ORDER_COLUMNS, insert_event, order_from_row};
+use crate::pipeline::send_unanswered;
 use crate::{Db, DbError, outbox};
 
 /// A status change waiting to be pushed.
@@ -144,8 +145,11 @@ impl Db {
         let result = self
             .run_syncs_locked(&mut client, order_id, pusher, &rows)
             .await;
+        // The unlock is sent without waiting for its answer: whoever uses the connection
+        // next sends behind it, and a session that cannot take it is a closed one, whose
+        // locks are gone with it.
         let unlocked = match client.prepare_cached("SELECT pg_advisory_unlock($1)").await {
-            Ok(unlock) => client.execute(&unlock, &[&key]).await,
+            Ok(unlock) => send_unanswered(client.execute(&unlock, &[&key])),
             Err(error) => Err(error),
         };
         if result.is_err() || unlocked.is_err() {

@@ -1,0 +1,289 @@
+//! Statements sent before their answer is awaited (pipelined), so that a transaction's
+//! last statements and its `COMMIT` cost one round trip.
+//!
+//! A [`Sent`] is made only by sending: its statement is on the connection when the value
+//! exists, so whatever is sent after it runs after it, however the futures are polled.
+//! (A future awaited later might first prepare its statement, a round trip of its own,
+//! and only then send it: behind a `COMMIT` sent meanwhile, outside the transaction.)
+//! The transaction counts what it sent and has not read the answer of; its commit
+//! refuses while any is left ([`crate::outbox::Tx`]), since a failed statement nobody
+//! read would turn the `COMMIT` behind it into a silent rollback.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use tokio_postgres::types::ToSql;
+
+/// A parameter of a statement sent ahead: owned, since the statement's future outlives
+/// the caller's locals.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// The boxed parameters of a statement: `params![a, b]`.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        vec![$(Box::new($value) as $crate::pipeline::Param),*]
+    };
+}
+pub(crate) use params;
+
+type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+
+/// A statement already sent; awaiting it reads its answer.
+#[must_use = "a statement sent must have its answer read: its failure aborts the transaction"]
+pub(crate) struct Sent<'a, T> {
+    answer: Answer<'a, T>,
+    /// Counted among its transaction's unread answers until its answer is read (`None`:
+    /// its parts are counted, or it was read).
+    counted: Option<Unread>,
+    /// How many statements it stands for.
+    holds: usize,
+}
+
+/// The count of a transaction's statements sent whose answer was not read (or was an
+/// error).
+#[derive(Clone, Default)]
+pub(crate) struct Unread(Arc<AtomicUsize>);
+
+impl Unread {
+    /// Whether answers are unread beyond the `holds` statements of `last`, which is about
+    /// to be read.
+    pub(crate) fn beyond<T>(&self, last: &Sent<'_, T>) -> bool {
+        self.0.load(Ordering::Acquire) > last.holds
+    }
+}
+
+impl<'a, T: Send + 'a> Sent<'a, T> {
+    /// Polls `future` once, which sends its statement (a statement already prepared is
+    /// written to the connection's queue on the first poll), and keeps it for its answer.
+    pub(crate) fn now(
+        unread: &Unread,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a,
+    ) -> Self {
+        let mut answer: Answer<'a, T> = Box::pin(future);
+        if let Poll::Ready(result) = answer
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            answer = Box::pin(std::future::ready(result));
+        }
+        unread.0.fetch_add(1, Ordering::AcqRel);
+        Sent {
+            answer,
+            counted: Some(unread.clone()),
+            holds: 1,
+        }
+    }
+
+    /// What the answer comes to, once read.
+    pub(crate) fn map<U: Send + 'a>(self, f: impl FnOnce(T) -> U + Send + 'a) -> Sent<'a, U> {
+        let Sent {
+            answer,
+            counted,
+            holds,
+        } = self;
+        Sent {
+            answer: Box::pin(async move { answer.await.map(f) }),
+            counted,
+            holds,
+        }
+    }
+
+    /// Both answers, read in the order they were sent.
+    pub(crate) fn and<U: Send + 'a>(self, other: Sent<'a, U>) -> Sent<'a, (T, U)> {
+        let holds = self.holds + other.holds;
+        Sent {
+            answer: Box::pin(async move { tokio::try_join!(self, other) }),
+            counted: None,
+            holds,
+        }
+    }
+}
+
+impl<T> Future for Sent<'_, T> {
+    type Output = Result<T, tokio_postgres::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let poll = self.answer.as_mut().poll(cx);
+        if let Poll::Ready(Ok(_)) = &poll
+            && let Some(unread) = self.counted.take()
+        {
+            unread.0.fetch_sub(1, Ordering::AcqRel);
+        }
+        poll
+    }
+}
+
+/// Sends a statement without waiting for its answer, which the connection reads and
+/// drops: `future` is polled once (a statement already prepared, or a simple query, is
+/// written to the connection's queue then) and let go. `Err` only when it could not be
+/// sent (the connection is closed).
+pub(crate) fn send_unanswered<T>(
+    future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut sending = std::pin::pin!(future);
+    match sending
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Err(error)) => Err(error),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Statements sent ahead and the commit behind them, on a database of the test's own.
+
+    use std::sync::Arc;
+
+    use crossdock_model::{OrderId, StoreId};
+
+    use crate::{Db, DbConfig, DbError, OutboxMessage, Routes};
+
+    struct Unrouted;
+
+    impl Routes for Unrouted {
+        fn order_received(&self, _: OrderId) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+        fn reroute(&self, _: OrderId, _: usize) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+        fn fetch(&self, _: &str, _: &str, _: serde_json::Value) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+        fn to_store(&self, _: &StoreId, _: OrderId, _: &str) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+        fn sync(&self, _: &str, _: OrderId) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+        fn parked(&self, _: &str, _: OrderId, _: i64, _: serde_json::Value) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
+    }
+
+    /// A database of its own with one table, `kept (id int PRIMARY KEY)`, on one
+    /// connection; dropped by [`Scratch::drop`].
+    struct Scratch {
+        db: Db,
+        admin: String,
+        name: String,
+    }
+
+    impl Scratch {
+        async fn new() -> Scratch {
+            let admin = std::env::var("CROSSDOCK_TEST_DATABASE_URL").unwrap_or_else(|_| {
+                "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into()
+            });
+            let name = format!(
+                "crossdock_test_{}",
+                &uuid::Uuid::now_v7().simple().to_string()[16..]
+            );
+            Db::create_database(&admin, &name)
+                .await
+                .expect("create database");
+            let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+            let config = DbConfig {
+                url: format!("{base}/{name}"),
+                pool_size: 1,
+            };
+            let db = Db::connect(&config, Arc::new(Unrouted))
+                .await
+                .expect("connect");
+            let client = db.pool().get().await.expect("client");
+            client
+                .batch_execute("CREATE TABLE kept (id int PRIMARY KEY)")
+                .await
+                .expect("table");
+            drop(client);
+            Scratch { db, admin, name }
+        }
+
+        async fn kept(&self) -> Vec<i32> {
+            let client = self.db.pool().get().await.expect("client");
+            let rows = client
+                .query("SELECT id FROM kept ORDER BY id", &[])
+                .await
+                .expect("read");
+            rows.iter().map(|row| row.get(0)).collect()
+        }
+
+        async fn drop(self) {
+            drop(self.db);
+            Db::drop_database(&self.admin, &self.name)
+                .await
+                .expect("drop database");
+        }
+    }
+
+    #[tokio::test]
+    async fn statements_sent_ahead_commit_with_the_commit_behind_them() {
+        let scratch = Scratch::new().await;
+        let mut client = scratch.db.pool().get().await.expect("client");
+        let tx = scratch.db.begin(&mut client).expect("begin");
+        let insert = tx
+            .prepare_cached("INSERT INTO kept VALUES ($1)")
+            .await
+            .expect("prepare");
+        let sent = tx
+            .send_execute(&insert, params![1_i32])
+            .and(tx.send_execute(&insert, params![2_i32]));
+        let (one, two) = tx.commit_with(sent).await.expect("commit");
+        assert_eq!((one, two), (1, 1));
+        drop(client);
+        assert_eq!(scratch.kept().await, [1, 2]);
+        scratch.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_sent_ahead_fails_the_commit_behind_it() {
+        let scratch = Scratch::new().await;
+        let mut client = scratch.db.pool().get().await.expect("client");
+        let tx = scratch.db.begin(&mut client).expect("begin");
+        let insert = tx
+            .prepare_cached("INSERT INTO kept VALUES ($1)")
+            .await
+            .expect("prepare");
+        let sent = tx
+            .send_execute(&insert, params![1_i32])
+            .and(tx.send_execute(&insert, params![1_i32]));
+        let error = tx.commit_with(sent).await.expect_err("a duplicate key");
+        assert!(
+            matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
+            "the statement's own error, got {error}"
+        );
+        drop(client);
+        assert!(scratch.kept().await.is_empty(), "nothing committed");
+        scratch.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_commit_refuses_while_an_answer_sent_ahead_is_unread() {
+        let scratch = Scratch::new().await;
+        let mut client = scratch.db.pool().get().await.expect("client");
+        let tx = scratch.db.begin(&mut client).expect("begin");
+        let insert = tx
+            .prepare_cached("INSERT INTO kept VALUES ($1)")
+            .await
+            .expect("prepare");
+        // A statement that fails, its answer never read: a COMMIT behind it would
+        // answer as a rollback, without an error.
+        let forgotten = tx.send_execute(&insert, params![Option::<i32>::None]);
+        let last = tx.send_execute(&insert, params![2_i32]);
+        let error = tx.commit_with(last).await.expect_err("refused");
+        assert!(matches!(error, DbError::Unread), "got {error}");
+        drop(forgotten);
+        // Not committed, and the connection is back to a clean session.
+        let row = client
+            .query_one("SELECT count(*) FROM kept", &[])
+            .await
+            .expect("the connection is usable");
+        assert_eq!(row.get::<_, i64>(0), 0);
+        drop(client);
+        scratch.drop().await;
+    }
+}
