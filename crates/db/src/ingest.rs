@@ -57,11 +57,7 @@ async fn insert_inbox(
 ) -> Result<Option<Option<OrderId>>, tokio_postgres::Error> {
     let inserted = tx
         .execute(
-            &tx.prepare_cached(
-                "INSERT INTO inbox (channel, dedupe_key, received_at, kind, headers, body)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, dedupe_key) DO NOTHING",
-            )
-            .await?,
+            &tx.prepare_cached(INSERT_INBOX).await?,
             &[
                 &raw.channel,
                 &raw.dedupe_key,
@@ -75,6 +71,19 @@ async fn insert_inbox(
     if inserted == 1 {
         return Ok(None);
     }
+    Ok(Some(inbox_order(tx, raw).await?))
+}
+
+/// [`insert_inbox`]'s statement: nothing when the key is recorded already.
+const INSERT_INBOX: &str =
+    "INSERT INTO inbox (channel, dedupe_key, received_at, kind, headers, body)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, dedupe_key) DO NOTHING";
+
+/// The order the inbox row of `raw`'s key is linked to.
+async fn inbox_order(
+    tx: &Tx<'_>,
+    raw: &RawRecord<'_>,
+) -> Result<Option<OrderId>, tokio_postgres::Error> {
     let row = tx
         .query_one(
             &tx.prepare_cached("SELECT order_id FROM inbox WHERE channel = $1 AND dedupe_key = $2")
@@ -83,7 +92,7 @@ async fn insert_inbox(
         )
         .await?;
     let order_id: Option<uuid::Uuid> = row.get(0);
-    Ok(Some(order_id.map(OrderId::from_uuid)))
+    Ok(order_id.map(OrderId::from_uuid))
 }
 
 /// Serializes, until the transaction ends, every recording about one platform order: its
@@ -110,6 +119,15 @@ const LOCK_EXTERNAL: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/'
 
 /// The first key of [`lock_external`]'s advisory locks.
 const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
+
+/// The inbox row of an order's request.
+#[derive(Clone, Copy)]
+enum Inbox<'a> {
+    /// To insert, with the order: a replay of a request already recorded records nothing.
+    Insert(&'a RawRecord<'a>),
+    /// Recorded already (a notification whose order was fetched), under this key.
+    Recorded(&'a str),
+}
 
 /// [`link_inbox`]'s statement.
 const LINK_INBOX: &str = "UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2";
@@ -140,10 +158,7 @@ impl Db {
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        if let Some(previous) = insert_inbox(&tx, raw, "order").await? {
-            return Ok(Recorded::Duplicate { order_id: previous });
-        }
-        self.insert_order(tx, raw.dedupe_key, order, flags, raw.received_at)
+        self.insert_order(tx, Inbox::Insert(raw), order, flags, raw.received_at)
             .await
     }
 
@@ -158,16 +173,16 @@ impl Db {
     ) -> Result<Recorded, DbError> {
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        self.insert_order(tx, dedupe_key, order, flags, received_at)
+        self.insert_order(tx, Inbox::Recorded(dedupe_key), order, flags, received_at)
             .await
     }
 
     /// Inserts the order (nothing if it is known: its id), its first events, and links the
-    /// inbox row under `dedupe_key` to it; then commits.
+    /// inbox row to it (inserted first: nothing, if the request is a replay); then commits.
     async fn insert_order(
         &self,
         tx: Tx<'_>,
-        dedupe_key: &str,
+        inbox: Inbox<'_>,
         order: &NewOrder,
         flags: &[Flag],
         received_at: DateTime<Utc>,
@@ -177,10 +192,16 @@ impl Db {
         let flags_json =
             serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
         let channel = order.channel.as_str();
-        // The lock, the insert and the tombstone's removal are sent together (pipelined),
-        // all prepared first so that each is sent as it is first polled: in this order,
-        // and the rest runs once the lock is held. A tombstone is only ever left for an
+        let dedupe_key = match inbox {
+            Inbox::Insert(raw) => raw.dedupe_key,
+            Inbox::Recorded(key) => key,
+        };
+        // The inbox row, the lock, the insert and the tombstone's removal are sent
+        // together (pipelined), all prepared first so that each is sent as it is first
+        // polled: in this order, and the rest runs once the lock is held. A replay (the
+        // inbox row was there) rolls all of it back. A tombstone is only ever left for an
         // order not stored yet, so an order already known finds none.
+        let insert_inbox = tx.prepare_cached(INSERT_INBOX).await?;
         let lock = tx.prepare_cached(LOCK_EXTERNAL).await?;
         let insert = tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
                  VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
@@ -199,11 +220,31 @@ impl Db {
             &order.fulfillment.accept_by,
         ];
         let tombstone_params: [&(dyn ToSql + Sync); 2] = [&channel, &order.external_order_id];
-        let (_, inserted, tombstone) = tokio::try_join!(
+        let (replay, _, inserted, tombstone) = tokio::try_join!(
+            async {
+                let Inbox::Insert(raw) = inbox else {
+                    return Ok(None);
+                };
+                let params: [&(dyn ToSql + Sync); 6] = [
+                    &raw.channel,
+                    &raw.dedupe_key,
+                    &raw.received_at,
+                    &"order",
+                    &raw.headers,
+                    &raw.body,
+                ];
+                let inserted = tx.execute(&insert_inbox, &params).await?;
+                Ok((inserted == 0).then_some(raw))
+            },
             tx.execute(&lock, &lock_params),
             tx.execute(&insert, &insert_params),
             tx.query_opt(&tombstone, &tombstone_params),
         )?;
+        if let Some(raw) = replay {
+            return Ok(Recorded::Duplicate {
+                order_id: inbox_order(&tx, raw).await?,
+            });
+        }
         if inserted == 0 {
             let row = tx
                 .query_one(
