@@ -8,9 +8,8 @@ use crossdock_model::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::outbox::OutboxRow;
 use crate::outbox::Tx;
-use crate::pipeline::{Composed, Sent, params};
+use crate::pipeline::{Sent, params};
 use crate::{Db, DbError, outbox};
 
 /// Why a status change was refused.
@@ -218,94 +217,111 @@ pub(crate) async fn send_action<'a>(
         let kind = format!("order.{}", target.as_str());
         db.routes().to_store(store, order.id, &kind)
     });
-    let action_json = serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    // One statement, its parts data-modifying `WITH` queries (each runs, read or not):
-    // the order, its event, the store's message, and the sync (which reads the event's
-    // id) and its nudge, or the channel's cancellation settling the unpushed syncs.
-    let mut change = Composed::default();
-    let id = change.bind(order.id.as_uuid());
-    let status = change.bind(target.as_str());
-    let at = change.bind(now);
-    let mut sql = format!(
-        "WITH changed AS (
-             UPDATE orders SET status = {status}, updated_at = {at}, attention = NULL, attention_since = NULL
-              WHERE id = {id}),
-         event AS (
-             INSERT INTO order_events (order_id, at, source, kind, status, reason)
-             VALUES ({id}, {at}, {}, {}, {status}, {}) RETURNING id)",
-        change.bind(actor.source().as_str()),
-        change.bind(EventKind::StatusChanged.as_str()),
-        change.bind(action.reason().map(str::to_owned)),
-    );
-    let mut messages = Vec::new();
-    if let Some(message) = to_store {
-        sql.push_str(&format!(
-            ", to_store AS ({})",
-            outbox::compose_insert(&mut change, tx, &message)
-        ));
-        messages.push(("to_store", message));
-    }
-    if *actor != Actor::Channel {
+    // Every statement is prepared first, then all are sent together, without waiting for
+    // each answer (pipelined): the sync names its event by the sequence's value the
+    // event's insert just took, in this session.
+    let update = tx
+        .prepare_cached(
+            "UPDATE orders SET status = $2, updated_at = $3, attention = NULL, attention_since = NULL
+             WHERE id = $1",
+        )
+        .await?;
+    let event = prepare_event(tx).await?;
+    let outbox = outbox::prepare_insert(tx).await?;
+    let then = if *actor != Actor::Channel {
         // Due no sooner than the order's syncs ahead of it (one backing off keeps it
         // waiting), so the due index lists an order's syncs in their order. An answer to
         // the platform's offer carries its deadline (see `due_syncs`). The order's syncs
         // are read by its id alone and the pending ones picked by FILTER: a `state =
         // 'pending'` condition would let a plan read every pending sync through the
         // sweeper's partial index instead (tests/plans.rs).
-        sql.push_str(&format!(
-            ", sync AS (
-                 INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
+        Then::Sync(
+            tx.prepare_cached(
+                "INSERT INTO status_syncs (order_id, event_id, action, from_status, changed_at, state,
                                            channel, next_attempt_at, due_by)
-                 SELECT {id}, event.id, {}, {}, {at}, 'pending', {},
-                        GREATEST(now(), (SELECT max(next_attempt_at) FILTER (WHERE state = 'pending')
-                                           FROM status_syncs WHERE order_id = {id})), {}
-                   FROM event)",
-            change.bind(action_json),
-            change.bind(from.as_str()),
-            change.bind(channel.to_owned()),
-            change.bind(order.order.fulfillment.answer_due_by(from)),
-        ));
-        let nudge = db.routes().sync(channel, order.id);
-        sql.push_str(&format!(
-            ", nudge AS ({})",
-            outbox::compose_insert(&mut change, tx, &nudge)
-        ));
-        messages.push(("nudge", nudge));
+                 VALUES ($1, currval('order_events_id_seq'), $2, $3, $4, 'pending', $5,
+                         GREATEST(now(), (SELECT max(next_attempt_at) FILTER (WHERE state = 'pending')
+                                            FROM status_syncs WHERE order_id = $1)), $6)",
+            )
+            .await?,
+        )
     } else if target == Status::Cancelled {
-        sql.push_str(&format!(
-            ", skipped AS (
-                 UPDATE status_syncs SET state = 'skipped', last_error = {}, updated_at = now()
-                  WHERE order_id = {id} AND state IN ('pending', 'parked'))",
-            change.bind("order cancelled by the platform"),
-        ));
+        Then::Skip(tx.prepare_cached(SKIP_UNPUSHED).await?)
+    } else {
+        Then::Nothing
+    };
+    let action_json = serde_json::to_value(action).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    // Whatever an order waited for HQ for, a change of status settles it.
+    let mut sent = tx
+        .send_execute(&update, params![order.id.as_uuid(), target.as_str(), now])
+        .map(drop)
+        .and(
+            send_event(
+                tx,
+                &event,
+                NewEvent {
+                    order_id: order.id,
+                    at: now,
+                    source: actor.source(),
+                    kind: EventKind::StatusChanged,
+                    status: Some(target),
+                    reason: action.reason(),
+                    data: None,
+                },
+            )
+            .map(drop),
+        )
+        .map(drop);
+    if let Some(message) = to_store {
+        sent = sent
+            .and(outbox::send_insert(tx, &outbox, message))
+            .map(drop);
     }
-    let returned: Vec<String> = messages
-        .iter()
-        .map(|(name, _)| format!("(SELECT id FROM {name})"))
-        .collect();
-    sql.push_str(&format!(
-        " SELECT {}",
-        if returned.is_empty() {
-            "NULL::bigint".to_owned()
-        } else {
-            returned.join(", ")
+    match then {
+        Then::Skip(skip) => {
+            sent = sent
+                .and(tx.send_execute(
+                    &skip,
+                    params![order.id.as_uuid(), "order cancelled by the platform"],
+                ))
+                .map(drop);
         }
-    ));
-    let statement = tx.prepare_cached(&sql).await?;
-    let staging = tx.staging();
-    let sent = tx.send_one(&statement, change.params).map(move |row| {
-        let rows = messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, message))| OutboxRow {
-                id: row.get(i),
-                message,
-            });
-        staging.stage(rows);
-    });
+        Then::Sync(sync) => {
+            let due_by = order.order.fulfillment.answer_due_by(from);
+            sent = sent
+                .and(tx.send_execute(
+                    &sync,
+                    params![
+                        order.id.as_uuid(),
+                        action_json,
+                        from.as_str(),
+                        now,
+                        channel.to_owned(),
+                        due_by,
+                    ],
+                ))
+                .and(outbox::send_insert(
+                    tx,
+                    &outbox,
+                    db.routes().sync(channel, order.id),
+                ))
+                .map(drop);
+        }
+        Then::Nothing => {}
+    }
     order.status = target;
     order.updated_at = now;
     Ok((order, sent))
+}
+
+/// What a change of status writes beyond the order, its event and its store's message.
+enum Then {
+    /// A status sync and its nudge: the change is the store's, the router's or HQ's.
+    Sync(Statement),
+    /// The order's unpushed syncs skipped: the channel cancelled it.
+    Skip(Statement),
+    /// Nothing: other progress the channel reported.
+    Nothing,
 }
 
 /// [`skip_unpushed`]'s statement.

@@ -16,7 +16,7 @@ use deadpool_postgres::{ClientWrapper, GenericClient};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::pipeline::{Composed, Param, Sent, Unread, params, send_unanswered};
+use crate::pipeline::{Param, Sent, Unread, params, send_unanswered};
 use crate::{Db, DbError};
 
 /// Takes the outbox rows of each transaction this process commits, right after the
@@ -56,11 +56,6 @@ impl std::ops::Deref for Tx<'_> {
 }
 
 impl<'a> Tx<'a> {
-    /// Where the outbox rows this transaction writes are kept for its sink.
-    pub(crate) fn staging(&self) -> Staging {
-        Staging(self.sink.is_some().then(|| self.staged.clone()))
-    }
-
     /// Sends a prepared statement whose answer is exactly one row (an error otherwise)
     /// now, ahead of whatever this transaction sends next; the row is read when the
     /// [`Sent`] is awaited.
@@ -199,7 +194,7 @@ pub(crate) fn send_insert<'a>(
     message: OutboxMessage,
 ) -> Sent<'a, ()> {
     let direct = tx.sink.is_some();
-    let staging = tx.staging();
+    let staged = tx.staged.clone();
     tx.send_one(
         statement,
         params![
@@ -211,45 +206,16 @@ pub(crate) fn send_insert<'a>(
         ],
     )
     .map(move |row| {
-        staging.stage([OutboxRow {
-            id: row.get(0),
-            message,
-        }]);
-    })
-}
-
-/// The insert of `message` into the outbox, as a part of a statement put together
-/// (`... RETURNING id`); the caller stages the row once the statement's answer is read
-/// ([`Tx::staging`]).
-pub(crate) fn compose_insert(
-    statement: &mut Composed,
-    tx: &Tx<'_>,
-    message: &OutboxMessage,
-) -> String {
-    format!(
-        "INSERT INTO outbox (routing_key, kind, message_id, body, direct)
-         VALUES ({}, {}, {}, {}, {}) RETURNING id",
-        statement.bind(message.routing_key.clone()),
-        statement.bind(message.kind.clone()),
-        statement.bind(message.message_id.clone()),
-        statement.bind(message.body.clone()),
-        statement.bind(tx.sink.is_some()),
-    )
-}
-
-/// Where a transaction keeps the outbox rows it wrote for its sink (nowhere, when it has
-/// none: the relay publishes them).
-pub(crate) struct Staging(Option<Arc<Mutex<Vec<OutboxRow>>>>);
-
-impl Staging {
-    pub(crate) fn stage(&self, rows: impl IntoIterator<Item = OutboxRow>) {
-        if let Some(staged) = &self.0 {
+        if direct {
             staged
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .extend(rows);
+                .push(OutboxRow {
+                    id: row.get(0),
+                    message,
+                });
         }
-    }
+    })
 }
 
 /// Sets the rows the broker refused aside, with why, in one statement.

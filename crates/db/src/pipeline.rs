@@ -29,21 +29,6 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// One statement put together from parts, with its parameters: each value bound gets the
-/// next `$n`.
-#[derive(Default)]
-pub(crate) struct Composed {
-    pub(crate) params: Vec<Param>,
-}
-
-impl Composed {
-    /// Binds `value` as the statement's next parameter; returns its placeholder.
-    pub(crate) fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
-        format!("${}", self.params.len())
-    }
-}
-
 type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
 
 /// A statement already sent; awaiting it reads its answer.
