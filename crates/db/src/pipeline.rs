@@ -141,6 +141,7 @@ mod tests {
 
     use crossdock_model::{OrderId, StoreId};
 
+    use crate::outbox::Tx;
     use crate::{Db, DbConfig, DbError, OutboxMessage, Routes};
 
     struct Unrouted;
@@ -220,15 +221,18 @@ mod tests {
         }
     }
 
+    async fn insert_kept(tx: &Tx<'_>) -> tokio_postgres::Statement {
+        tx.prepare_cached("INSERT INTO kept VALUES ($1)")
+            .await
+            .expect("prepare")
+    }
+
     #[tokio::test]
     async fn statements_sent_ahead_commit_with_the_commit_behind_them() {
         let scratch = Scratch::new().await;
         let mut client = scratch.db.pool().get().await.expect("client");
         let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = tx
-            .prepare_cached("INSERT INTO kept VALUES ($1)")
-            .await
-            .expect("prepare");
+        let insert = insert_kept(&tx).await;
         let sent = tx
             .send_execute(&insert, params![1_i32])
             .and(tx.send_execute(&insert, params![2_i32]));
@@ -244,10 +248,7 @@ mod tests {
         let scratch = Scratch::new().await;
         let mut client = scratch.db.pool().get().await.expect("client");
         let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = tx
-            .prepare_cached("INSERT INTO kept VALUES ($1)")
-            .await
-            .expect("prepare");
+        let insert = insert_kept(&tx).await;
         let sent = tx
             .send_execute(&insert, params![1_i32])
             .and(tx.send_execute(&insert, params![1_i32]));
@@ -266,10 +267,7 @@ mod tests {
         let scratch = Scratch::new().await;
         let mut client = scratch.db.pool().get().await.expect("client");
         let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = tx
-            .prepare_cached("INSERT INTO kept VALUES ($1)")
-            .await
-            .expect("prepare");
+        let insert = insert_kept(&tx).await;
         // A statement that fails, its answer never read: a COMMIT behind it would
         // answer as a rollback, without an error.
         let forgotten = tx.send_execute(&insert, params![Option::<i32>::None]);
