@@ -161,6 +161,34 @@ async fn a_claim_does_not_read_the_entries_of_deleted_rows_again() {
         .await
         .expect("5,000 rows come and go");
     let waiting = test.insert("order.received").await;
+    // The deleted rows are dead to every transaction only once none that began before
+    // the delete is still open anywhere on the server (a snapshot's horizon counts the
+    // other databases' transactions too: tests run side by side). Until then a claim
+    // passes them without marking their entries, and the next reads them again.
+    let after_delete: i64 = client
+        .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+        .await
+        .expect("a transaction id")
+        .get(0);
+    let started = std::time::Instant::now();
+    loop {
+        let oldest_open: i64 = client
+            .query_one(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                &[],
+            )
+            .await
+            .expect("the oldest open transaction")
+            .get(0);
+        if oldest_open > after_delete {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "a transaction older than the delete stayed open for 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // Index entries a claim reads: this backend's count, not yet flushed, before and after.
     let mut claim = async || {
         let tx = client.transaction().await.expect("transaction");

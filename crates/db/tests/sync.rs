@@ -233,11 +233,19 @@ async fn the_sweepers_run_steps_aside_while_another_run_holds_the_order() {
         run.pushed, 2,
         "the nudged run pushed the accept and the ready"
     );
-    let swept = db.try_run_syncs(id, platform.as_ref()).await.expect("run");
-    assert_eq!(
-        swept,
-        Some(Default::default()),
-        "free again, and nothing left"
-    );
+    // A run's unlock is sent without waiting for its answer: the order is free again
+    // once the server has read it, a moment after the run returned.
+    let started = std::time::Instant::now();
+    let swept = loop {
+        if let Some(run) = db.try_run_syncs(id, platform.as_ref()).await.expect("run") {
+            break run;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the order stayed held after its run returned"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(swept, Default::default(), "free again, and nothing left");
     test.drop().await;
 }
