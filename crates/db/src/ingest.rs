@@ -298,7 +298,7 @@ impl Db {
             )
             .map(drop);
         for event in events {
-            sent = sent.and(send_event(&tx, &insert_event, event)).map(drop);
+            sent = sent.also(send_event(&tx, &insert_event, event));
         }
         let Some(row) = tombstone else {
             let sent = sent.and(outbox::send_insert(

@@ -141,7 +141,7 @@ pub(crate) async fn prepare_event(tx: &Tx<'_>) -> Result<Statement, tokio_postgr
     .await
 }
 
-/// Sends the insert of `event` ahead ([`Tx::send`]); its answer is the event's id.
+/// Sends the insert of `event` ahead ([`Tx::send_one`]); its answer is the event's id.
 pub(crate) fn send_event<'a>(
     tx: &Tx<'a>,
     statement: &Statement,
@@ -254,42 +254,33 @@ pub(crate) async fn send_action<'a>(
     // Whatever an order waited for HQ for, a change of status settles it.
     let mut sent = tx
         .send_execute(&update, params![order.id.as_uuid(), target.as_str(), now])
-        .map(drop)
-        .and(
-            send_event(
-                tx,
-                &event,
-                NewEvent {
-                    order_id: order.id,
-                    at: now,
-                    source: actor.source(),
-                    kind: EventKind::StatusChanged,
-                    status: Some(target),
-                    reason: action.reason(),
-                    data: None,
-                },
-            )
-            .map(drop),
-        )
-        .map(drop);
+        .also(send_event(
+            tx,
+            &event,
+            NewEvent {
+                order_id: order.id,
+                at: now,
+                source: actor.source(),
+                kind: EventKind::StatusChanged,
+                status: Some(target),
+                reason: action.reason(),
+                data: None,
+            },
+        ));
     if let Some(message) = to_store {
-        sent = sent
-            .and(outbox::send_insert(tx, &outbox, message))
-            .map(drop);
+        sent = sent.also(outbox::send_insert(tx, &outbox, message));
     }
     match then {
         Then::Skip(skip) => {
-            sent = sent
-                .and(tx.send_execute(
-                    &skip,
-                    params![order.id.as_uuid(), "order cancelled by the platform"],
-                ))
-                .map(drop);
+            sent = sent.also(tx.send_execute(
+                &skip,
+                params![order.id.as_uuid(), "order cancelled by the platform"],
+            ));
         }
         Then::Sync(sync) => {
             let due_by = order.order.fulfillment.answer_due_by(from);
             sent = sent
-                .and(tx.send_execute(
+                .also(tx.send_execute(
                     &sync,
                     params![
                         order.id.as_uuid(),
@@ -300,12 +291,11 @@ pub(crate) async fn send_action<'a>(
                         due_by,
                     ],
                 ))
-                .and(outbox::send_insert(
+                .also(outbox::send_insert(
                     tx,
                     &outbox,
                     db.routes().sync(channel, order.id),
-                ))
-                .map(drop);
+                ));
         }
         Then::Nothing => {}
     }

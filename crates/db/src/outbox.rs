@@ -84,8 +84,8 @@ impl<'a> Tx<'a> {
 
     /// Commits, then hands the rows written to the sink.
     pub(crate) async fn commit(self) -> Result<(), DbError> {
-        let nothing = Sent::now(&Unread::default(), std::future::ready(Ok(())));
-        self.commit_with(nothing).await
+        self.commit_with(Sent::uncounted(std::future::ready(Ok(()))))
+            .await
     }
 
     /// Sends `COMMIT` behind `last` (sent already) and reads both answers: the
@@ -103,7 +103,7 @@ impl<'a> Tx<'a> {
             return Err(DbError::Unread);
         }
         let client: &'a ClientWrapper = self.client;
-        let commit = Sent::now(&Unread::default(), client.batch_execute("COMMIT"));
+        let commit = Sent::uncounted(client.batch_execute("COMMIT"));
         self.open = false;
         let (value, ()) = tokio::try_join!(last, commit)?;
         let rows = std::mem::take(

@@ -57,9 +57,22 @@ impl Unread {
 
 impl<'a, T: Send + 'a> Sent<'a, T> {
     /// Polls `future` once, which sends its statement (a statement already prepared is
-    /// written to the connection's queue on the first poll), and keeps it for its answer.
+    /// written to the connection's queue on the first poll), and keeps it for its answer,
+    /// counted among `unread` until it is read.
     pub(crate) fn now(
         unread: &Unread,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a,
+    ) -> Self {
+        let mut sent = Self::uncounted(future);
+        unread.0.fetch_add(1, Ordering::AcqRel);
+        sent.counted = Some(unread.clone());
+        sent.holds = 1;
+        sent
+    }
+
+    /// [`Sent::now`] of a statement no commit waits to have read (the `COMMIT` itself),
+    /// or of nothing (`future` ready at once): it stands for no statement.
+    pub(crate) fn uncounted(
         future: impl Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a,
     ) -> Self {
         let mut answer: Answer<'a, T> = Box::pin(future);
@@ -69,11 +82,10 @@ impl<'a, T: Send + 'a> Sent<'a, T> {
         {
             answer = Box::pin(std::future::ready(result));
         }
-        unread.0.fetch_add(1, Ordering::AcqRel);
         Sent {
             answer,
-            counted: Some(unread.clone()),
-            holds: 1,
+            counted: None,
+            holds: 0,
         }
     }
 
@@ -89,6 +101,11 @@ impl<'a, T: Send + 'a> Sent<'a, T> {
             counted,
             holds,
         }
+    }
+
+    /// Both answers read, in the order they were sent, for whether they failed.
+    pub(crate) fn also<U: Send + 'a>(self, other: Sent<'a, U>) -> Sent<'a, ()> {
+        self.and(other).map(|_| ())
     }
 
     /// Both answers, read in the order they were sent.
@@ -257,6 +274,21 @@ mod tests {
             matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
             "the statement's own error, got {error}"
         );
+        drop(client);
+        assert!(scratch.kept().await.is_empty(), "nothing committed");
+        scratch.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_plain_commit_refuses_while_an_answer_sent_ahead_is_unread() {
+        let scratch = Scratch::new().await;
+        let mut client = scratch.db.pool().get().await.expect("client");
+        let tx = scratch.db.begin(&mut client).expect("begin");
+        let insert = insert_kept(&tx).await;
+        let forgotten = tx.send_execute(&insert, params![1_i32]);
+        let error = tx.commit().await.expect_err("refused");
+        assert!(matches!(error, DbError::Unread), "got {error}");
+        drop(forgotten);
         drop(client);
         assert!(scratch.kept().await.is_empty(), "nothing committed");
         scratch.drop().await;

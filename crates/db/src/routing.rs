@@ -290,13 +290,12 @@ async fn hand_to<'a>(
             &update,
             params![id.as_uuid(), store.as_str().to_owned(), accept_by, at],
         )
-        .and(send_event(tx, &insert_event, event))
-        .and(outbox::send_insert(
+        .also(send_event(tx, &insert_event, event))
+        .also(outbox::send_insert(
             tx,
             &insert_outbox,
             db.routes().to_store(store, id, "order.routed"),
-        ))
-        .map(drop))
+        )))
 }
 
 /// The most stores one routing re-decides over when the router's memory of loads is
@@ -391,7 +390,7 @@ impl Db {
             Ok((store, accept_by)) => {
                 let handed = hand_to(self, &tx, id, &store, accept_by, routed).await?;
                 let (active, sent) = match claimed {
-                    Some((before, released)) => (before + 1, released.and(handed).map(drop)),
+                    Some((before, released)) => (before + 1, released.also(handed)),
                     // A sale takes no place: its store's load is read for the answer.
                     None => (lock_load(&tx, &store).await?.0, handed),
                 };

@@ -17,8 +17,8 @@ use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
 use crate::metrics::{RejectedBy, RoutingOutcome};
 
-/// Orders routed at once, from the order queue and (as many again) right where they were
-/// committed.
+/// Orders routed at once, from the order queue and right where they were committed
+/// together ([`RoutingTurns`]).
 const CONCURRENCY: usize = 16;
 
 /// Deliveries of the order queue the broker hands over ahead of their routing.
