@@ -1,7 +1,8 @@
 //! Recording what platforms send, where the order of their requests is not the order of
 //! events: a cancellation before the order it cancels, one racing the order's first
 //! delivery, and the same cancellation twice. Each order must end cancelled, never live.
-//! And an order's first events in their order.
+//! And an order's first events in their order, and a request or an order that comes
+//! again.
 
 mod common;
 
@@ -360,5 +361,53 @@ async fn an_orders_history_starts_with_received_then_its_flags() {
             (EventKind::Flagged, Some("subtotal_mismatch".to_owned())),
         ]
     );
+    test.drop().await;
+}
+
+/// A request recorded again (the platform's retry) records nothing and answers with the
+/// order it made; a second request for an order already stored, under its own key, is
+/// kept in the inbox, linked to that order, and makes nothing new either.
+#[tokio::test]
+async fn a_replayed_request_and_a_second_one_for_a_known_order_make_nothing_new() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let order = new_order("own_app", "again-1", None, None, None);
+    let first = place(db, &order).await;
+    let Recorded::New { order_id: Some(id) } = first else {
+        panic!("a new order: {first:?}");
+    };
+    assert_eq!(
+        place(db, &order).await,
+        Recorded::Duplicate { order_id: Some(id) },
+        "the same request again"
+    );
+    let second_key = db
+        .record_order(&raw("own_app", "again-1-resent"), &order, &[])
+        .await
+        .expect("record the order again");
+    assert_eq!(
+        second_key,
+        Recorded::Duplicate { order_id: Some(id) },
+        "the same order under another key"
+    );
+    let client = db.pool().get().await.expect("client");
+    let counts = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM orders),
+                    (SELECT count(*) FROM order_events),
+                    (SELECT count(*) FROM inbox),
+                    (SELECT count(*) FROM inbox WHERE order_id = $1)",
+            &[&id.as_uuid()],
+        )
+        .await
+        .expect("counts");
+    let counts: (i64, i64, i64, i64) = (counts.get(0), counts.get(1), counts.get(2), counts.get(3));
+    assert_eq!(
+        counts,
+        (1, 1, 2, 2),
+        "one order with its one event; both requests kept, both linked to it"
+    );
+    drop(client);
+    assert_eq!(routing_messages(db).await, 1, "one routing");
     test.drop().await;
 }
