@@ -1,8 +1,9 @@
 //! Confirmed, pipelined publishing with a three-way outcome per message.
 //!
 //! A [`Publisher`] owns one connection and one confirm-mode channel. [`Publisher::publish_batch`]
-//! publishes every message of a batch (persistent, `mandatory`), then awaits all the
-//! confirms within `confirm_timeout` in total, and reports per message:
+//! publishes every message of a batch (persistent, `mandatory` unless the topology says
+//! its key is news that may have no listener, [`Topology::needs_a_queue`]), then awaits
+//! all the confirms within `confirm_timeout` in total, and reports per message:
 //!
 //! * [`PublishOutcome::Confirmed`]: the broker acked it; it is stored in every queue it
 //!   routes to.
@@ -262,7 +263,7 @@ impl Publisher {
                 self.inner.exchange.clone(),
                 routing_key,
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory: Topology::needs_a_queue(&message.routing_key),
                     immediate: false,
                 },
                 &message.body,

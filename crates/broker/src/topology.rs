@@ -6,6 +6,7 @@
 //!                    ── sync.#         ──> {p}.sync
 //!                    ── store.{n}.#    ──> {p}.store.{nnn}   (single active consumer)
 //!                    ── parking.#      ──> {p}.parking
+//!                    ── status.#       ──> (no queue of the hub's: a POS's own, taps)
 //! {p}.dlx (fanout)  ─────────────────────> {p}.dead-letter
 //! ```
 //!
@@ -18,6 +19,13 @@
 //!
 //! Store shard queues are bound with `store.{n}.#` rather than `store.{n}.*` because a
 //! [`StoreId`] may contain `.`, which a topic exchange treats as a word separator.
+//!
+//! What a store is handed (an order routed to it, or taken back) goes under
+//! `store.{n}.{store_id}`, the key of its shard queue; every change of an order's status
+//! goes under `status.{store_id}`, which no queue of the hub's binds: the store worker has
+//! nothing to do with it, and quorum queues are the dearest part of a message. A store's
+//! POS (and a tap) that wants to hear everything of its store binds both
+//! ([`Topology::store_patterns`]).
 
 use crossdock_model::StoreId;
 use lapin::{
@@ -31,6 +39,9 @@ use lapin::{
 use tracing::debug;
 
 use crate::{BrokerConfig, error::BrokerError};
+
+/// The start of every status routing key.
+const STATUS_PREFIX: &str = "status.";
 
 /// Names and shape of the hub's RabbitMQ topology under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,9 +137,39 @@ impl Topology {
         u16::try_from(fnv1a64(store.as_str().as_bytes()) % shards).unwrap_or(0)
     }
 
-    /// `store.{shard}.{store_id}`: the routing key that reaches the store's shard queue.
+    /// `store.{shard}.{store_id}`: the routing key of what is handed to the store (an order
+    /// routed to it, or taken back), which reaches the store's shard queue.
     pub fn store_routing_key(&self, store: &StoreId) -> String {
         format!("store.{}.{}", self.shard_of(store), store)
+    }
+
+    /// `status.{store_id}`: the routing key of a change of status of one of the store's
+    /// orders, for its clients (a POS, the consoles through a tap); no queue of the hub's
+    /// binds it.
+    pub fn status_routing_key(&self, store: &StoreId) -> String {
+        format!("{STATUS_PREFIX}{store}")
+    }
+
+    /// The patterns a queue binds to hear everything of one store, as its POS does: what
+    /// is handed to it and every change of status of its orders.
+    pub fn store_patterns(&self, store: &StoreId) -> [String; 2] {
+        [format!("store.*.{store}"), self.status_routing_key(store)]
+    }
+
+    /// The patterns a queue binds to hear everything of every store.
+    pub const ALL_STORES_PATTERNS: [&'static str; 2] = ["store.#", "status.#"];
+
+    /// Whether a message under `routing_key` must reach a queue (published `mandatory`,
+    /// refused when none is bound): all but the changes of status, which are news for
+    /// whichever clients of the store listen, if any.
+    pub fn needs_a_queue(routing_key: &str) -> bool {
+        !routing_key.starts_with(STATUS_PREFIX)
+    }
+
+    /// Whether a message under `routing_key` is for one store (handed to it, or a change
+    /// of status of one of its orders).
+    pub fn is_store_key(routing_key: &str) -> bool {
+        routing_key.starts_with("store.") || routing_key.starts_with(STATUS_PREFIX)
     }
 
     /// Declares every exchange, queue and binding. Idempotent as long as every declarer uses
@@ -351,6 +392,34 @@ mod tests {
         ("BJ.chaoyang.07", 2),
         ("X", 7),
     ];
+
+    #[test]
+    fn changes_of_status_have_a_key_of_their_own_that_a_stores_patterns_cover() {
+        let topology = Topology::new("crossdock", 16);
+        let dotted = store("BJ.chaoyang.07");
+        assert_eq!(
+            topology.status_routing_key(&dotted),
+            "status.BJ.chaoyang.07"
+        );
+        assert_eq!(
+            topology.store_patterns(&dotted),
+            ["store.*.BJ.chaoyang.07", "status.BJ.chaoyang.07"]
+        );
+        for key in [
+            topology.store_routing_key(&dotted),
+            topology.status_routing_key(&dotted),
+        ] {
+            assert!(Topology::is_store_key(&key), "{key}");
+        }
+        assert!(!Topology::is_store_key("order.received"));
+        assert!(Topology::needs_a_queue(
+            &topology.store_routing_key(&dotted)
+        ));
+        assert!(Topology::needs_a_queue("order.received"));
+        assert!(!Topology::needs_a_queue(
+            &topology.status_routing_key(&dotted)
+        ));
+    }
 
     #[test]
     fn shards_are_pinned_for_other_shard_counts_too() {

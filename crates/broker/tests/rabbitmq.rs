@@ -365,6 +365,14 @@ async fn store_routing_keys_reach_exactly_their_shard_queue() {
         .iter()
         .map(|s| message(&topology.store_routing_key(s), s.as_str(), "{}"))
         .collect();
+    // Changes of status go to the stores' clients, not to any shard queue.
+    batch.extend(stores.iter().map(|s| {
+        message(
+            &topology.status_routing_key(s),
+            &format!("status-{s}"),
+            "{}",
+        )
+    }));
     // Then one end marker per shard, published after (so enqueued after) the messages.
     for shard in 0..topology.store_shards() {
         let marker = stores
@@ -388,6 +396,7 @@ async fn store_routing_keys_reach_exactly_their_shard_queue() {
             .expect("all shards finish")
             .expect("consumers alive");
         let id = incoming.message_id.expect("message id set");
+        assert!(!id.starts_with("status-"), "{id} reached shard {shard}");
         if id.starts_with("end-") {
             assert_eq!(id, format!("end-{shard}"), "marker on the wrong queue");
             ended += 1;
@@ -423,8 +432,15 @@ async fn unroutable_messages_are_refused_in_their_place() {
         message("nothing.is.bound.here", "2", "{}"),
         message("order.b", "3", "{}"),
         message(&"x".repeat(300), "4", "{}"),
+        // News for a store's clients needs no listener.
+        message(
+            &fixture.topology.status_routing_key(&store("NYC-001")),
+            "5",
+            "{}",
+        ),
     ];
     let outcomes = publisher.publish_batch(&batch).await;
+    assert_eq!(outcomes[4], PublishOutcome::Confirmed, "{outcomes:?}");
     assert_eq!(outcomes[0], PublishOutcome::Confirmed);
     assert!(
         matches!(&outcomes[1], PublishOutcome::Refused { reason } if reason.contains("NO_ROUTE")),

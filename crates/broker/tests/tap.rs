@@ -13,6 +13,7 @@ use std::time::Duration;
 use crossdock_broker::{
     BrokerConfig, OutgoingMessage, PublishOutcome, Publisher, Tapped, Topology, connect, tap,
 };
+use crossdock_model::StoreId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -104,6 +105,50 @@ async fn cleanup(config: &BrokerConfig) {
         .await
         .expect("topology deletes");
     let _ = admin.close(200, "test done".into()).await;
+}
+
+/// What a store's POS binds ([`Topology::store_patterns`]) hears what is handed to its
+/// store and every change of status of its orders, in order, and nothing of another
+/// store, dots in the id or not.
+#[tokio::test]
+async fn a_stores_patterns_hear_all_of_that_store_and_nothing_else() {
+    let config = config(broker_url());
+    let topology = Topology::from_config(&config);
+    let [nyc, dotted, ldn] =
+        ["NYC-001", "BJ.chaoyang.07", "LDN-002"].map(|id| StoreId::parse(id).expect("store id"));
+    let patterns: Vec<String> = [&nyc, &dotted]
+        .into_iter()
+        .flat_map(|store| topology.store_patterns(store))
+        .collect();
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let (stop, mut events, task) = start_tap(config.clone(), &patterns);
+    assert_eq!(next(&mut events).await, Tapped::Connected);
+    let publisher = Publisher::connect(&config).await.expect("publisher");
+    let keys = [
+        topology.store_routing_key(&nyc),
+        topology.status_routing_key(&ldn),
+        topology.status_routing_key(&nyc),
+        "order.received".to_owned(),
+        topology.store_routing_key(&ldn),
+        topology.store_routing_key(&dotted),
+        topology.status_routing_key(&dotted),
+    ];
+    publish(
+        &publisher,
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(routing_key(next(&mut events).await));
+    }
+    assert_eq!(seen, [0, 2, 5, 6].map(|n| keys[n].clone()));
+    // A message published after those arrives next: nothing unmatched slipped in between.
+    publish(&publisher, &[keys[1].as_str(), keys[0].as_str()]).await;
+    assert_eq!(routing_key(next(&mut events).await), keys[0]);
+
+    stop_tap(&stop, task).await;
+    cleanup(&config).await;
 }
 
 #[tokio::test]

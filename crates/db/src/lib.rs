@@ -110,8 +110,12 @@ pub trait Routes: Send + Sync + 'static {
     fn reroute(&self, order_id: OrderId, attempt: usize) -> OutboxMessage;
     /// A notify-then-fetch notification for the fetcher, under its dedupe key.
     fn fetch(&self, channel: &str, dedupe_key: &str, body: serde_json::Value) -> OutboxMessage;
-    /// An order (or news of it: `kind`) for its store's queue.
+    /// What is handed to a store (`kind`: the order routed to it, or taken back), for its
+    /// store's queue.
     fn to_store(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage;
+    /// A change of an order's status (`kind`), for the clients of its store (a POS, the
+    /// consoles), not its store's queue.
+    fn store_status(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage;
     /// A nudge for the status sync worker of an order.
     fn sync(&self, channel: &str, order_id: OrderId) -> OutboxMessage;
     /// A status push that kept failing, for HQ's parking queue.

@@ -186,8 +186,9 @@ pub(crate) async fn lock_order(tx: &Tx<'_>, order_id: OrderId) -> Result<Option<
 /// the order, so what it has not heard (or refused to hear: "the order has been
 /// cancelled") is moot, and nothing of it is left for HQ to replay. The order's store
 /// hears of every change at once, its own included: a store has several clients (a
-/// console on each tablet, a POS bound to its queue), and each must learn what the others
-/// did.
+/// console on each tablet, a POS bound to its store's keys), and each must learn what
+/// the others did. Changes go to the store's status key, not its shard queue: the store
+/// worker has nothing to do with them.
 pub(crate) async fn apply_action(
     db: &Db,
     tx: &Tx<'_>,
@@ -215,7 +216,7 @@ pub(crate) async fn send_action<'a>(
     let channel = order.order.channel.as_str();
     let to_store = order.store_id.as_ref().map(|store| {
         let kind = format!("order.{}", target.as_str());
-        db.routes().to_store(store, order.id, &kind)
+        db.routes().store_status(store, order.id, &kind)
     });
     // Every statement is prepared first, then all are sent together, without waiting for
     // each answer (pipelined): the sync names its event by the sequence's value the

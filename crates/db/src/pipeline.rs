@@ -176,6 +176,9 @@ mod tests {
         fn to_store(&self, _: &StoreId, _: OrderId, _: &str) -> OutboxMessage {
             unreachable!("these tests write no outbox rows")
         }
+        fn store_status(&self, _: &StoreId, _: OrderId, _: &str) -> OutboxMessage {
+            unreachable!("these tests write no outbox rows")
+        }
         fn sync(&self, _: &str, _: OrderId) -> OutboxMessage {
             unreachable!("these tests write no outbox rows")
         }

@@ -2,8 +2,8 @@
 //! have changed, for the streams of the store console and the HQ dashboard to read again.
 //!
 //! Every process that serves the API taps the events exchange (`crossdock_broker::tap`)
-//! while someone watches one of its streams: the messages to the stores' routing keys (an
-//! order routed, withdrawn, cancelled, or any status change, the store's own included),
+//! while someone watches one of its streams: the messages to the stores (an order routed
+//! or withdrawn, and any status change, the store's own included),
 //! new and re-routed orders, sync nudges and parked syncs. A message only says *what* to
 //! read again; the database says what it now is. When the tap (re)connects it may have
 //! missed messages, so every stream reads again ([`Change::Resync`]); a stream that falls
@@ -13,15 +13,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossdock_broker::{Tapped, tap};
+use crossdock_broker::{Tapped, Topology, tap};
 use crossdock_model::StoreId;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::app::Shared;
 
-/// The routing-key patterns the tap binds.
-pub const PATTERNS: [&str; 4] = ["order.#", "store.#", "sync.#", "parking.#"];
+/// The routing-key patterns the tap binds: every store's, and the chain's.
+fn patterns() -> Vec<String> {
+    Topology::ALL_STORES_PATTERNS
+        .into_iter()
+        .chain(["order.#", "sync.#", "parking.#"])
+        .map(str::to_owned)
+        .collect()
+}
 
 /// How many changes a slow stream may fall behind before it reads everything again.
 const BACKLOG: usize = 4096;
@@ -122,7 +128,7 @@ struct StoreMessage {
 fn change_of(tapped: Tapped) -> Change {
     match tapped {
         Tapped::Connected => Change::Resync,
-        Tapped::Message(message) if message.routing_key.starts_with("store.") => {
+        Tapped::Message(message) if Topology::is_store_key(&message.routing_key) => {
             match serde_json::from_slice::<StoreMessage>(&message.body) {
                 Ok(parsed) => Change::Store(parsed.store_id),
                 // A store message the tap cannot read: every view reads again.
@@ -139,7 +145,7 @@ pub async fn run(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     while_watched(watchers, stop, LINGER, |until| {
         let shared = shared.clone();
         async move {
-            let patterns = PATTERNS.iter().map(|p| (*p).to_owned()).collect();
+            let patterns = patterns();
             let feed = shared.clone();
             let result = tap(
                 shared.settings.broker.clone(),
@@ -282,6 +288,14 @@ mod tests {
         ));
         assert_eq!(change, Change::Store(nyc1.clone()));
         assert!(change.concerns(&nyc1) && !change.concerns(&nyc2));
+        assert_eq!(
+            change_of(message(
+                "status.NYC-002",
+                r#"{"order_id":"x","store_id":"NYC-002","kind":"order.accepted"}"#,
+            )),
+            Change::Store(nyc2.clone()),
+            "a change of status concerns its store"
+        );
         assert_eq!(change_of(message("order.received", "{}")), Change::Chain);
         assert!(!Change::Chain.concerns(&nyc1));
         assert_eq!(change_of(Tapped::Connected), Change::Resync);

@@ -65,6 +65,13 @@ impl Routes for TopologyRoutes {
         }
     }
 
+    fn store_status(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage {
+        OutboxMessage {
+            routing_key: self.topology.status_routing_key(store),
+            ..self.to_store(store, order_id, kind)
+        }
+    }
+
     fn sync(&self, channel: &str, order_id: OrderId) -> OutboxMessage {
         OutboxMessage {
             routing_key: format!("{SYNC_PREFIX}{channel}"),

@@ -375,9 +375,9 @@ pub enum Durability {
     Transient,
 }
 
-/// Declares the hub's topology on `config` and the queue `{prefix}.{name}`, bound to every
-/// store's routing key, as a chain's POS integration would bind its own: what the run's
-/// stores consume. Returns the queue's name.
+/// Declares the hub's topology on `config` and the queue `{prefix}.{name}`, bound to
+/// everything of every store ([`Topology::ALL_STORES_PATTERNS`]), as a chain's POS
+/// integration would bind its own: what the run's stores consume. Returns the queue's name.
 pub async fn declare_stores_queue(
     config: &crossdock_broker::BrokerConfig,
     name: &str,
@@ -416,15 +416,17 @@ async fn declared_stores_queue(
             arguments,
         )
         .await?;
-    channel
-        .queue_bind(
-            queue.into(),
-            topology.exchange().as_str().into(),
-            "store.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    for pattern in Topology::ALL_STORES_PATTERNS {
+        channel
+            .queue_bind(
+                queue.into(),
+                topology.exchange().as_str().into(),
+                pattern.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
     let _ = connection.close(200, "declared".into()).await;
     Ok(())
 }
@@ -445,7 +447,8 @@ pub fn sibling_bin(name: &str) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// A queue bound to one store's routing key, as a store's POS would bind it.
+/// A queue bound to everything of one store (what is handed to it and every change of
+/// status of its orders), as a store's POS would bind it.
 pub struct StoreQueue {
     consumer: lapin::Consumer,
     _connection: lapin::Connection,
@@ -479,16 +482,19 @@ impl StoreQueue {
             )
             .await
             .expect("declare store queue");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                topology.exchange().as_str().into(),
-                format!("store.*.{store}").as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind store queue");
+        let store_id = StoreId::parse(store).expect("a store id");
+        for pattern in topology.store_patterns(&store_id) {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    topology.exchange().as_str().into(),
+                    pattern.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind store queue");
+        }
         let consumer = channel
             .basic_consume(
                 queue.as_str().into(),

@@ -44,6 +44,9 @@ impl Routes for Named {
     fn to_store(&self, _: &StoreId, _: OrderId, kind: &str) -> OutboxMessage {
         message(kind)
     }
+    fn store_status(&self, _: &StoreId, _: OrderId, kind: &str) -> OutboxMessage {
+        message(kind)
+    }
     fn sync(&self, _: &str, _: OrderId) -> OutboxMessage {
         message("sync")
     }

@@ -1,7 +1,9 @@
 //! The store delivery stage: consumes one store shard queue (single active consumer, one
 //! message at a time, so each store's orders stay in order) and records the hand-over.
-//! The store console and API read from the database; a POS can bind its own queue to its
-//! store's routing key.
+//! The shard queues carry only what is handed to a store (an order routed to it, or
+//! taken back); changes of status go to the stores' clients under keys of their own
+//! (`Topology::status_routing_key`). The store console and API read from the database; a
+//! POS binds its own queue to its store's patterns (`Topology::store_patterns`).
 
 use std::sync::Arc;
 
