@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crossdock_adapter_uber_eats::Generation;
+
 use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup, wait_for};
 
 /// Independent oracle: is (lng, lat) inside the ring (ray casting)?
@@ -337,60 +339,84 @@ async fn a_store_added_while_the_hub_runs_takes_orders_without_a_restart() {
     hub.stop().await;
 }
 
+/// A queue of the test's own bound to `order.#`: how many messages went to the router
+/// through the broker.
+struct RouterMessages {
+    channel: lapin::Channel,
+    connection: lapin::Connection,
+    queue: String,
+}
+
+impl RouterMessages {
+    async fn bind(settings: &crossdock_hub::Settings) -> RouterMessages {
+        let connection = crossdock_broker::connect(&settings.broker)
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = format!(
+            "{}.counted.{}",
+            settings.broker.prefix,
+            uuid::Uuid::new_v4().simple()
+        );
+        let counted = RouterMessages {
+            channel,
+            connection,
+            queue,
+        };
+        counted.declare(false).await;
+        counted
+            .channel
+            .queue_bind(
+                counted.queue.as_str().into(),
+                crossdock_broker::Topology::from_config(&settings.broker)
+                    .exchange()
+                    .as_str()
+                    .into(),
+                "order.#".into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("bind order.#");
+        counted
+    }
+
+    /// Declares the queue (`passive`: only asks); how many messages it holds.
+    async fn declare(&self, passive: bool) -> u32 {
+        self.channel
+            .queue_declare(
+                self.queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive,
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the counting queue")
+            .message_count()
+    }
+
+    async fn count(&self) -> u32 {
+        self.declare(true).await
+    }
+
+    async fn close(self) {
+        let _ = self.connection.close(200, "test done".into()).await;
+    }
+}
+
 /// A process with the router stage routes the orders it records itself, right after their
 /// commit: no `order.received` message goes through the broker. The store's message is
 /// published after the routing's commit, so once it has arrived, a message for the router
 /// published before it would already be on any queue bound to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_recorded_where_the_router_runs_is_routed_there_without_a_message() {
-    use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
-
     let hub = TestHub::start().await;
     let settings = &hub.infra.settings;
-    let connection = crossdock_broker::connect(&settings.broker)
-        .await
-        .expect("connect");
-    let channel = connection.create_channel().await.expect("channel");
-    let counted = format!(
-        "{}.counted.{}",
-        settings.broker.prefix,
-        uuid::Uuid::new_v4().simple()
-    );
-    let declare = |passive| {
-        let channel = channel.clone();
-        let counted = counted.clone();
-        async move {
-            channel
-                .queue_declare(
-                    counted.as_str().into(),
-                    QueueDeclareOptions {
-                        passive,
-                        exclusive: true,
-                        auto_delete: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .expect("the counting queue")
-                .message_count()
-        }
-    };
-    declare(false).await;
-    channel
-        .queue_bind(
-            counted.as_str().into(),
-            crossdock_broker::Topology::from_config(&settings.broker)
-                .exchange()
-                .as_str()
-                .into(),
-            "order.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind order.#");
+    let router_messages = RouterMessages::bind(settings).await;
     let mut pos = PosQueue::bind(settings, "LDN-002").await;
 
     let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
@@ -400,10 +426,80 @@ async fn an_order_recorded_where_the_router_runs_is_routed_there_without_a_messa
     let view = hub.routed_order("own_app", &placed.external_order_id).await;
     assert_eq!(message["order_id"], view["id"]);
     assert_eq!(
-        declare(true).await,
+        router_messages.count().await,
         0,
         "no message took the order to the router"
     );
-    let _ = connection.close(200, "test done".into()).await;
+    router_messages.close().await;
+    hub.stop().await;
+}
+
+/// When the routing of an order fails where it was recorded, its outbox row is left to
+/// the relay, which publishes it once past its grace: the order goes to the router
+/// through the broker after all, and reaches its store once. The database refuses the
+/// first routing of any order (a trigger counting attempts in a sequence, which a
+/// rollback does not undo).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_whose_routing_fails_where_it_was_recorded_goes_by_the_relay() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.relay.grace_ms = 300;
+    })
+    .await;
+    let settings = &hub.infra.settings;
+    let client = hub.db().pool().get().await.expect("connection");
+    client
+        .batch_execute(
+            "CREATE SEQUENCE routing_attempts;
+             CREATE FUNCTION fail_first_routing() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('routing_attempts') = 1 THEN
+                     RAISE EXCEPTION 'the first routing fails (test)';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER fail_first_routing BEFORE UPDATE OF store_id ON orders
+                 FOR EACH ROW WHEN (OLD.store_id IS NULL AND NEW.store_id IS NOT NULL)
+                 EXECUTE FUNCTION fail_first_routing();",
+        )
+        .await
+        .expect("the failing trigger");
+    let router_messages = RouterMessages::bind(settings).await;
+    let mut pos = PosQueue::bind(settings, "LDN-002").await;
+
+    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let (kind, message) = pos.next(WAIT).await.expect("the store's queue has it");
+    assert_eq!(kind, "order.routed");
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    assert_eq!(message["order_id"], view["id"]);
+    assert_eq!(view["store_id"], "LDN-002");
+    let attempts: i64 = client
+        .query_one("SELECT last_value FROM routing_attempts", &[])
+        .await
+        .expect("attempts")
+        .get(0);
+    assert_eq!(attempts, 2, "routed at the second attempt");
+    assert_eq!(
+        router_messages.count().await,
+        1,
+        "the relay took the order to the router through the broker"
+    );
+    let order_id = view["id"].as_str().expect("id");
+    hub.delivered_to_store(order_id).await;
+    assert!(
+        pos.next(Duration::from_millis(300)).await.is_none(),
+        "routed to the store once"
+    );
+    let routed = hub
+        .get(&hub.admin_token, &format!("/orders/{order_id}"))
+        .await
+        .1["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["kind"] == "routed")
+        .count();
+    assert_eq!(routed, 1, "one routing recorded");
+    router_messages.close().await;
     hub.stop().await;
 }
