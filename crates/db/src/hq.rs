@@ -596,7 +596,8 @@ impl Db {
             },
         )
         .await?;
-        outbox::insert(&tx, self.routes().sync(&channel, order_id)).await?;
+        let insert = outbox::prepare_insert(&tx).await?;
+        outbox::send_nudge(&tx, &insert, self.routes().sync(&channel, order_id)).await?;
         tx.commit().await?;
         Ok(Replayed {
             order_id,

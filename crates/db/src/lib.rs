@@ -39,7 +39,7 @@ use crossdock_model::{OrderId, StoreId};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tokio_postgres::NoTls;
 
-pub use outbox::{CommitSink, OutboxMessage, OutboxRow, Relayed};
+pub use outbox::{CommitSink, Committed, OutboxMessage, OutboxRow, Relayed};
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -292,7 +292,7 @@ pub(crate) async fn send_action<'a>(
                         due_by,
                     ],
                 ))
-                .also(outbox::send_insert(
+                .also(outbox::send_nudge(
                     tx,
                     &outbox,
                     db.routes().sync(channel, order.id),

@@ -19,10 +19,32 @@ use tokio_postgres::{Row, Statement};
 use crate::pipeline::{Param, Sent, Unread, params, send_unanswered};
 use crate::{Db, DbError};
 
-/// Takes the outbox rows of each transaction this process commits, right after the
-/// commit. It must not block: it hands them on (a channel to the publisher).
+/// Takes what each transaction this process commits hands on, right after the commit.
+/// It must not block: it hands it on (a channel to the publisher).
 pub trait CommitSink: Send + Sync + 'static {
-    fn committed(&self, rows: Vec<OutboxRow>);
+    fn committed(&self, committed: Committed);
+    /// Whether this process runs the sync nudges of its own commits itself (it has the
+    /// sync stage). Then a nudge is written to no outbox row: it comes in
+    /// [`Committed::nudges`]. A nudge is only a hint, since the pending sync it names is a
+    /// row of the same transaction: one that does not run (the process died first) is
+    /// the sync sweeper's.
+    fn runs_nudges(&self) -> bool;
+}
+
+/// What a committed transaction hands to the [`CommitSink`].
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The outbox rows it wrote.
+    pub rows: Vec<OutboxRow>,
+    /// Its sync nudges, with no outbox row behind them, when the sink runs them
+    /// ([`CommitSink::runs_nudges`]).
+    pub nudges: Vec<OutboxMessage>,
+}
+
+impl Committed {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.nudges.is_empty()
+    }
 }
 
 /// A transaction that writes outbox rows: it keeps the rows it wrote, and hands them to
@@ -42,7 +64,7 @@ pub trait CommitSink: Send + Sync + 'static {
 pub(crate) struct Tx<'a> {
     client: &'a ClientWrapper,
     sink: Option<Arc<dyn CommitSink>>,
-    staged: Arc<Mutex<Vec<OutboxRow>>>,
+    staged: Arc<Mutex<Committed>>,
     unread: Unread,
     /// Neither committed nor rolled back yet.
     open: bool,
@@ -106,16 +128,16 @@ impl<'a> Tx<'a> {
         let commit = Sent::uncounted(client.batch_execute("COMMIT"));
         self.open = false;
         let (value, ()) = tokio::try_join!(last, commit)?;
-        let rows = std::mem::take(
+        let committed = std::mem::take(
             &mut *self
                 .staged
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
         if let Some(sink) = &self.sink
-            && !rows.is_empty()
+            && !committed.is_empty()
         {
-            sink.committed(rows);
+            sink.committed(committed);
         }
         Ok(value)
     }
@@ -210,12 +232,31 @@ pub(crate) fn send_insert<'a>(
             staged
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .rows
                 .push(OutboxRow {
                     id: row.get(0),
                     message,
                 });
         }
     })
+}
+
+/// Sends a sync nudge: staged for the sink without an outbox row when the sink runs
+/// nudges itself ([`CommitSink::runs_nudges`]), otherwise [`send_insert`].
+pub(crate) fn send_nudge<'a>(
+    tx: &Tx<'a>,
+    statement: &Statement,
+    message: OutboxMessage,
+) -> Sent<'a, ()> {
+    if tx.sink.as_ref().is_some_and(|sink| sink.runs_nudges()) {
+        tx.staged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .nudges
+            .push(message);
+        return Sent::uncounted(std::future::ready(Ok(())));
+    }
+    send_insert(tx, statement, message)
 }
 
 /// Sets the rows the broker refused aside, with why, in one statement.
@@ -248,7 +289,7 @@ async fn set_aside(
 impl Db {
     /// From now on, the outbox rows of every transaction committed through this handle
     /// (and its clones made after) go to `sink` after the commit, marked for the relay to
-    /// leave alone for its grace.
+    /// leave alone for its grace (and its sync nudges, if the sink runs them, with no row).
     pub fn publishing_commits(mut self, sink: Arc<dyn CommitSink>) -> Self {
         self.sink = Some(sink);
         self

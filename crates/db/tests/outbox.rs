@@ -9,22 +9,107 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestDb, assign, hub_order, stores, timing};
-use crossdock_db::{CommitSink, OutboxRow, Relayed};
+use common::{TestDb, act, assign, hub_order, stores, timing};
+use crossdock_db::orders::Actor;
+use crossdock_db::{CommitSink, Committed, OutboxMessage, OutboxRow, Relayed};
+use crossdock_model::StatusAction;
 
-/// A publisher that only keeps what it is handed.
+/// A publisher that only keeps what it is handed (and says whether it runs nudges).
 #[derive(Default)]
-struct Kept(Mutex<Vec<Vec<OutboxRow>>>);
+struct Kept {
+    runs_nudges: bool,
+    handed: Mutex<Vec<Committed>>,
+}
 
 impl CommitSink for Kept {
-    fn committed(&self, rows: Vec<OutboxRow>) {
-        self.0.lock().expect("lock").push(rows);
+    fn committed(&self, committed: Committed) {
+        self.handed.lock().expect("lock").push(committed);
+    }
+
+    fn runs_nudges(&self) -> bool {
+        self.runs_nudges
     }
 }
 
 impl Kept {
+    /// The rows of each commit handed over since the last take.
     fn take(&self) -> Vec<Vec<OutboxRow>> {
-        std::mem::take(&mut *self.0.lock().expect("lock"))
+        self.take_all()
+            .into_iter()
+            .map(|committed| committed.rows)
+            .collect()
+    }
+
+    fn take_all(&self) -> Vec<Committed> {
+        std::mem::take(&mut *self.handed.lock().expect("lock"))
+    }
+}
+
+fn kinds(messages: impl IntoIterator<Item = OutboxMessage>) -> Vec<String> {
+    messages.into_iter().map(|message| message.kind).collect()
+}
+
+/// A status change's sync nudge is an outbox row, unless the process runs the nudges of
+/// its commits itself: then it reaches the sink after the commit with no row behind it
+/// (the pending sync it names is the transaction's own row, which the sync sweeper finds
+/// if the nudge never runs).
+#[tokio::test]
+async fn a_sync_nudge_needs_no_outbox_row_where_the_process_runs_it() {
+    let test = TestDb::new().await;
+    let store = stores(&test.db, 1).await.remove(0);
+    for runs_nudges in [false, true] {
+        let kept = Arc::new(Kept {
+            runs_nudges,
+            ..Kept::default()
+        });
+        let db = test.db.clone().publishing_commits(kept.clone());
+        let id = hub_order(&db, &format!("nudged-{runs_nudges}")).await;
+        assign(&db, id, &store).await;
+        kept.take_all();
+        act(
+            &db,
+            id,
+            StatusAction::Accept { prep_minutes: 5 },
+            &Actor::Store(store.clone()),
+        )
+        .await;
+        let handed = kept.take_all();
+        assert_eq!(handed.len(), 1, "one commit, one hand-over");
+        let Committed { rows, nudges } = handed.into_iter().next().expect("one");
+        let mut rows = kinds(rows.into_iter().map(|row| row.message));
+        rows.sort();
+        let nudges = kinds(nudges);
+        let client = test.db.pool().get().await.expect("connection");
+        let nudge_rows: i64 = client
+            .query_one("SELECT count(*) FROM outbox WHERE kind = 'sync'", &[])
+            .await
+            .expect("count")
+            .get(0);
+        let pending: i64 = client
+            .query_one(
+                "SELECT count(*) FROM status_syncs WHERE order_id = $1 AND state = 'pending'",
+                &[&id.as_uuid()],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(pending, 1, "the pending sync is written either way");
+        if runs_nudges {
+            assert_eq!(
+                (rows, nudges),
+                (vec!["order.accepted".to_owned()], vec!["sync".to_owned()])
+            );
+            assert_eq!(
+                nudge_rows, 1,
+                "no row for this nudge (the one before stays)"
+            );
+        } else {
+            assert_eq!(
+                (rows, nudges),
+                (vec!["order.accepted".to_owned(), "sync".to_owned()], vec![])
+            );
+            assert_eq!(nudge_rows, 1, "the nudge's row");
+        }
     }
 }
 

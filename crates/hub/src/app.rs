@@ -283,7 +283,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     let publisher = if roles.relay {
         let publisher = Publisher::new(&settings.broker).context("the broker's settings")?;
         links.register("publisher", publisher.link_state());
-        let (outbound, receiver) = workers::relay::Outbound::new(in_hand.clone());
+        let (outbound, receiver) = workers::relay::Outbound::new(in_hand.clone(), roles.sync);
         db = db.publishing_commits(Arc::new(outbound));
         committed = Some(receiver);
         Some(publisher)

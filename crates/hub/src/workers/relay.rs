@@ -23,8 +23,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossdock_broker::{OutgoingMessage, PublishOutcome};
-use crossdock_db::{CommitSink, OutboxRow, Relayed};
+use crossdock_broker::{OutgoingMessage, PublishOutcome, Publisher};
+use crossdock_db::{CommitSink, Committed, OutboxMessage, OutboxRow, Relayed};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -80,31 +80,64 @@ impl InHand {
     }
 }
 
-/// The database's [`CommitSink`]: committed rows go to [`publish_committed`].
+/// What a commit hands [`publish_committed`]: an outbox row, or a sync nudge with no row
+/// behind it (see [`CommitSink::runs_nudges`]).
+#[derive(Debug)]
+pub enum Outgoing {
+    Row(OutboxRow),
+    Nudge(OutboxMessage),
+}
+
+/// The database's [`CommitSink`]: committed rows and nudges go to [`publish_committed`].
 pub struct Outbound {
-    committed: mpsc::UnboundedSender<Vec<OutboxRow>>,
+    committed: mpsc::UnboundedSender<Vec<Outgoing>>,
     in_hand: Arc<InHand>,
+    runs_nudges: bool,
 }
 
 impl Outbound {
-    /// The sink, and the receiving end for [`publish_committed`].
-    pub fn new(in_hand: Arc<InHand>) -> (Self, mpsc::UnboundedReceiver<Vec<OutboxRow>>) {
+    /// The sink (`runs_nudges`: this process has the sync stage), and the receiving end
+    /// for [`publish_committed`].
+    pub fn new(
+        in_hand: Arc<InHand>,
+        runs_nudges: bool,
+    ) -> (Self, mpsc::UnboundedReceiver<Vec<Outgoing>>) {
         let (committed, receiver) = mpsc::unbounded_channel();
-        (Self { committed, in_hand }, receiver)
+        let outbound = Self {
+            committed,
+            in_hand,
+            runs_nudges,
+        };
+        (outbound, receiver)
     }
 }
 
 impl CommitSink for Outbound {
-    fn committed(&self, rows: Vec<OutboxRow>) {
+    fn committed(&self, Committed { rows, nudges }: Committed) {
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        if !self.in_hand.take(&ids) {
+        let rows = if self.in_hand.take(&ids) {
+            rows
+        } else {
             // A long broker outage: the relay's, once older than its grace.
+            Vec::new()
+        };
+        let outgoing: Vec<Outgoing> = rows
+            .into_iter()
+            .map(Outgoing::Row)
+            .chain(nudges.into_iter().map(Outgoing::Nudge))
+            .collect();
+        if outgoing.is_empty() {
             return;
         }
-        if self.committed.send(rows).is_err() {
-            // The publisher has stopped (the hub is shutting down): the relay's.
+        if self.committed.send(outgoing).is_err() {
+            // The publisher has stopped (the hub is shutting down): the relay's, and the
+            // nudges the sync sweeper's.
             self.in_hand.release(&ids);
         }
+    }
+
+    fn runs_nudges(&self) -> bool {
+        self.runs_nudges
     }
 }
 
@@ -172,14 +205,7 @@ impl RunsHere {
         };
         match message.kind.as_str() {
             kind::SYNC_REQUESTED => {
-                let (Some(runs), Some(channel), Some(order_id)) = (
-                    &self.sync,
-                    routes::sync_channel(&message.routing_key),
-                    order_id(),
-                ) else {
-                    return false;
-                };
-                let started = sync::run_here(shared, runs, channel, order_id);
+                let started = self.nudge(shared, message);
                 if started {
                     forget(true);
                 }
@@ -194,6 +220,43 @@ impl RunsHere {
             _ => false,
         }
     }
+
+    /// Whether this process started the run of a sync nudge itself ([`sync::run_here`]).
+    fn nudge(&self, shared: &Arc<Shared>, message: &OutboxMessage) -> bool {
+        let (Some(runs), Some(channel), Ok(OrderMessage { order_id })) = (
+            &self.sync,
+            routes::sync_channel(&message.routing_key),
+            OrderMessage::deserialize(&message.body),
+        ) else {
+            return false;
+        };
+        sync::run_here(shared, runs, channel, order_id)
+    }
+}
+
+/// Publishes the sync nudges with no row behind them that this process did not run at
+/// once (as many as the sync queue's consumer handles were under way): once, whatever
+/// comes of it. One the broker does not take is the sync sweeper's, whose pending sync
+/// its transaction wrote.
+async fn publish_nudges(publisher: &Publisher, nudges: &[OutgoingMessage]) {
+    if !publisher.is_connected() {
+        tracing::info!(
+            nudges = nudges.len(),
+            "Sync nudges not published while the broker is away; the sync sweeper runs their orders."
+        );
+        return;
+    }
+    let outcomes = publisher.publish_batch(nudges).await;
+    let missed = outcomes
+        .iter()
+        .filter(|outcome| **outcome != PublishOutcome::Confirmed)
+        .count();
+    if missed > 0 {
+        tracing::info!(
+            nudges = missed,
+            "Sync nudges not taken by the broker; the sync sweeper runs their orders."
+        );
+    }
 }
 
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
@@ -206,11 +269,12 @@ impl RunsHere {
 /// itself ([`RunsHere`]) are not published: a nudge's row is deleted once its run has
 /// started (a run that fails is the sync sweeper's), a routing's once the routing is
 /// recorded (one that fails leaves its row to the relay, which publishes it after its
-/// grace).
+/// grace). The nudges of a process with the sync stage come with no row: each is run
+/// here, or else published once ([`publish_nudges`]).
 pub async fn publish_committed(
     shared: Arc<Shared>,
     here: RunsHere,
-    mut committed: mpsc::UnboundedReceiver<Vec<OutboxRow>>,
+    mut committed: mpsc::UnboundedReceiver<Vec<Outgoing>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Some(publisher) = shared.publisher.as_ref() else {
@@ -237,17 +301,24 @@ pub async fn publish_committed(
         };
         failpoint::stall_if("before_publish").await;
         let mut ran_here = false;
-        for row in fresh {
-            if here.take(&shared, &row, &done_tx) {
-                ran_here = true;
-            } else {
-                ids.push(row.id);
-                messages.push(outgoing(row));
+        let mut nudges = Vec::new();
+        for item in fresh {
+            match item {
+                Outgoing::Row(row) if here.take(&shared, &row, &done_tx) => ran_here = true,
+                Outgoing::Row(row) => {
+                    ids.push(row.id);
+                    messages.push(outgoing(row.message));
+                }
+                Outgoing::Nudge(nudge) if here.nudge(&shared, &nudge) => ran_here = true,
+                Outgoing::Nudge(nudge) => nudges.push(outgoing(nudge)),
             }
         }
         if ran_here {
             // This process's streams hear of it as they would of the message.
             shared.feed.note(Change::Chain);
+        }
+        if !nudges.is_empty() {
+            publish_nudges(publisher, &nudges).await;
         }
         if ids.is_empty() {
             continue;
@@ -327,12 +398,12 @@ async fn forget_confirmed(shared: Arc<Shared>, mut confirmed: mpsc::UnboundedRec
     }
 }
 
-fn outgoing(row: OutboxRow) -> OutgoingMessage {
+fn outgoing(message: OutboxMessage) -> OutgoingMessage {
     OutgoingMessage {
-        body: row.message.body.to_string().into_bytes(),
-        routing_key: row.message.routing_key,
-        message_id: row.message.message_id,
-        kind: row.message.kind,
+        body: message.body.to_string().into_bytes(),
+        routing_key: message.routing_key,
+        message_id: message.message_id,
+        kind: message.kind,
     }
 }
 
@@ -439,7 +510,8 @@ async fn relay_round(shared: &Shared, batch: i64) -> Result<usize, crossdock_db:
                 }
                 failpoint::stall_if("before_publish").await;
                 let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-                let messages: Vec<OutgoingMessage> = rows.into_iter().map(outgoing).collect();
+                let messages: Vec<OutgoingMessage> =
+                    rows.into_iter().map(|row| outgoing(row.message)).collect();
                 let outcomes = publisher.publish_batch(&messages).await;
                 sort_outcomes(&ids, &messages, outcomes).0
             }

@@ -143,8 +143,9 @@ const NUDGES_PER_TURN: usize = 4;
 /// the sync queue, if it can take it at once: one message fewer, and no hop through the
 /// broker before the push. Its commit is the nudge's, so the run sees it. Returns `false`
 /// when as many nudges as the queue's consumer would handle are already under way here:
-/// the nudge then goes by the queue. A run that fails is the sweeper's, as a lost nudge
-/// would be.
+/// the nudge then goes by the queue (published once: a process with this stage writes no
+/// outbox row for its nudges, see `crossdock_db::CommitSink::runs_nudges`). A run that
+/// fails, or a nudge lost, is the sweeper's.
 pub fn run_here(
     shared: &Arc<Shared>,
     runs: &Arc<SyncRuns>,
