@@ -585,8 +585,9 @@ fn step_result(
     Ok(step)
 }
 
-/// Waits until every acknowledged order reached its store and was accepted, and the hub
-/// has no status sync pending and nothing in its outbox.
+/// Waits until every acknowledged order reached its store and was accepted, the hub's
+/// store workers recorded the hand-over of every order routed to a store, and the hub has
+/// no status sync pending and nothing in its outbox.
 async fn drain(run: &Run) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last = None;
@@ -596,21 +597,25 @@ async fn drain(run: &Run) -> anyhow::Result<()> {
         let acked = ledger.acked();
         let (at_stores, accepting) = ledger.store_counts();
         let client = run.db.pool().get().await?;
+        // Every order the run routed stays with its store (they accept at once), so the
+        // hand-overs still to record are the routed orders less the recorded ones.
         let row = client
             .query_one(
                 "SELECT (SELECT count(*) FROM status_syncs WHERE state = 'pending'),
-                        (SELECT count(*) FROM outbox WHERE refused_at IS NULL)",
+                        (SELECT count(*) FROM outbox WHERE refused_at IS NULL),
+                        (SELECT count(*) FROM orders WHERE store_id IS NOT NULL)
+                          - (SELECT count(*) FROM store_deliveries)",
                 &[],
             )
             .await?;
         drop(client);
-        let (pending, outbox): (i64, i64) = (row.get(0), row.get(1));
-        if at_stores >= acked && accepting == 0 && pending == 0 && outbox == 0 {
+        let (pending, outbox, handovers): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        if at_stores >= acked && accepting == 0 && pending == 0 && outbox == 0 && handovers <= 0 {
             // The platforms' feeds are read by their own tasks: a moment for the last.
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }
-        let now = (acked, at_stores, accepting, pending, outbox);
+        let now = (acked, at_stores, accepting, pending, outbox, handovers);
         if last != Some(now) {
             last = Some(now);
             moved = Instant::now();
@@ -622,6 +627,7 @@ async fn drain(run: &Run) -> anyhow::Result<()> {
                 accepting,
                 pending_syncs = pending,
                 outbox,
+                handovers_to_record = handovers,
                 "The pipeline did not drain; the step is measured as it stands."
             );
             return Ok(());
