@@ -36,22 +36,13 @@ async fn routed_at_nyc_001(hub: &TestHub, channel: &str) -> OrderId {
     OrderId::parse(view["id"].as_str().expect("id")).expect("order id")
 }
 
-/// Uber Eats stops answering (each call hangs past the adapter's 10 s timeout) while the
-/// store accepts six of its orders. With four sync turns, Uber's pushes take at most two;
-/// the own app's accept, made after them, reaches the app while every one of Uber's calls
-/// is still hanging: not one Uber attempt has ended, so the app's push waited for no turn
-/// of theirs. Once Uber answers again, every one of its accepts reaches it, those left to
-/// the sweeper included.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
-    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
-        settings.sync.concurrency = 4;
-    })
-    .await;
+/// Places `orders` Uber Eats orders at NYC-001, makes Uber's calls hang for two minutes,
+/// has the store accept them all, and waits until `hanging` of the pushes hang.
+async fn hang_uber_accepts(hub: &TestHub, orders: usize, hanging: u64) -> Vec<OrderId> {
     let token = hub.token("NYC-001").to_owned();
     let mut uber_orders = Vec::new();
-    for _ in 0..6 {
-        uber_orders.push(routed_at_nyc_001(&hub, "uber_eats").await);
+    for _ in 0..orders {
+        uber_orders.push(routed_at_nyc_001(hub, "uber_eats").await);
     }
     hub.uber.faults().hold(
         Fault {
@@ -67,16 +58,17 @@ async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
     let uber_faults = hub.uber.faults();
     wait_for("Uber's calls to hang", WAIT, || {
         let played = uber_faults.played();
-        async move { (played.delayed >= 2).then_some(()) }
+        async move { (played.delayed >= hanging).then_some(()) }
     })
     .await;
+    uber_orders
+}
 
-    let app_order = routed_at_nyc_001(&hub, "own_app").await;
-    hub.post_actions(&token, &app_order.to_string(), &["accept"])
-        .await;
+/// Waits until the order's accept was pushed to its platform.
+async fn accept_pushed(hub: &TestHub, order: OrderId) {
     let db = hub.db();
-    wait_for("the own app's accept to be pushed", WAIT, || async move {
-        let syncs = db.syncs(app_order).await.ok()?;
+    wait_for("the accept to be pushed", WAIT, || async move {
+        let syncs = db.syncs(order).await.ok()?;
         syncs
             .iter()
             .any(|(action, state, _, _)| {
@@ -85,6 +77,51 @@ async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
             .then_some(())
     })
     .await;
+}
+
+/// A sync run holds a database connection across its platform call, so the runs have a
+/// pool of their own: with Uber's calls hanging on twice as many runs as the hub's pool
+/// has connections, an own-app order is still recorded, routed and accepted, and the app
+/// hears the accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_hanging_on_a_platform_leave_the_other_stages_their_connections() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.database.pool_size = 2;
+        // Four turns for each channel.
+        settings.sync.concurrency = 16;
+    })
+    .await;
+    let token = hub.token("NYC-001").to_owned();
+    hang_uber_accepts(&hub, 4, 4).await;
+
+    let app_order = routed_at_nyc_001(&hub, "own_app").await;
+    hub.post_actions(&token, &app_order.to_string(), &["accept"])
+        .await;
+    accept_pushed(&hub, app_order).await;
+    hub.uber.faults().clear();
+    hub.stop().await;
+}
+
+/// Uber Eats stops answering (each call hangs past the adapter's 10 s timeout) while the
+/// store accepts six of its orders. With four sync turns, Uber's pushes take at most two;
+/// the own app's accept, made after them, reaches the app while every one of Uber's calls
+/// is still hanging: not one Uber attempt has ended, so the app's push waited for no turn
+/// of theirs. Once Uber answers again, every one of its accepts reaches it, those left to
+/// the sweeper included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.sync.concurrency = 4;
+    })
+    .await;
+    let token = hub.token("NYC-001").to_owned();
+    let uber_orders = hang_uber_accepts(&hub, 6, 2).await;
+
+    let app_order = routed_at_nyc_001(&hub, "own_app").await;
+    hub.post_actions(&token, &app_order.to_string(), &["accept"])
+        .await;
+    accept_pushed(&hub, app_order).await;
+    let db = hub.db();
     for id in &uber_orders {
         let syncs = db.syncs(*id).await.expect("syncs");
         assert!(

@@ -154,37 +154,23 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Builds the pool and checks that a connection can be made (fail fast).
     pub async fn connect(config: &DbConfig, routes: Arc<dyn Routes>) -> Result<Self, DbError> {
-        let pg_config: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
-        // Statements are prepared once per connection, and PostgreSQL's plan cache keeps a
-        // generic plan of each once it costs no more than planning with the values: the
-        // hot statements then skip planning, a third of the database's CPU per order. Such
-        // a plan may be made while the tables are empty and is kept until the next
-        // ANALYZE, so every statement of an order's loop finds its rows by a unique key
-        // or by their order, whatever the tables held (tests/plans.rs).
-        let manager = Manager::from_config(
-            pg_config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size)
-            .timeouts(Timeouts {
-                wait: Some(Duration::from_secs(10)),
-                create: Some(Duration::from_secs(5)),
-                recycle: Some(Duration::from_secs(5)),
-            })
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| DbError::Url(e.to_string()))?;
         let db = Self {
-            pool,
+            pool: build_pool(config)?,
             routes,
             sink: None,
+        };
+        db.ping().await?;
+        Ok(db)
+    }
+
+    /// A handle like this one (the same routes and commit sink) on a pool of its own of
+    /// `config.pool_size` connections to `config.url`: for work that holds a connection
+    /// for long, such as a sync run across its platform call, so that it can never take
+    /// the connections every other stage needs. Checks that a connection can be made.
+    pub async fn with_own_pool(&self, config: &DbConfig) -> Result<Self, DbError> {
+        let db = Self {
+            pool: build_pool(config)?,
+            ..self.clone()
         };
         db.ping().await?;
         Ok(db)
@@ -255,4 +241,35 @@ impl Db {
         let _ = driver.await;
         Ok(())
     }
+}
+
+/// A pool of `config.pool_size` connections to `config.url`, none made yet.
+fn build_pool(config: &DbConfig) -> Result<Pool, DbError> {
+    let pg_config: tokio_postgres::Config = config
+        .url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| DbError::Url(e.to_string()))?;
+    // Statements are prepared once per connection, and PostgreSQL's plan cache keeps a
+    // generic plan of each once it costs no more than planning with the values: the
+    // hot statements then skip planning, a third of the database's CPU per order. Such
+    // a plan may be made while the tables are empty and is kept until the next
+    // ANALYZE, so every statement of an order's loop finds its rows by a unique key
+    // or by their order, whatever the tables held (tests/plans.rs).
+    let manager = Manager::from_config(
+        pg_config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.pool_size)
+        .timeouts(Timeouts {
+            wait: Some(Duration::from_secs(10)),
+            create: Some(Duration::from_secs(5)),
+            recycle: Some(Duration::from_secs(5)),
+        })
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbError::Url(e.to_string()))
 }

@@ -176,7 +176,8 @@ pub struct SyncSettings {
     pub max_backoff_ms: u64,
     /// Orders synced at once, new statuses and due retries together, at most a quarter of
     /// them (at least two) for one channel; each run holds one database connection while
-    /// it pushes.
+    /// it pushes, from a pool of this many of the sync stage's own (beside
+    /// `database.pool_size`).
     pub concurrency: usize,
     /// `[sync.push_rates.<channel>]`: the status pushes a channel may make per second
     /// (`per_second`, and `burst` at once, `per_second` if absent) where the chain's

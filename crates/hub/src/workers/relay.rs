@@ -205,7 +205,7 @@ impl RunsHere {
         };
         match message.kind.as_str() {
             kind::SYNC_REQUESTED => {
-                let started = self.nudge(shared, message);
+                let started = self.nudge(message);
                 if started {
                     forget(true);
                 }
@@ -222,7 +222,7 @@ impl RunsHere {
     }
 
     /// Whether this process started the run of a sync nudge itself ([`sync::run_here`]).
-    fn nudge(&self, shared: &Arc<Shared>, message: &OutboxMessage) -> bool {
+    fn nudge(&self, message: &OutboxMessage) -> bool {
         let (Some(runs), Some(channel), Ok(OrderMessage { order_id })) = (
             &self.sync,
             routes::sync_channel(&message.routing_key),
@@ -230,7 +230,7 @@ impl RunsHere {
         ) else {
             return false;
         };
-        sync::run_here(shared, runs, channel, order_id)
+        sync::run_here(runs, channel, order_id)
     }
 }
 
@@ -309,7 +309,7 @@ pub async fn publish_committed(
                     ids.push(row.id);
                     messages.push(outgoing(row.message));
                 }
-                Outgoing::Nudge(nudge) if here.nudge(&shared, &nudge) => ran_here = true,
+                Outgoing::Nudge(nudge) if here.nudge(&nudge) => ran_here = true,
                 Outgoing::Nudge(nudge) => nudges.push(outgoing(nudge)),
             }
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossdock_broker::{Disposition, Incoming};
+use crossdock_db::Db;
 use crossdock_db::sync::SyncPush;
 use crossdock_model::OrderId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -34,9 +35,12 @@ const CHANNEL_TURN_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The process's sync runs: the channels' pusher (metered, see
 /// `crate::metrics::MeteredPush`), the turns that bound how many orders are pushed at
-/// once (each run holds a database connection from start to end), and each channel's
-/// share of them.
+/// once, each channel's share of them, and the database handle the runs use: each run
+/// holds a connection from start to end, platform call included, so the runs have a pool
+/// of their own, one connection a turn, and a platform that hangs can never take the
+/// connections the other stages need.
 pub struct SyncRuns {
+    db: Db,
     pusher: Arc<dyn SyncPush>,
     turns: Semaphore,
     concurrency: usize,
@@ -52,7 +56,10 @@ pub struct SyncRuns {
 }
 
 impl SyncRuns {
+    /// `db` must have a pool of its own of `concurrency` connections
+    /// (`Db::with_own_pool`).
     pub fn new<'a>(
+        db: Db,
         pusher: Arc<dyn SyncPush>,
         concurrency: usize,
         channels: impl IntoIterator<Item = &'a String>,
@@ -60,6 +67,7 @@ impl SyncRuns {
         let concurrency = concurrency.max(1);
         let per_channel = (concurrency / 4).max(2);
         Arc::new(Self {
+            db,
             pusher,
             turns: Semaphore::new(concurrency),
             concurrency,
@@ -99,20 +107,15 @@ impl SyncRuns {
     }
 
     /// Pushes the order's due syncs on a turn of its own, after any run of it under way.
-    async fn run(&self, shared: &Shared, order_id: OrderId) -> anyhow::Result<()> {
+    async fn run(&self, order_id: OrderId) -> anyhow::Result<()> {
         let _turn = self.turns.acquire().await?;
-        shared.db.run_syncs(order_id, self.pusher.as_ref()).await?;
+        self.db.run_syncs(order_id, self.pusher.as_ref()).await?;
         Ok(())
     }
 
     /// Runs a nudged order on one of its channel's turns, if one is free within
     /// [`CHANNEL_TURN_PATIENCE`]; otherwise the order is left to the sweeper.
-    async fn run_nudged(
-        &self,
-        shared: &Shared,
-        channel: &str,
-        order_id: OrderId,
-    ) -> anyhow::Result<()> {
+    async fn run_nudged(&self, channel: &str, order_id: OrderId) -> anyhow::Result<()> {
         let Some(_channel_turn) = self.channel_turn(channel, CHANNEL_TURN_PATIENCE).await else {
             tracing::debug!(
                 %order_id, channel,
@@ -120,15 +123,14 @@ impl SyncRuns {
             );
             return Ok(());
         };
-        self.run(shared, order_id).await
+        self.run(order_id).await
     }
 
     /// Like [`SyncRuns::run`], but gives the turn back at once if another run holds the
     /// order (it pushes what is due).
-    async fn sweep(&self, shared: &Shared, order_id: OrderId) -> anyhow::Result<()> {
+    async fn sweep(&self, order_id: OrderId) -> anyhow::Result<()> {
         let _turn = self.turns.acquire().await?;
-        shared
-            .db
+        self.db
             .try_run_syncs(order_id, self.pusher.as_ref())
             .await?;
         Ok(())
@@ -146,21 +148,15 @@ const NUDGES_PER_TURN: usize = 4;
 /// the nudge then goes by the queue (published once: a process with this stage writes no
 /// outbox row for its nudges, see `crossdock_db::CommitSink::runs_nudges`). A run that
 /// fails, or a nudge lost, is the sweeper's.
-pub fn run_here(
-    shared: &Arc<Shared>,
-    runs: &Arc<SyncRuns>,
-    channel: &str,
-    order_id: OrderId,
-) -> bool {
+pub fn run_here(runs: &Arc<SyncRuns>, channel: &str, order_id: OrderId) -> bool {
     let Ok(permit) = runs.here.clone().try_acquire_owned() else {
         return false;
     };
-    let shared = shared.clone();
     let runs = runs.clone();
     let channel = channel.to_owned();
     tokio::spawn(async move {
         let _permit = permit;
-        if let Err(error) = runs.run_nudged(&shared, &channel, order_id).await {
+        if let Err(error) = runs.run_nudged(&channel, order_id).await {
             tracing::warn!(%order_id, %error, "Sync run failed; the sweeper retries it.");
         }
     });
@@ -200,7 +196,7 @@ async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposi
         Err(disposition) => return disposition,
     };
     let channel = crate::routes::sync_channel(&incoming.routing_key).unwrap_or_default();
-    match runs.run_nudged(shared, channel, message.order_id).await {
+    match runs.run_nudged(channel, message.order_id).await {
         Ok(()) => Disposition::Ack,
         Err(error) => {
             tracing::warn!(order_id = %message.order_id, %error, "Sync run failed; requeueing.");
@@ -270,11 +266,10 @@ pub async fn sweep(shared: Arc<Shared>, runs: Arc<SyncRuns>, mut stop: watch::Re
                 continue;
             };
             started += 1;
-            let shared = shared.clone();
             let runs = runs.clone();
             let handle = running.spawn(async move {
                 let _channel_turn = channel_turn;
-                if let Err(error) = runs.sweep(&shared, order_id).await {
+                if let Err(error) = runs.sweep(order_id).await {
                     tracing::warn!(%order_id, %error, "Sync retry failed.");
                 }
             });
