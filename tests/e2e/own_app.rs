@@ -408,6 +408,23 @@ impl RouterMessages {
     }
 }
 
+/// Binds a count of the router's messages and a POS queue of LDN-002, places an own-app
+/// pickup there and waits until the store's queue has it routed; returns both and the
+/// order's view.
+async fn routed_at_ldn_002(hub: &TestHub) -> (RouterMessages, PosQueue, serde_json::Value) {
+    let settings = &hub.infra.settings;
+    let router_messages = RouterMessages::bind(settings).await;
+    let mut pos = PosQueue::bind(settings, "LDN-002").await;
+    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
+    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
+    let (kind, message) = pos.next(WAIT).await.expect("the store's queue has it");
+    assert_eq!(kind, "order.routed");
+    let view = hub.routed_order("own_app", &placed.external_order_id).await;
+    assert_eq!(message["order_id"], view["id"]);
+    assert_eq!(view["store_id"], "LDN-002");
+    (router_messages, pos, view)
+}
+
 /// A process with the router stage routes the orders it records itself, right after their
 /// commit: no `order.received` message goes through the broker. The store's message is
 /// published after the routing's commit, so once it has arrived, a message for the router
@@ -415,16 +432,7 @@ impl RouterMessages {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_recorded_where_the_router_runs_is_routed_there_without_a_message() {
     let hub = TestHub::start().await;
-    let settings = &hub.infra.settings;
-    let router_messages = RouterMessages::bind(settings).await;
-    let mut pos = PosQueue::bind(settings, "LDN-002").await;
-
-    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
-    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
-    let (kind, message) = pos.next(WAIT).await.expect("the store's queue has it");
-    assert_eq!(kind, "order.routed");
-    let view = hub.routed_order("own_app", &placed.external_order_id).await;
-    assert_eq!(message["order_id"], view["id"]);
+    let (router_messages, _, _) = routed_at_ldn_002(&hub).await;
     assert_eq!(
         router_messages.count().await,
         0,
@@ -445,7 +453,6 @@ async fn an_order_whose_routing_fails_where_it_was_recorded_goes_by_the_relay() 
         settings.relay.grace_ms = 300;
     })
     .await;
-    let settings = &hub.infra.settings;
     let client = hub.db().pool().get().await.expect("connection");
     client
         .batch_execute(
@@ -463,16 +470,7 @@ async fn an_order_whose_routing_fails_where_it_was_recorded_goes_by_the_relay() 
         )
         .await
         .expect("the failing trigger");
-    let router_messages = RouterMessages::bind(settings).await;
-    let mut pos = PosQueue::bind(settings, "LDN-002").await;
-
-    let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
-    assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);
-    let (kind, message) = pos.next(WAIT).await.expect("the store's queue has it");
-    assert_eq!(kind, "order.routed");
-    let view = hub.routed_order("own_app", &placed.external_order_id).await;
-    assert_eq!(message["order_id"], view["id"]);
-    assert_eq!(view["store_id"], "LDN-002");
+    let (router_messages, mut pos, view) = routed_at_ldn_002(&hub).await;
     let attempts: i64 = client
         .query_one("SELECT last_value FROM routing_attempts", &[])
         .await
