@@ -111,6 +111,7 @@ async fn a_sync_nudge_needs_no_outbox_row_where_the_process_runs_it() {
             assert_eq!(nudge_rows, 1, "the nudge's row");
         }
     }
+    test.drop().await;
 }
 
 #[tokio::test]
