@@ -246,9 +246,12 @@ impl HubAccess {
 
 /// A running hub (every stage in-process) on its own database and broker prefix.
 pub struct Hub {
+    /// First, so that it is dropped first: a test that panics aborts the hub's stages
+    /// before its infrastructure is removed, or their consumers, reconnecting, would
+    /// declare the queues again.
+    handle: Option<HubHandle>,
     pub infra: Infra,
     pub access: HubAccess,
-    handle: Option<HubHandle>,
 }
 
 impl Hub {
