@@ -177,48 +177,36 @@ pub struct RunsHere {
 }
 
 impl RunsHere {
-    /// Whether this process started `row`'s work itself (see [`sync::run_here`] and
-    /// [`router::route_here`]) instead of publishing it. Its row goes to `done` to be
-    /// deleted: a nudge's at once (a run that fails is the sync sweeper's), a routing's
-    /// once the routing is recorded; a routing that could not be recorded leaves its row
-    /// to the relay.
-    fn take(
+    /// Whether this process started the routing of `row`'s order itself
+    /// ([`router::route_here`]) instead of publishing it. Its row goes to `done` to be
+    /// deleted once the routing is recorded; a routing that could not be recorded leaves
+    /// its row to the relay. (A nudge has no row where the sync stage runs: see
+    /// [`RunsHere::nudge`].)
+    fn route(
         &self,
         shared: &Arc<Shared>,
         row: &OutboxRow,
         done: &mpsc::UnboundedSender<Vec<i64>>,
     ) -> bool {
         let message = &row.message;
-        let order_id = || {
-            OrderMessage::deserialize(&message.body)
-                .ok()
-                .map(|OrderMessage { order_id }| order_id)
+        if !matches!(
+            message.kind.as_str(),
+            kind::ORDER_RECEIVED | kind::ORDER_REROUTE
+        ) {
+            return false;
+        }
+        let (Some(turns), Ok(OrderMessage { order_id })) =
+            (&self.routing, OrderMessage::deserialize(&message.body))
+        else {
+            return false;
         };
         let id = row.id;
-        let forget = {
-            let (done, in_hand) = (done.clone(), shared.in_hand.clone());
-            move |recorded: bool| {
-                if !recorded || done.send(vec![id]).is_err() {
-                    in_hand.release(&[id]);
-                }
+        let (done, in_hand) = (done.clone(), shared.in_hand.clone());
+        router::route_here(shared, turns, order_id, move |recorded: bool| {
+            if !recorded || done.send(vec![id]).is_err() {
+                in_hand.release(&[id]);
             }
-        };
-        match message.kind.as_str() {
-            kind::SYNC_REQUESTED => {
-                let started = self.nudge(message);
-                if started {
-                    forget(true);
-                }
-                started
-            }
-            kind::ORDER_RECEIVED | kind::ORDER_REROUTE => {
-                let (Some(turns), Some(order_id)) = (&self.routing, order_id()) else {
-                    return false;
-                };
-                router::route_here(shared, turns, order_id, forget)
-            }
-            _ => false,
-        }
+        })
     }
 
     /// Whether this process started the run of a sync nudge itself ([`sync::run_here`]).
@@ -266,11 +254,11 @@ async fn publish_nudges(publisher: &Publisher, nudges: &[OutgoingMessage]) {
 /// store's messages never overtake one another, even across an outage. Rows the broker
 /// did not confirm on a live link (a nack, or no confirm in time) are left to the relay,
 /// so that they cannot hold up everything behind them. Rows whose work this process does
-/// itself ([`RunsHere`]) are not published: a nudge's row is deleted once its run has
-/// started (a run that fails is the sync sweeper's), a routing's once the routing is
-/// recorded (one that fails leaves its row to the relay, which publishes it after its
+/// itself ([`RunsHere`]) are not published: a routing's row is deleted once the routing
+/// is recorded (one that fails leaves its row to the relay, which publishes it after its
 /// grace). The nudges of a process with the sync stage come with no row: each is run
-/// here, or else published once ([`publish_nudges`]).
+/// here, or else published once ([`publish_nudges`]); a process without it writes them
+/// as rows, published like any other.
 pub async fn publish_committed(
     shared: Arc<Shared>,
     here: RunsHere,
@@ -304,7 +292,7 @@ pub async fn publish_committed(
         let mut nudges = Vec::new();
         for item in fresh {
             match item {
-                Outgoing::Row(row) if here.take(&shared, &row, &done_tx) => ran_here = true,
+                Outgoing::Row(row) if here.route(&shared, &row, &done_tx) => ran_here = true,
                 Outgoing::Row(row) => {
                     ids.push(row.id);
                     messages.push(outgoing(row.message));
