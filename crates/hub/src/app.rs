@@ -369,26 +369,19 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
                 shared.settings.sync.policy(),
                 &shared.settings.sync.push_rates(),
             )));
-        // Each run holds a connection across its platform call: the runs get a pool of
-        // their own, one connection a turn.
-        let runs_db = DbConfig {
-            url: shared.settings.database.url.clone(),
-            pool_size: shared.settings.sync.concurrency.max(1),
-        };
-        let db = links::while_postgres_unreachable("connecting the sync runs", || async {
-            shared
-                .db
-                .with_own_pool(&runs_db)
-                .await
-                .context("connecting the sync runs to PostgreSQL")
+        let runs = links::while_postgres_unreachable("connecting the sync runs", || async {
+            workers::sync::SyncRuns::connect(
+                &shared.db,
+                &shared.settings.database.url,
+                pusher.clone(),
+                shared.settings.sync.concurrency,
+                shared.channels.keys(),
+            )
+            .await
+            .context("connecting the sync runs to PostgreSQL")
         })
         .await?;
-        Some(workers::sync::SyncRuns::new(
-            db,
-            pusher,
-            shared.settings.sync.concurrency,
-            shared.channels.keys(),
-        ))
+        Some(runs)
     } else {
         None
     };

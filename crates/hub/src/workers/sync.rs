@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossdock_broker::{Disposition, Incoming};
-use crossdock_db::Db;
 use crossdock_db::sync::SyncPush;
+use crossdock_db::{Db, DbConfig, DbError};
 use crossdock_model::OrderId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -56,17 +56,24 @@ pub struct SyncRuns {
 }
 
 impl SyncRuns {
-    /// `db` must have a pool of its own of `concurrency` connections
-    /// (`Db::with_own_pool`).
-    pub fn new<'a>(
-        db: Db,
+    /// The runs, `concurrency` at once, on a pool of their own of as many connections to
+    /// `database_url` beside `db`'s (`Db::with_own_pool`).
+    pub async fn connect<'a>(
+        db: &Db,
+        database_url: &str,
         pusher: Arc<dyn SyncPush>,
         concurrency: usize,
         channels: impl IntoIterator<Item = &'a String>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, DbError> {
         let concurrency = concurrency.max(1);
+        let db = db
+            .with_own_pool(&DbConfig {
+                url: database_url.to_owned(),
+                pool_size: concurrency,
+            })
+            .await?;
         let per_channel = (concurrency / 4).max(2);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             db,
             pusher,
             turns: Semaphore::new(concurrency),
@@ -78,7 +85,7 @@ impl SyncRuns {
                 .collect(),
             other_turns: Arc::new(Semaphore::new(per_channel)),
             here: Arc::new(Semaphore::new(concurrency * NUDGES_PER_TURN)),
-        })
+        }))
     }
 
     fn channel_turns(&self, channel: &str) -> Arc<Semaphore> {
