@@ -29,6 +29,8 @@ pub mod orders;
 pub mod outbox;
 mod pipeline;
 pub mod routing;
+#[cfg(any(test, feature = "testing"))]
+pub mod scratch;
 pub mod stats;
 pub mod sync;
 

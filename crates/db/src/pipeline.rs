@@ -158,7 +158,10 @@ mod tests {
 
     use crossdock_model::{OrderId, StoreId};
 
+    use tokio_postgres::Statement;
+
     use crate::outbox::Tx;
+    use crate::scratch::ScratchDatabase;
     use crate::{Db, DbConfig, DbError, OutboxMessage, Routes};
 
     struct Unrouted;
@@ -187,136 +190,101 @@ mod tests {
         }
     }
 
-    /// A database of its own with one table, `kept (id int PRIMARY KEY)`, on one
-    /// connection; dropped by [`Scratch::drop`].
-    struct Scratch {
-        db: Db,
-        admin: String,
-        name: String,
-    }
-
-    impl Scratch {
-        async fn new() -> Scratch {
-            let admin = std::env::var("CROSSDOCK_TEST_DATABASE_URL").unwrap_or_else(|_| {
-                "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into()
-            });
-            let name = format!(
-                "crossdock_test_{}",
-                &uuid::Uuid::now_v7().simple().to_string()[16..]
-            );
-            Db::create_database(&admin, &name)
-                .await
-                .expect("create database");
-            let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-            let config = DbConfig {
-                url: format!("{base}/{name}"),
-                pool_size: 1,
-            };
-            let db = Db::connect(&config, Arc::new(Unrouted))
-                .await
-                .expect("connect");
-            let client = db.pool().get().await.expect("client");
-            client
-                .batch_execute("CREATE TABLE kept (id int PRIMARY KEY)")
-                .await
-                .expect("table");
-            drop(client);
-            Scratch { db, admin, name }
-        }
-
-        async fn kept(&self) -> Vec<i32> {
-            let client = self.db.pool().get().await.expect("client");
-            let rows = client
-                .query("SELECT id FROM kept ORDER BY id", &[])
-                .await
-                .expect("read");
-            rows.iter().map(|row| row.get(0)).collect()
-        }
-
-        async fn drop(self) {
-            drop(self.db);
-            Db::drop_database(&self.admin, &self.name)
-                .await
-                .expect("drop database");
-        }
-    }
-
-    async fn insert_kept(tx: &Tx<'_>) -> tokio_postgres::Statement {
-        tx.prepare_cached("INSERT INTO kept VALUES ($1)")
+    /// Runs `body` on a transaction begun on a database of the test's own, whose one
+    /// connection (every statement on one session) has a table `kept (id int PRIMARY
+    /// KEY)` and its insert prepared; returns what `body` came to and the ids kept after
+    /// it, read on the same session, and removes the database.
+    async fn in_transaction<R>(body: impl AsyncFnOnce(Tx<'_>, Statement) -> R) -> (R, Vec<i32>) {
+        let database = ScratchDatabase::create().await.expect("create database");
+        let config = DbConfig {
+            url: database.url.clone(),
+            pool_size: 1,
+        };
+        let db = Db::connect(&config, Arc::new(Unrouted))
             .await
-            .expect("prepare")
+            .expect("connect");
+        let mut client = db.pool().get().await.expect("client");
+        client
+            .batch_execute("CREATE TABLE kept (id int PRIMARY KEY)")
+            .await
+            .expect("table");
+        let tx = db.begin(&mut client).expect("begin");
+        let insert = tx
+            .prepare_cached("INSERT INTO kept VALUES ($1)")
+            .await
+            .expect("prepare");
+        let outcome = body(tx, insert).await;
+        let kept = client
+            .query("SELECT id FROM kept ORDER BY id", &[])
+            .await
+            .expect("the session is usable, with no transaction open")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        drop(client);
+        drop(db);
+        database.remove().await.expect("drop database");
+        (outcome, kept)
     }
 
     #[tokio::test]
     async fn statements_sent_ahead_commit_with_the_commit_behind_them() {
-        let scratch = Scratch::new().await;
-        let mut client = scratch.db.pool().get().await.expect("client");
-        let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = insert_kept(&tx).await;
-        let sent = tx
-            .send_execute(&insert, params![1_i32])
-            .and(tx.send_execute(&insert, params![2_i32]));
-        let (one, two) = tx.commit_with(sent).await.expect("commit");
-        assert_eq!((one, two), (1, 1));
-        drop(client);
-        assert_eq!(scratch.kept().await, [1, 2]);
-        scratch.drop().await;
+        let (committed, kept) = in_transaction(async |tx, insert| {
+            let sent = tx
+                .send_execute(&insert, params![1_i32])
+                .and(tx.send_execute(&insert, params![2_i32]));
+            tx.commit_with(sent).await
+        })
+        .await;
+        assert_eq!(committed.expect("commit"), (1, 1));
+        assert_eq!(kept, [1, 2]);
     }
 
     #[tokio::test]
     async fn a_failed_statement_sent_ahead_fails_the_commit_behind_it() {
-        let scratch = Scratch::new().await;
-        let mut client = scratch.db.pool().get().await.expect("client");
-        let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = insert_kept(&tx).await;
-        let sent = tx
-            .send_execute(&insert, params![1_i32])
-            .and(tx.send_execute(&insert, params![1_i32]));
-        let error = tx.commit_with(sent).await.expect_err("a duplicate key");
+        let (committed, kept) = in_transaction(async |tx, insert| {
+            let sent = tx
+                .send_execute(&insert, params![1_i32])
+                .and(tx.send_execute(&insert, params![1_i32]));
+            tx.commit_with(sent).await
+        })
+        .await;
+        let error = committed.expect_err("a duplicate key");
         assert!(
             matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
             "the statement's own error, got {error}"
         );
-        drop(client);
-        assert!(scratch.kept().await.is_empty(), "nothing committed");
-        scratch.drop().await;
+        assert!(kept.is_empty(), "nothing committed");
     }
 
     #[tokio::test]
     async fn a_plain_commit_refuses_while_an_answer_sent_ahead_is_unread() {
-        let scratch = Scratch::new().await;
-        let mut client = scratch.db.pool().get().await.expect("client");
-        let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = insert_kept(&tx).await;
-        let forgotten = tx.send_execute(&insert, params![1_i32]);
-        let error = tx.commit().await.expect_err("refused");
+        let (committed, kept) = in_transaction(async |tx, insert| {
+            let forgotten = tx.send_execute(&insert, params![1_i32]);
+            let committed = tx.commit().await;
+            drop(forgotten);
+            committed
+        })
+        .await;
+        let error = committed.expect_err("refused");
         assert!(matches!(error, DbError::Unread), "got {error}");
-        drop(forgotten);
-        drop(client);
-        assert!(scratch.kept().await.is_empty(), "nothing committed");
-        scratch.drop().await;
+        assert!(kept.is_empty(), "nothing committed");
     }
 
     #[tokio::test]
     async fn a_commit_refuses_while_an_answer_sent_ahead_is_unread() {
-        let scratch = Scratch::new().await;
-        let mut client = scratch.db.pool().get().await.expect("client");
-        let tx = scratch.db.begin(&mut client).expect("begin");
-        let insert = insert_kept(&tx).await;
-        // A statement that fails, its answer never read: a COMMIT behind it would
-        // answer as a rollback, without an error.
-        let forgotten = tx.send_execute(&insert, params![Option::<i32>::None]);
-        let last = tx.send_execute(&insert, params![2_i32]);
-        let error = tx.commit_with(last).await.expect_err("refused");
+        let (committed, kept) = in_transaction(async |tx, insert| {
+            // A statement that fails, its answer never read: a COMMIT behind it would
+            // answer as a rollback, without an error.
+            let forgotten = tx.send_execute(&insert, params![Option::<i32>::None]);
+            let last = tx.send_execute(&insert, params![2_i32]);
+            let committed = tx.commit_with(last).await;
+            drop(forgotten);
+            committed
+        })
+        .await;
+        let error = committed.expect_err("refused");
         assert!(matches!(error, DbError::Unread), "got {error}");
-        drop(forgotten);
-        // Not committed, and the connection is back to a clean session.
-        let row = client
-            .query_one("SELECT count(*) FROM kept", &[])
-            .await
-            .expect("the connection is usable");
-        assert_eq!(row.get::<_, i64>(0), 0);
-        drop(client);
-        scratch.drop().await;
+        assert!(kept.is_empty(), "nothing committed");
     }
 }

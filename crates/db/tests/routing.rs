@@ -1182,18 +1182,12 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
 /// deadlines are copied from the documents, and the triggers work on the old rows.
 #[tokio::test]
 async fn migration_v2_backfills_live_state_from_existing_rows() {
-    let admin = std::env::var("CROSSDOCK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into());
-    let name = format!(
-        "crossdock_test_{}",
-        &uuid::Uuid::now_v7().simple().to_string()[16..]
-    );
-    Db::create_database(&admin, &name).await.expect("create");
-    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-    let (client, connection) =
-        tokio_postgres::connect(&format!("{base}/{name}"), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
+    let database = crossdock_db::scratch::ScratchDatabase::create()
+        .await
+        .expect("create");
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     let driver = tokio::spawn(connection);
 
     client
@@ -1336,7 +1330,7 @@ async fn migration_v2_backfills_live_state_from_existing_rows() {
     );
     drop(client);
     let _ = driver.await;
-    Db::drop_database(&admin, &name).await.expect("drop");
+    database.remove().await.expect("drop");
 }
 
 /// HQ moving two orders between two stores in opposite directions at once. `assign` locks

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crossdock_broker::Topology;
 use crossdock_db::Db;
+use crossdock_db::scratch::ScratchDatabase;
 use crossdock_hub::{HubHandle, Roles, Settings};
 use crossdock_model::{ChainFile, OrderId, StoreId};
 use futures::StreamExt;
@@ -52,11 +53,6 @@ pub fn chain() -> ChainFile {
 pub fn menu() -> crossdock_hub::chain::Menu {
     let path = repo_root().join("fixtures/chain/menu.json");
     crossdock_hub::chain::Menu::read(&path).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
-fn admin_database_url() -> String {
-    std::env::var("CROSSDOCK_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into())
 }
 
 /// Test logs go to the test's output when `TEST_LOG` is set.
@@ -110,7 +106,7 @@ where
 /// A database and a broker prefix of one test, and the settings that point at them.
 pub struct Infra {
     pub settings: Settings,
-    pub db_name: String,
+    pub database: ScratchDatabase,
     pub db: Db,
     cleaned: bool,
 }
@@ -119,15 +115,12 @@ impl Infra {
     pub async fn new() -> Infra {
         init_logs();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let db_name = format!("crossdock_test_{}", &suffix[..16]);
-        let admin = admin_database_url();
-        Db::create_database(&admin, &db_name)
+        let database = ScratchDatabase::create()
             .await
             .expect("create test database (is PostgreSQL up? scripts/services.sh starts it)");
-        let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
         let mut settings =
             Settings::load(Some(&repo_root().join("config/crossdock.toml"))).expect("settings");
-        settings.database.url = format!("{base}/{db_name}");
+        settings.database.url = database.url.clone();
         settings.database.pool_size = 8;
         settings.broker.prefix = format!("t{}", &suffix[..12]);
         settings.broker.store_shards = 4;
@@ -149,7 +142,7 @@ impl Infra {
             .expect("load menu");
         Infra {
             settings,
-            db_name,
+            database,
             db,
             cleaned: false,
         }
@@ -158,7 +151,7 @@ impl Infra {
     /// Deletes the test's queues and database.
     pub async fn cleanup(mut self) {
         self.cleaned = true;
-        remove(&self.settings, &self.db_name).await;
+        remove(&self.settings, &self.database).await;
     }
 }
 
@@ -168,13 +161,13 @@ impl Drop for Infra {
         if self.cleaned {
             return;
         }
-        let (settings, db_name) = (self.settings.clone(), self.db_name.clone());
+        let (settings, database) = (self.settings.clone(), self.database.clone());
         let cleanup = std::thread::spawn(move || {
             if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                runtime.block_on(remove(&settings, &db_name));
+                runtime.block_on(remove(&settings, &database));
             }
         });
         let _ = cleanup.join();
@@ -183,7 +176,7 @@ impl Drop for Infra {
 
 /// Removes a test's queues and database. Every broker step is bounded: a close whose
 /// answer never comes (seen once with lapin) must not hang the test suite.
-async fn remove(settings: &Settings, db_name: &str) {
+async fn remove(settings: &Settings, database: &ScratchDatabase) {
     let bounded = Duration::from_secs(10);
     if let Ok(Ok(connection)) =
         tokio::time::timeout(bounded, crossdock_broker::connect(&settings.broker)).await
@@ -194,7 +187,7 @@ async fn remove(settings: &Settings, db_name: &str) {
         }
         let _ = tokio::time::timeout(bounded, connection.close(200, "test done".into())).await;
     }
-    let _ = tokio::time::timeout(bounded, Db::drop_database(&admin_database_url(), db_name)).await;
+    let _ = tokio::time::timeout(bounded, database.remove()).await;
 }
 
 /// What a platform or a store needs to talk to a running hub: its address, the HQ token

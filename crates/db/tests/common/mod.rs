@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use crossdock_db::ingest::RawRecord;
 use crossdock_db::orders::Actor;
 use crossdock_db::routing::AcceptTiming;
+use crossdock_db::scratch::ScratchDatabase;
 use crossdock_db::{Db, DbConfig, OutboxMessage, Routes};
 use crossdock_model::{
     ChainFile, ChannelId, Currency, Customer, Fulfillment, FulfillmentKind, NewOrder, Order,
@@ -57,8 +58,7 @@ impl Routes for Named {
 
 pub struct TestDb {
     pub db: Db,
-    admin: String,
-    name: String,
+    database: ScratchDatabase,
 }
 
 impl TestDb {
@@ -69,22 +69,16 @@ impl TestDb {
     /// A fresh database whose pool holds at most `pool_size` connections (1: every
     /// statement of the test runs on one session).
     pub async fn with_pool_size(pool_size: usize) -> TestDb {
-        let admin = std::env::var("CROSSDOCK_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://crossdock:crossdock@127.0.0.1:5432/crossdock".into());
-        let name = format!(
-            "crossdock_test_{}",
-            &uuid::Uuid::now_v7().simple().to_string()[16..]
-        );
-        Db::create_database(&admin, &name)
-            .await
-            .expect("create database");
-        let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-        let url = format!("{base}/{name}");
-        Db::migrate(&url).await.expect("migrate");
-        let db = Db::connect(&DbConfig { url, pool_size }, Arc::new(Named))
+        let database = ScratchDatabase::create().await.expect("create database");
+        Db::migrate(&database.url).await.expect("migrate");
+        let config = DbConfig {
+            url: database.url.clone(),
+            pool_size,
+        };
+        let db = Db::connect(&config, Arc::new(Named))
             .await
             .expect("connect");
-        TestDb { db, admin, name }
+        TestDb { db, database }
     }
 
     pub async fn insert(&self, key: &str) -> i64 {
@@ -101,9 +95,7 @@ impl TestDb {
 
     pub async fn drop(self) {
         drop(self.db);
-        Db::drop_database(&self.admin, &self.name)
-            .await
-            .expect("drop database");
+        self.database.remove().await.expect("drop database");
     }
 }
 
