@@ -227,33 +227,43 @@ mod tests {
         (outcome, kept)
     }
 
-    #[tokio::test]
-    async fn statements_sent_ahead_commit_with_the_commit_behind_them() {
-        let (committed, kept) = in_transaction(async |tx, insert| {
+    /// Two inserts into `kept` sent ahead and committed behind: what the commit came to,
+    /// and the ids kept.
+    async fn two_inserts_committed(
+        first: i32,
+        second: i32,
+    ) -> (Result<(u64, u64), DbError>, Vec<i32>) {
+        in_transaction(async |tx, insert| {
             let sent = tx
-                .send_execute(&insert, params![1_i32])
-                .and(tx.send_execute(&insert, params![2_i32]));
+                .send_execute(&insert, params![first])
+                .and(tx.send_execute(&insert, params![second]));
             tx.commit_with(sent).await
         })
-        .await;
+        .await
+    }
+
+    #[tokio::test]
+    async fn statements_sent_ahead_commit_with_the_commit_behind_them() {
+        let (committed, kept) = two_inserts_committed(1, 2).await;
         assert_eq!(committed.expect("commit"), (1, 1));
         assert_eq!(kept, [1, 2]);
     }
 
     #[tokio::test]
     async fn a_failed_statement_sent_ahead_fails_the_commit_behind_it() {
-        let (committed, kept) = in_transaction(async |tx, insert| {
-            let sent = tx
-                .send_execute(&insert, params![1_i32])
-                .and(tx.send_execute(&insert, params![1_i32]));
-            tx.commit_with(sent).await
-        })
-        .await;
+        let (committed, kept) = two_inserts_committed(1, 1).await;
         let error = committed.expect_err("a duplicate key");
         assert!(
             matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
             "the statement's own error, got {error}"
         );
+        assert!(kept.is_empty(), "nothing committed");
+    }
+
+    /// The commit refused for an answer left unread, and nothing kept.
+    fn refused_for_unread<T: std::fmt::Debug>((committed, kept): (Result<T, DbError>, Vec<i32>)) {
+        let error = committed.expect_err("refused");
+        assert!(matches!(error, DbError::Unread), "got {error}");
         assert!(kept.is_empty(), "nothing committed");
     }
 
@@ -266,9 +276,7 @@ mod tests {
             committed
         })
         .await;
-        let error = committed.expect_err("refused");
-        assert!(matches!(error, DbError::Unread), "got {error}");
-        assert!(kept.is_empty(), "nothing committed");
+        refused_for_unread((committed, kept));
     }
 
     #[tokio::test]
@@ -283,8 +291,6 @@ mod tests {
             committed
         })
         .await;
-        let error = committed.expect_err("refused");
-        assert!(matches!(error, DbError::Unread), "got {error}");
-        assert!(kept.is_empty(), "nothing committed");
+        refused_for_unread((committed, kept));
     }
 }
