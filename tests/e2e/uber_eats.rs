@@ -1,7 +1,7 @@
 //! Channel uber_eats end to end: signed notification, fetch with a cached OAuth token,
 //! the mapped store, status pushes on both API generations, duplicates, cancellation.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossdock_adapter_uber_eats::Generation;
 use serde_json::json;
@@ -257,6 +257,102 @@ async fn a_cancellation_from_uber_reaches_the_store_at_once_and_stops_status_pus
     assert!(
         hub.uber.calls().all().is_empty(),
         "nothing pushed for a cancelled order"
+    );
+    hub.stop().await;
+}
+
+/// A store's live stream (`GET /api/v1/stream` with its token), read event by event.
+struct StoreStream {
+    response: reqwest::Response,
+    buffer: String,
+    opened: Instant,
+}
+
+impl StoreStream {
+    async fn open(hub: &TestHub, store: &str) -> StoreStream {
+        let opened = Instant::now();
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/stream", hub.base()))
+            .bearer_auth(hub.token(store))
+            .send()
+            .await
+            .expect("the stream");
+        assert_eq!(response.status(), 200);
+        StoreStream {
+            response,
+            buffer: String::new(),
+            opened,
+        }
+    }
+
+    /// The next event's name and data, or `None` if none comes within `timeout`.
+    async fn next(&mut self, timeout: Duration) -> Option<(String, serde_json::Value)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .filter_map(|line| line.strip_prefix(name))
+                        .map(str::trim_start)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                let (event, data) = (field("event:"), field("data:"));
+                if event.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some((event, serde_json::from_str(&data).expect("JSON data")));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .expect("the stream goes on")?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+
+    /// Waits for an `order` event of `order_id` whose status is `status`.
+    async fn order_event(&mut self, order_id: &str, status: &str) {
+        loop {
+            let (event, data) = self
+                .next(WAIT)
+                .await
+                .unwrap_or_else(|| panic!("an order event of {order_id}, {status}"));
+            if event == "order" && data["id"] == order_id && data["status"] == status {
+                return;
+            }
+        }
+    }
+}
+
+/// The store's console hears a cancellation from Uber at once, through its live stream
+/// (the change of status goes under the store's status key, which the API process's tap
+/// binds), not at the stream's next full read of the board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_from_uber_reaches_the_store_console_at_once() {
+    let hub = TestHub::start().await;
+    let mut stream = StoreStream::open(&hub, "NYC-001").await;
+    assert_eq!(stream.next(WAIT).await.map(|e| e.0), Some("board".into()));
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id("NYC-001"), "USD"))
+        .await;
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    // The new order reaching the page means the tap is bound by now.
+    stream.order_event(&order_id, "received").await;
+
+    let answer = hub.uber.cancel_order(&placed.external_order_id).await;
+    assert_eq!(answer.status, 200);
+    stream.order_event(&order_id, "cancelled").await;
+    assert!(
+        stream.opened.elapsed() < crossdock_hub::http::STREAM_RESYNC,
+        "heard before the stream read its whole board again"
     );
     hub.stop().await;
 }

@@ -26,6 +26,7 @@ use crate::app::Shared;
 
 pub use api::hash_token;
 pub use limit::{IngestLimiter, source_ip};
+pub use live::RESYNC as STREAM_RESYNC;
 pub use webhooks::QUARANTINED_HEAD_BYTES;
 
 /// The whole HTTP surface.
