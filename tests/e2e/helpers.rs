@@ -198,3 +198,72 @@ pub fn sample_delivery(lat: f64, lng: f64, currency: &str) -> SampleOrder {
         ..sample_pickup("unused", currency)
     }
 }
+
+/// A queue of the test's own bound to one routing-key pattern, never consumed: how many
+/// messages went under it through the broker.
+pub struct CountingQueue {
+    channel: lapin::Channel,
+    connection: lapin::Connection,
+    queue: String,
+}
+
+impl CountingQueue {
+    pub async fn bind(settings: &Settings, pattern: &str) -> CountingQueue {
+        let connection = crossdock_broker::connect(&settings.broker)
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = format!(
+            "{}.counted.{}",
+            settings.broker.prefix,
+            uuid::Uuid::new_v4().simple()
+        );
+        let counted = CountingQueue {
+            channel,
+            connection,
+            queue,
+        };
+        counted.declare(false).await;
+        counted
+            .channel
+            .queue_bind(
+                counted.queue.as_str().into(),
+                crossdock_broker::Topology::from_config(&settings.broker)
+                    .exchange()
+                    .as_str()
+                    .into(),
+                pattern.into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("bind the counting queue");
+        counted
+    }
+
+    /// Declares the queue (`passive`: only asks); how many messages it holds.
+    async fn declare(&self, passive: bool) -> u32 {
+        self.channel
+            .queue_declare(
+                self.queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive,
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .expect("the counting queue")
+            .message_count()
+    }
+
+    pub async fn count(&self) -> u32 {
+        self.declare(true).await
+    }
+
+    pub async fn close(self) {
+        let _ = self.connection.close(200, "test done".into()).await;
+    }
+}

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crossdock_adapter_uber_eats::Generation;
 
-use crate::helpers::{PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup, wait_for};
+use crate::helpers::{
+    CountingQueue, PosQueue, TestHub, WAIT, chain, sample_delivery, sample_pickup, wait_for,
+};
 
 /// Independent oracle: is (lng, lat) inside the ring (ray casting)?
 fn inside(ring: &[[f64; 2]], lng: f64, lat: f64) -> bool {
@@ -339,81 +341,12 @@ async fn a_store_added_while_the_hub_runs_takes_orders_without_a_restart() {
     hub.stop().await;
 }
 
-/// A queue of the test's own bound to `order.#`: how many messages went to the router
-/// through the broker.
-struct RouterMessages {
-    channel: lapin::Channel,
-    connection: lapin::Connection,
-    queue: String,
-}
-
-impl RouterMessages {
-    async fn bind(settings: &crossdock_hub::Settings) -> RouterMessages {
-        let connection = crossdock_broker::connect(&settings.broker)
-            .await
-            .expect("connect");
-        let channel = connection.create_channel().await.expect("channel");
-        let queue = format!(
-            "{}.counted.{}",
-            settings.broker.prefix,
-            uuid::Uuid::new_v4().simple()
-        );
-        let counted = RouterMessages {
-            channel,
-            connection,
-            queue,
-        };
-        counted.declare(false).await;
-        counted
-            .channel
-            .queue_bind(
-                counted.queue.as_str().into(),
-                crossdock_broker::Topology::from_config(&settings.broker)
-                    .exchange()
-                    .as_str()
-                    .into(),
-                "order.#".into(),
-                lapin::options::QueueBindOptions::default(),
-                lapin::types::FieldTable::default(),
-            )
-            .await
-            .expect("bind order.#");
-        counted
-    }
-
-    /// Declares the queue (`passive`: only asks); how many messages it holds.
-    async fn declare(&self, passive: bool) -> u32 {
-        self.channel
-            .queue_declare(
-                self.queue.as_str().into(),
-                lapin::options::QueueDeclareOptions {
-                    passive,
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                lapin::types::FieldTable::default(),
-            )
-            .await
-            .expect("the counting queue")
-            .message_count()
-    }
-
-    async fn count(&self) -> u32 {
-        self.declare(true).await
-    }
-
-    async fn close(self) {
-        let _ = self.connection.close(200, "test done".into()).await;
-    }
-}
-
 /// Binds a count of the router's messages and a POS queue of LDN-002, places an own-app
 /// pickup there and waits until the store's queue has it routed; returns both and the
 /// order's view.
-async fn routed_at_ldn_002(hub: &TestHub) -> (RouterMessages, PosQueue, serde_json::Value) {
+async fn routed_at_ldn_002(hub: &TestHub) -> (CountingQueue, PosQueue, serde_json::Value) {
     let settings = &hub.infra.settings;
-    let router_messages = RouterMessages::bind(settings).await;
+    let router_messages = CountingQueue::bind(settings, "order.#").await;
     let mut pos = PosQueue::bind(settings, "LDN-002").await;
     let placed = hub.app.place_order(&sample_pickup("LDN-002", "GBP")).await;
     assert_eq!(placed.answer.status, 202, "{}", placed.answer.body);

@@ -7,7 +7,7 @@ use crossdock_adapter_uber_eats::Generation;
 use crossdock_channel::sim::Fault;
 use crossdock_model::{OrderId, StatusAction};
 
-use crate::helpers::{TestHub, WAIT, sample_pickup, wait_for};
+use crate::helpers::{CountingQueue, TestHub, WAIT, sample_pickup, wait_for};
 
 /// Places an order on the simulator of `channel` (Uber Eats or the own app) at NYC-001,
 /// waits until it is routed there, and returns its hub id.
@@ -148,5 +148,45 @@ async fn a_platform_whose_calls_hang_holds_up_only_its_own_orders() {
         )
         .await;
     }
+    hub.stop().await;
+}
+
+/// A nudge this process cannot run at once (as many as the sync queue's consumer would
+/// handle are under way here) has no outbox row behind it: it goes by the sync queue,
+/// published once, and its order's status still reaches the platform. With one sync turn,
+/// four nudges are run here at most: Uber's two (one call hanging, one waiting for the
+/// turn) and two of the own app's (waiting for the turn) hold them all, so the third own
+/// app accept's nudge is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nudge_the_process_cannot_run_at_once_goes_by_the_sync_queue() {
+    let hub = TestHub::start_tuned(Generation::Classic, |settings| {
+        settings.sync.concurrency = 1;
+    })
+    .await;
+    let token = hub.token("NYC-001").to_owned();
+    let published = CountingQueue::bind(&hub.infra.settings, "sync.#").await;
+    let mut app_orders = Vec::new();
+    for _ in 0..3 {
+        app_orders.push(routed_at_nyc_001(&hub, "own_app").await);
+    }
+    let uber_orders = hang_uber_accepts(&hub, 2, 1).await;
+    assert_eq!(
+        published.count().await,
+        0,
+        "nudges run here are not published"
+    );
+    for id in &app_orders {
+        hub.post_actions(&token, &id.to_string(), &["accept"]).await;
+    }
+    wait_for("a nudge published", WAIT, || async {
+        (published.count().await >= 1).then_some(())
+    })
+    .await;
+
+    hub.uber.faults().clear();
+    for id in app_orders.iter().chain(&uber_orders) {
+        accept_pushed(&hub, *id).await;
+    }
+    published.close().await;
     hub.stop().await;
 }
