@@ -58,20 +58,25 @@ async fn insert_inbox(
     let inserted = tx
         .execute(
             &tx.prepare_cached(INSERT_INBOX).await?,
-            &[
-                &raw.channel,
-                &raw.dedupe_key,
-                &raw.received_at,
-                &kind,
-                &raw.headers,
-                &raw.body,
-            ],
+            &inbox_params(raw, &kind),
         )
         .await?;
     if inserted == 1 {
         return Ok(None);
     }
     Ok(Some(inbox_order(tx, raw).await?))
+}
+
+/// [`INSERT_INBOX`]'s parameters: the request `raw`, recorded as a `kind`.
+fn inbox_params<'r>(raw: &'r RawRecord<'_>, kind: &'r &str) -> [&'r (dyn ToSql + Sync); 6] {
+    [
+        &raw.channel,
+        &raw.dedupe_key,
+        &raw.received_at,
+        kind,
+        &raw.headers,
+        &raw.body,
+    ]
 }
 
 /// [`insert_inbox`]'s statement: nothing when the key is recorded already.
@@ -225,15 +230,9 @@ impl Db {
                 let Inbox::Insert(raw) = inbox else {
                     return Ok(None);
                 };
-                let params: [&(dyn ToSql + Sync); 6] = [
-                    &raw.channel,
-                    &raw.dedupe_key,
-                    &raw.received_at,
-                    &"order",
-                    &raw.headers,
-                    &raw.body,
-                ];
-                let inserted = tx.execute(&insert_inbox, &params).await?;
+                let inserted = tx
+                    .execute(&insert_inbox, &inbox_params(raw, &"order"))
+                    .await?;
                 Ok((inserted == 0).then_some(raw))
             },
             tx.execute(&lock, &lock_params),
