@@ -513,7 +513,7 @@ async fn measured_step(
     let before = Before::now(run);
     platforms::offer(&run.platforms, &mut run.rotation, index, rate, duration).await;
     let offered_until = Instant::now();
-    drain(run).await?;
+    drain(run, before.wall).await?;
     let drain_seconds = offered_until.elapsed().as_secs_f64();
     let hub_orders = hub_orders(&run.db, before.wall).await?;
     let step = step_result(run, name, index, rate, &before, &hub_orders, drain_seconds)?;
@@ -586,9 +586,10 @@ fn step_result(
 }
 
 /// Waits until every acknowledged order reached its store and was accepted, the hub's
-/// store workers recorded the hand-over of every order routed to a store, and the hub has
-/// no status sync pending and nothing in its outbox.
-async fn drain(run: &Run) -> anyhow::Result<()> {
+/// store workers recorded the hand-over of every order of the step (received since
+/// `since`) routed to a store, and the hub has no status sync pending and nothing in its
+/// outbox.
+async fn drain(run: &Run, since: DateTime<Utc>) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last = None;
     let mut moved = Instant::now();
@@ -597,20 +598,22 @@ async fn drain(run: &Run) -> anyhow::Result<()> {
         let acked = ledger.acked();
         let (at_stores, accepting) = ledger.store_counts();
         let client = run.db.pool().get().await?;
-        // Every order the run routed stays with its store (they accept at once), so the
-        // hand-overs still to record are the routed orders less the recorded ones.
+        // The step's orders only (the index on reception time), not every order of the
+        // run read again ten times a second while the hub drains.
         let row = client
             .query_one(
                 "SELECT (SELECT count(*) FROM status_syncs WHERE state = 'pending'),
                         (SELECT count(*) FROM outbox WHERE refused_at IS NULL),
-                        (SELECT count(*) FROM orders WHERE store_id IS NOT NULL)
-                          - (SELECT count(*) FROM store_deliveries)",
-                &[],
+                        (SELECT count(*) FROM orders o
+                          WHERE o.received_at >= $1 AND o.store_id IS NOT NULL
+                            AND NOT EXISTS (SELECT 1 FROM store_deliveries d
+                                             WHERE d.order_id = o.id))",
+                &[&since],
             )
             .await?;
         drop(client);
         let (pending, outbox, handovers): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        if at_stores >= acked && accepting == 0 && pending == 0 && outbox == 0 && handovers <= 0 {
+        if at_stores >= acked && accepting == 0 && pending == 0 && outbox == 0 && handovers == 0 {
             // The platforms' feeds are read by their own tasks: a moment for the last.
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
