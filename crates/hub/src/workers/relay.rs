@@ -1,7 +1,7 @@
 //! Publishing the outbox. In a process that runs the relay, every transaction's outbox
 //! rows reach [`Outbound`] right after its commit: [`publish_committed`] publishes them
 //! at once with publisher confirms (whatever has been committed meanwhile goes in the
-//! same batch), and [`forget_confirmed`] deletes the confirmed ones in batches. No
+//! same batch), and `forget_confirmed` deletes the confirmed ones in batches. No
 //! claim, no relay round in between: a message leaves one hop after its commit.
 //!
 //! The committer keeps its rows, in commit order, until the broker confirmed or refused
@@ -13,7 +13,7 @@
 //! [`run`], the relay, is the fallback: every `relay.poll_ms` it claims the rows no one
 //! else publishes — those of processes without a publisher at once, and those a
 //! committer published or tried to only once they are older than `relay.grace_ms` (it
-//! died, or a long broker outage left it more than [`MAX_IN_HAND`] rows). Rows this
+//! died, or a long broker outage left it more than `MAX_IN_HAND` rows). Rows this
 //! process still has in hand are never claimed by its own relay, however old, so one
 //! process never publishes a row twice. Before each round it makes sure the publisher is
 //! connected, so while RabbitMQ is away it waits on the publisher's backoff and its link
@@ -248,7 +248,7 @@ async fn publish_nudges(publisher: &Publisher, nudges: &[OutgoingMessage]) {
 }
 
 /// Publishes committed rows as they come, in commit order, then hands the confirmed ones
-/// to [`forget_confirmed`]; refused ones are set aside for HQ. Rows whose outcome is
+/// to `forget_confirmed`; refused ones are set aside for HQ. Rows whose outcome is
 /// unknown because the link broke stay first in line and are published again, with the
 /// same message ids, once the publisher is connected again (it backs off meanwhile): a
 /// store's messages never overtake one another, even across an outage. Rows the broker
@@ -257,7 +257,7 @@ async fn publish_nudges(publisher: &Publisher, nudges: &[OutgoingMessage]) {
 /// itself ([`RunsHere`]) are not published: a routing's row is deleted once the routing
 /// is recorded (one that fails leaves its row to the relay, which publishes it after its
 /// grace). The nudges of a process with the sync stage come with no row: each is run
-/// here, or else published once ([`publish_nudges`]); a process without it writes them
+/// here, or else published once (`publish_nudges`); a process without it writes them
 /// as rows, published like any other.
 pub async fn publish_committed(
     shared: Arc<Shared>,

@@ -53,7 +53,7 @@ pub async fn run(shared: Arc<Shared>, turns: RoutingTurns, stop: watch::Receiver
     }
 }
 
-/// The turns of a process's routings, [`CONCURRENCY`] of them, shared by the order
+/// The turns of a process's routings, `CONCURRENCY` of them, shared by the order
 /// queue's consumer and the routings run right after the commits that call for them (see
 /// [`route_here`]).
 #[derive(Clone)]

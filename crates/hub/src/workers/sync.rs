@@ -212,8 +212,8 @@ async fn handle(shared: &Shared, runs: &SyncRuns, incoming: Incoming) -> Disposi
     }
 }
 
-/// Every [`SWEEP_EVERY`], starts a run for each order whose next sync came due (a retry,
-/// or a new sync its nudge left for longer than [`NUDGE_GRACE`]), longest due first, not
+/// Every `SWEEP_EVERY`, starts a run for each order whose next sync came due (a retry,
+/// or a new sync its nudge left for longer than `NUDGE_GRACE`), longest due first, not
 /// already being run by the sweeper and whose channel has a turn free; a run steps aside
 /// if a nudged run holds the order. On stop it lets the runs under way
 /// finish: each holds its order's advisory lock on a pooled connection.
