@@ -13,7 +13,12 @@
 //!
 //! A handler that panics counts as `Requeue`. With `concurrency` 1 the next delivery is
 //! taken only after the previous one is settled, so within one session a
-//! single-active-consumer queue (a store shard) is handled strictly in delivery order. Not
+//! single-active-consumer queue (a store shard) is handled strictly in delivery order.
+//!
+//! [`consume_batches`] hands its handler every delivery that is already waiting (up to a
+//! limit) in one call, one call at a time, so a handler can record a backlog in one
+//! transaction; when it says `Ack` to each, one `basic.ack` with `multiple` settles
+//! them all, otherwise each is settled in turn, in delivery order. Not
 //! across sessions: after a session failure, handlers still in flight may run on (up to 5 s)
 //! while the broker already redelivers their messages to the next session (or another
 //! consumer), so a message may be handled twice, and the two runs may overlap or interleave
@@ -43,7 +48,7 @@
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, future::BoxFuture};
 use lapin::{
     Acker, Channel, Connection, Consumer,
     message::Delivery,
@@ -75,6 +80,10 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// How long that check may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a session ends when the consumer's stream does.
+const CONSUMER_ENDED: &str =
+    "the broker ended the consumer (queue deleted, or the connection closed)";
 
 /// A message handed to a [`consume`] handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,26 +123,96 @@ pub async fn consume<H, F>(
     prefetch: u16,
     concurrency: usize,
     link: LinkState,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> Result<(), BrokerError>
 where
     H: Fn(Incoming) -> F + Send + Sync + 'static,
     F: Future<Output = Disposition> + Send + 'static,
 {
+    let handler = Arc::new(handler);
+    let one_at_a_time: BatchHandler = Arc::new(move |mut incoming: Vec<Incoming>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            match incoming.pop() {
+                Some(incoming) => vec![(*handler)(incoming).await],
+                None => Vec::new(),
+            }
+        }
+        .boxed()
+    });
+    let shape = Shape {
+        prefetch,
+        concurrency: concurrency.max(1),
+        batch: 1,
+    };
+    run_consumer(config, queue, shape, link, shutdown, one_at_a_time).await
+}
+
+/// Like [`consume`] with one handler call at a time, each given every delivery already
+/// waiting, in delivery order, up to `max_batch` (0 is taken as 1); it answers with one
+/// [`Disposition`] per message, in the same order (a message it gives none is requeued).
+/// When every answer is `Ack`, one `basic.ack` with `multiple` settles the batch. The
+/// broker keeps up to `prefetch` deliveries unacked, which should be more than
+/// `max_batch` so that the next batch arrives while one is handled.
+pub async fn consume_batches<H, F>(
+    config: BrokerConfig,
+    queue: String,
+    prefetch: u16,
+    max_batch: usize,
+    link: LinkState,
+    shutdown: watch::Receiver<bool>,
+    handler: H,
+) -> Result<(), BrokerError>
+where
+    H: Fn(Vec<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Vec<Disposition>> + Send + 'static,
+{
+    let handler: BatchHandler = Arc::new(move |incoming| handler(incoming).boxed());
+    let shape = Shape {
+        prefetch,
+        concurrency: 1,
+        batch: max_batch.max(1),
+    };
+    run_consumer(config, queue, shape, link, shutdown, handler).await
+}
+
+/// A handler of a batch of messages, with one disposition per message.
+type BatchHandler =
+    Arc<dyn Fn(Vec<Incoming>) -> BoxFuture<'static, Vec<Disposition>> + Send + Sync>;
+
+/// How a consumer takes its deliveries.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Unacked deliveries the broker may hand over.
+    prefetch: u16,
+    /// Handler calls running at once.
+    concurrency: usize,
+    /// Most deliveries one handler call takes.
+    batch: usize,
+}
+
+async fn run_consumer(
+    config: BrokerConfig,
+    queue: String,
+    shape: Shape,
+    link: LinkState,
+    mut shutdown: watch::Receiver<bool>,
+    handler: BatchHandler,
+) -> Result<(), BrokerError> {
     short(&queue, "queue name")?;
     let session = Session {
         topology: Topology::from_config(&config),
         config,
         queue,
-        prefetch,
-        concurrency: concurrency.max(1),
-        handler: Arc::new(handler),
+        shape,
+        handler,
     };
     info!(
         queue = %session.queue,
-        prefetch,
-        concurrency = session.concurrency,
+        prefetch = shape.prefetch,
+        concurrency = shape.concurrency,
+        batch = shape.batch,
         url = %redact_url(&session.config.url),
         "Consumer starting."
     );
@@ -184,20 +263,15 @@ enum SessionEnd {
 }
 
 /// Everything one consumer needs across reconnects.
-struct Session<H> {
+struct Session {
     config: BrokerConfig,
     topology: Topology,
     queue: String,
-    prefetch: u16,
-    concurrency: usize,
-    handler: Arc<H>,
+    shape: Shape,
+    handler: BatchHandler,
 }
 
-impl<H, F> Session<H>
-where
-    H: Fn(Incoming) -> F + Send + Sync + 'static,
-    F: Future<Output = Disposition> + Send + 'static,
-{
+impl Session {
     /// One connection's worth of consuming.
     async fn run(&self, link: &LinkState, shutdown: &mut watch::Receiver<bool>) -> SessionEnd {
         let setup = tokio::select! {
@@ -236,22 +310,36 @@ where
                     Ok(Err(error)) => break Some(error),
                     Err(join_error) => break Some(format!("handler task failed: {join_error}")),
                 },
-                next = consumer.next(), if in_flight.len() < self.concurrency => match next {
+                next = consumer.next(), if in_flight.len() < self.shape.concurrency => match next {
                     Some(Ok(delivery)) => {
+                        let mut batch = vec![delivery];
+                        // What else is waiting already joins the batch.
+                        let mut ended = None;
+                        while batch.len() < self.shape.batch {
+                            match consumer.next().now_or_never() {
+                                Some(Some(Ok(delivery))) => batch.push(delivery),
+                                Some(Some(Err(error))) => {
+                                    ended = Some(format!("consumer failed: {error}"));
+                                    break;
+                                }
+                                Some(None) => {
+                                    ended = Some(CONSUMER_ENDED.to_owned());
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
                         in_flight.spawn(handle(
                             Arc::clone(&self.handler),
                             self.queue.clone(),
-                            delivery,
+                            batch,
                         ));
+                        if ended.is_some() {
+                            break ended;
+                        }
                     }
                     Some(Err(error)) => break Some(format!("consumer failed: {error}")),
-                    None => {
-                        break Some(
-                            "the broker ended the consumer (queue deleted, or the connection \
-                             closed)"
-                                .to_owned(),
-                        );
-                    }
+                    None => break Some(CONSUMER_ENDED.to_owned()),
                 },
                 _ = probe_tick.tick() => {
                     if let Err(error) = self.probe(&probe).await {
@@ -313,7 +401,7 @@ where
         let name = format!("crossdock-consumer {}", self.queue);
         let start_consuming = async |connection: &Connection, channel: &Channel| {
             channel
-                .basic_qos(self.prefetch, BasicQosOptions::default())
+                .basic_qos(self.shape.prefetch, BasicQosOptions::default())
                 .await
                 .map_err(BrokerError::Channel)?;
             let consumer = channel
@@ -346,49 +434,75 @@ where
     }
 }
 
-/// Runs the handler for one delivery and settles it on the delivery's channel.
-async fn handle<H, F>(handler: Arc<H>, queue: String, delivery: Delivery) -> Result<(), String>
-where
-    H: Fn(Incoming) -> F + Send + Sync + 'static,
-    F: Future<Output = Disposition> + Send + 'static,
-{
-    let Delivery {
-        delivery_tag,
-        routing_key,
-        redelivered,
-        properties,
-        data,
-        acker,
-        ..
-    } = delivery;
-    let incoming = Incoming {
-        routing_key: routing_key.to_string(),
-        message_id: properties.message_id().as_ref().map(ToString::to_string),
-        kind: properties.kind().as_ref().map(ToString::to_string),
-        body: data,
-        redelivered,
-    };
-    let message_id = incoming.message_id.clone().unwrap_or_default();
-    let disposition = match AssertUnwindSafe(async { (*handler)(incoming).await })
-        .catch_unwind()
-        .await
-    {
-        Ok(disposition) => disposition,
+/// Runs the handler for a batch of deliveries (one, for [`consume`]) and settles them on
+/// their channel.
+async fn handle(
+    handler: BatchHandler,
+    queue: String,
+    deliveries: Vec<Delivery>,
+) -> Result<(), String> {
+    let count = deliveries.len();
+    let mut settling = Vec::with_capacity(count);
+    let mut incoming = Vec::with_capacity(count);
+    for delivery in deliveries {
+        let Delivery {
+            delivery_tag,
+            routing_key,
+            redelivered,
+            properties,
+            data,
+            acker,
+            ..
+        } = delivery;
+        let message_id = properties.message_id().as_ref().map(ToString::to_string);
+        settling.push((acker, delivery_tag, message_id.clone().unwrap_or_default()));
+        incoming.push(Incoming {
+            routing_key: routing_key.to_string(),
+            message_id,
+            kind: properties.kind().as_ref().map(ToString::to_string),
+            body: data,
+            redelivered,
+        });
+    }
+    let mut dispositions = match AssertUnwindSafe(handler(incoming)).catch_unwind().await {
+        Ok(dispositions) => dispositions,
         Err(_panic) => {
-            error!(%queue, %message_id, "Message handler panicked; the message is requeued.");
-            Disposition::Requeue
+            let message_ids: Vec<&str> = settling.iter().map(|(_, _, id)| id.as_str()).collect();
+            error!(%queue, ?message_ids, "Message handler panicked; its messages are requeued.");
+            Vec::new()
         }
     };
-    if disposition != Disposition::Ack {
-        debug!(%queue, %message_id, delivery_tag, ?disposition, "Message not acked.");
+    if dispositions.len() != count {
+        if !dispositions.is_empty() {
+            error!(
+                %queue,
+                messages = count,
+                dispositions = dispositions.len(),
+                "The handler did not answer once per message; the messages it left are requeued."
+            );
+        }
+        dispositions.resize(count, Disposition::Requeue);
     }
-    settle(&acker, disposition).await
+    if count > 1 && dispositions.iter().all(|d| *d == Disposition::Ack) {
+        // Every earlier delivery of the channel is settled (one batch at a time): a
+        // `multiple` ack of the last settles exactly this batch.
+        if let Some((acker, _, _)) = settling.last() {
+            return settle(acker, Disposition::Ack, true).await;
+        }
+    }
+    for ((acker, delivery_tag, message_id), disposition) in settling.iter().zip(dispositions) {
+        if disposition != Disposition::Ack {
+            debug!(%queue, %message_id, delivery_tag, ?disposition, "Message not acked.");
+        }
+        settle(acker, disposition, false).await?;
+    }
+    Ok(())
 }
 
-async fn settle(acker: &Acker, disposition: Disposition) -> Result<(), String> {
+async fn settle(acker: &Acker, disposition: Disposition, multiple: bool) -> Result<(), String> {
     let request = async {
         match disposition {
-            Disposition::Ack => acker.ack(BasicAckOptions::default()).await,
+            Disposition::Ack => acker.ack(BasicAckOptions { multiple }).await,
             Disposition::Requeue | Disposition::DeadLetter => {
                 let requeue = disposition == Disposition::Requeue;
                 acker.reject(BasicRejectOptions { requeue }).await

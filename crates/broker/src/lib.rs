@@ -13,7 +13,8 @@
 //!   pipelines a batch and reports [`PublishOutcome::Confirmed`], `Refused` or `Unknown`
 //!   per message. Used by the outbox relay, which republishes `Unknown` with the same id.
 //! * [`consumer`](consume): a supervised manual-ack consumer that hands [`Incoming`]
-//!   messages to a handler and applies its [`Disposition`].
+//!   messages to a handler, one at a time or what waits together ([`consume_batches`]),
+//!   and applies its [`Disposition`]s.
 //! * [`depth`](queue_depths): queue depths for monitoring (passive declares, every read
 //!   bounded by a timeout); [`DepthProbe`] keeps one connection across reads.
 //! * [`tap`](tap()): a process's own transient queue on the events exchange, for nudging live
@@ -43,7 +44,7 @@ mod topology;
 
 pub use backoff::Backoff;
 pub use config::{BrokerConfig, connect};
-pub use consumer::{Disposition, Incoming, consume};
+pub use consumer::{Disposition, Incoming, consume, consume_batches};
 pub use depth::{DepthProbe, QueueDepth, queue_depths, topology_queues};
 pub use error::{BrokerError, redact_url};
 pub use link::{LinkSnapshot, LinkState};

@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use crossdock_broker::{
     BrokerConfig, BrokerError, Disposition, Incoming, LinkState, OutgoingMessage, PublishOutcome,
-    Publisher, Topology, connect, consume,
+    Publisher, Topology, connect, consume, consume_batches,
 };
 use crossdock_model::StoreId;
 use lapin::{
@@ -147,6 +147,31 @@ impl Running {
             queue,
             50,
             concurrency,
+            link.clone(),
+            shutdown,
+            handler,
+        ));
+        Self { stop, task, link }
+    }
+
+    /// Starts `consume_batches` with a prefetch of 50.
+    fn start_batches<H, F>(
+        config: &BrokerConfig,
+        queue: String,
+        max_batch: usize,
+        handler: H,
+    ) -> Self
+    where
+        H: Fn(Vec<Incoming>) -> F + Send + Sync + 'static,
+        F: Future<Output = Vec<Disposition>> + Send + 'static,
+    {
+        let (stop, shutdown) = watch::channel(false);
+        let link = LinkState::default();
+        let task = tokio::spawn(consume_batches(
+            config.clone(),
+            queue,
+            50,
+            max_batch,
             link.clone(),
             shutdown,
             handler,
@@ -605,6 +630,130 @@ async fn concurrency_one_keeps_publish_order_on_a_store_shard() {
     }
 
     consumer.stop().await;
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_consumer_takes_what_waits_together_and_settles_each_as_answered() {
+    let fixture = Fixture::new(10).await;
+    fixture.declare().await;
+    let publisher = fixture.publisher().await;
+    let shop = store("SH-BATCH-1");
+    let queue = fixture
+        .topology
+        .store_queue(fixture.topology.shard_of(&shop));
+    let routing_key = fixture.topology.store_routing_key(&shop);
+    // A backlog waits before the consumer starts.
+    let backlog: Vec<OutgoingMessage> = (0..100)
+        .map(|n| message(&routing_key, &n.to_string(), "{}"))
+        .collect();
+    assert_eq!(
+        publisher.publish_batch(&backlog).await,
+        vec![PublishOutcome::Confirmed; backlog.len()]
+    );
+    let (dead, mut dead_letters) =
+        fixture.collect(fixture.topology.dead_letter_queue(), 1, Disposition::Ack);
+
+    // Every message acked but "13", which can never succeed, and "42" the first time,
+    // which may later; the handler once answers none from "70" to the end of its batch.
+    let unanswered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let left = unanswered.clone();
+    let (tx, mut batches) = mpsc::unbounded_channel::<Vec<Incoming>>();
+    let consumer = Running::start_batches(&fixture.config, queue.clone(), 16, move |batch| {
+        let (tx, left) = (tx.clone(), left.clone());
+        async move {
+            let mut dispositions: Vec<Disposition> = batch
+                .iter()
+                .map(|incoming| match incoming.message_id.as_deref() {
+                    Some("13") => Disposition::DeadLetter,
+                    Some("42") if !incoming.redelivered => Disposition::Requeue,
+                    _ => Disposition::Ack,
+                })
+                .collect();
+            if let Some(at) = batch.iter().position(|incoming| {
+                incoming.message_id.as_deref() == Some("70") && !incoming.redelivered
+            }) {
+                dispositions.truncate(at);
+                left.lock().expect("unpoisoned").extend(
+                    batch[at..]
+                        .iter()
+                        .filter_map(|incoming| incoming.message_id.as_deref()?.parse::<u32>().ok()),
+                );
+            }
+            let _ = tx.send(batch);
+            dispositions
+        }
+    });
+    let again_expected = |unanswered: &[u32]| {
+        let mut expected = vec![42];
+        expected.extend_from_slice(unanswered);
+        expected.sort_unstable();
+        expected
+    };
+
+    let mut first_deliveries = Vec::new();
+    let mut again = Vec::new();
+    let mut largest = 0;
+    while first_deliveries.len() < 100
+        || again.len() < again_expected(&unanswered.lock().expect("unpoisoned")).len()
+    {
+        let batch = timeout(WAIT, batches.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("timed out: first deliveries {first_deliveries:?}, again {again:?}")
+            })
+            .expect("consumer alive");
+        assert!(!batch.is_empty(), "a batch holds at least one message");
+        largest = largest.max(batch.len());
+        for incoming in batch {
+            let id: u32 = incoming
+                .message_id
+                .as_deref()
+                .and_then(|id| id.parse().ok())
+                .expect("numbered");
+            if incoming.redelivered {
+                again.push(id);
+            } else {
+                first_deliveries.push(id);
+            }
+        }
+    }
+    assert_eq!(
+        first_deliveries,
+        (0..100).collect::<Vec<u32>>(),
+        "in delivery order"
+    );
+    again.sort_unstable();
+    let unanswered = unanswered.lock().expect("unpoisoned").clone();
+    assert_eq!(unanswered.first(), Some(&70), "{unanswered:?}");
+    assert_eq!(
+        again,
+        again_expected(&unanswered),
+        "only the requeued and the unanswered come again"
+    );
+    assert!(largest > 1, "what waited was taken together");
+    assert!(largest <= 16, "no batch over the limit: {largest}");
+    let dead_letter = recv(&mut dead_letters, "the dead-lettered message").await;
+    assert_eq!(dead_letter.message_id.as_deref(), Some("13"));
+
+    consumer.stop().await;
+    // Every message was settled: nothing went back to the queue.
+    let waiting = fixture
+        .channel()
+        .await
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue exists")
+        .message_count();
+    assert_eq!(waiting, 0);
+    dead.stop().await;
     fixture.cleanup().await;
 }
 

@@ -445,52 +445,105 @@ impl Db {
         Ok(order)
     }
 
-    /// Records that the store queue handed the order to `store`: the first time only, and
-    /// only while the order is still that store's (a store that declined it, or lost it
-    /// to a timeout, does not get it late).
-    pub async fn record_store_delivery(
+    /// Records that a store queue handed each order to its store, what a store worker
+    /// found waiting on its queue, in one statement: each the first time only, and only
+    /// while the order is still that store's (a store that declined it, or lost it to a
+    /// timeout, does not get it late). Every hand-over counts, an order named twice
+    /// (a redelivery) twice. One answer per hand-over, in the same order.
+    pub async fn record_store_deliveries(
         &self,
-        id: OrderId,
-        store: &StoreId,
-    ) -> Result<Handover, DbError> {
+        handovers: &[(OrderId, StoreId)],
+    ) -> Result<Vec<Handover>, DbError> {
+        // Each (order, store) once, with how many times the batch names it: one row may
+        // not be changed twice by one statement.
+        let mut pairs: Vec<(&OrderId, &StoreId, i32)> = Vec::with_capacity(handovers.len());
+        // Each hand-over's pair.
+        let mut slots = Vec::with_capacity(handovers.len());
+        for (id, store) in handovers {
+            let slot = match pairs.iter().position(|(i, s, _)| *i == id && *s == store) {
+                Some(slot) => {
+                    pairs[slot].2 += 1;
+                    slot
+                }
+                None => {
+                    pairs.push((id, store, 1));
+                    pairs.len() - 1
+                }
+            };
+            slots.push(slot);
+        }
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<uuid::Uuid> = pairs.iter().map(|(id, _, _)| id.as_uuid()).collect();
+        let stores: Vec<&str> = pairs.iter().map(|(_, store, _)| store.as_str()).collect();
+        let times: Vec<i32> = pairs.iter().map(|(_, _, times)| *times).collect();
         let client = self.pool.get().await?;
-        let reason = format!("on the queue of {store}");
-        // One statement, one round trip: the hand-over counted, and its event written the
-        // first time only (a data-modifying CTE runs whether or not it is read). The order
-        // is found by its id alone: `IS NOT DISTINCT FROM` is no index condition, so no
-        // plan can look it up among its store's orders instead (tests/plans.rs).
-        let row = client
-            .query_opt(
+        // One statement, one round trip, one commit: the hand-overs counted, and the
+        // event of each written the first time only (a data-modifying CTE runs whether or
+        // not it is read). Each order is found by its id alone, one lookup per hand-over
+        // (`OFFSET 0` keeps the subquery a lookup, not a join the plan may turn into a
+        // scan of the orders; `IS NOT DISTINCT FROM` is no index condition, so no plan can
+        // look it up among its store's orders instead: tests/plans.rs).
+        let rows = client
+            .query(
                 &client
                     .prepare_cached(
-                        "WITH handed AS (
-                             INSERT INTO store_deliveries (order_id, store_id, delivered_at)
-                             SELECT $1, $2, $3 FROM orders
-                              WHERE id = $1 AND store_id IS NOT DISTINCT FROM $2
+                        "WITH batch AS (
+                             SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[])
+                                 AS b (order_id, store_id, times)),
+                         handed AS (
+                             INSERT INTO store_deliveries (order_id, store_id, delivered_at, handovers)
+                             SELECT b.order_id, b.store_id, $4, b.times
+                               FROM batch b CROSS JOIN LATERAL (
+                                   SELECT 1 FROM orders
+                                    WHERE id = b.order_id AND store_id IS NOT DISTINCT FROM b.store_id
+                                   OFFSET 0) AS its_store
                              ON CONFLICT (order_id, store_id)
-                                 DO UPDATE SET handovers = store_deliveries.handovers + 1
-                             RETURNING handovers),
+                                 DO UPDATE SET handovers = store_deliveries.handovers + EXCLUDED.handovers
+                             RETURNING order_id, store_id, handovers),
+                         counted AS (
+                             SELECT h.order_id, h.store_id, h.handovers - b.times AS before
+                               FROM handed h JOIN batch b USING (order_id, store_id)),
                          event AS (
                              INSERT INTO order_events (order_id, at, source, kind, reason)
-                             SELECT $1, $3, $4, $5, $6 FROM handed WHERE handovers = 1)
-                         SELECT handovers FROM handed",
+                             SELECT order_id, $4, $5, $6, 'on the queue of ' || store_id
+                               FROM counted WHERE before = 0)
+                         SELECT order_id, store_id, before FROM counted",
                     )
                     .await?,
                 &[
-                    &id.as_uuid(),
-                    &store.as_str(),
+                    &ids,
+                    &stores,
+                    &times,
                     &Utc::now(),
                     &EventSource::Hub.as_str(),
                     &EventKind::DeliveredToStore.as_str(),
-                    &reason,
                 ],
             )
             .await?;
-        Ok(match row.map(|row| row.get::<_, i32>(0)) {
-            None => Handover::NotTheStore,
-            Some(1) => Handover::First,
-            Some(_) => Handover::Again,
-        })
+        let mut before: Vec<Option<i32>> = vec![None; pairs.len()];
+        for row in &rows {
+            let id: uuid::Uuid = row.get(0);
+            let store: &str = row.get(1);
+            if let Some(at) = pairs
+                .iter()
+                .position(|(i, s, _)| i.as_uuid() == id && s.as_str() == store)
+            {
+                before[at] = Some(row.get(2));
+            }
+        }
+        // Each hand-over in turn: the first of a pair is first if the store had none
+        // before; any later one in the batch is a redelivery.
+        let mut counted = vec![false; pairs.len()];
+        Ok(slots
+            .into_iter()
+            .map(|slot| match before[slot] {
+                None => Handover::NotTheStore,
+                Some(0) if !std::mem::replace(&mut counted[slot], true) => Handover::First,
+                Some(_) => Handover::Again,
+            })
+            .collect())
     }
 
     /// How often store queues handed an order over, over every store it went to (0: never).

@@ -46,7 +46,7 @@ async fn an_orders_loop(db: &crossdock_db::Db, store: &StoreId, external: &str) 
         .expect("decline");
     assert_eq!(declined, Declined::Rerouted);
     assign(db, id, store).await;
-    db.record_store_delivery(id, store)
+    db.record_store_deliveries(&[(id, store.clone())])
         .await
         .expect("hand-over");
     let by = db

@@ -16,7 +16,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use common::{TestDb, act, hub_order, new_order, record, stores, timing, waiting_for_hq};
+use common::{
+    TestDb, act, hand_over, hub_order, new_order, record, stores, timing, waiting_for_hq,
+};
 use crossdock_db::Db;
 use crossdock_db::chain::{LiveRow, LiveWatermark};
 use crossdock_db::orders::{Actor, ChangeError, Handover};
@@ -1120,23 +1122,14 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
     let (a, b) = (&ids[0], &ids[1]);
     let id = hub_order(db, "handover-1").await;
     assert_eq!(
-        db.record_store_delivery(id, a).await.expect("handover"),
+        hand_over(db, id, a).await,
         Handover::NotTheStore,
         "not routed yet"
     );
     route_to(db, id, a, Some(10)).await;
-    assert_eq!(
-        db.record_store_delivery(id, a).await.expect("handover"),
-        Handover::First
-    );
-    assert_eq!(
-        db.record_store_delivery(id, a).await.expect("handover"),
-        Handover::Again
-    );
-    assert_eq!(
-        db.record_store_delivery(id, b).await.expect("handover"),
-        Handover::NotTheStore
-    );
+    assert_eq!(hand_over(db, id, a).await, Handover::First);
+    assert_eq!(hand_over(db, id, a).await, Handover::Again);
+    assert_eq!(hand_over(db, id, b).await, Handover::NotTheStore);
     assert_eq!(db.store_handovers(id).await.expect("handovers"), 2);
     let delivered = |events: Vec<crossdock_model::OrderEvent>| {
         events
@@ -1150,18 +1143,9 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
     db.assign(id, b, None, &timing(), &json!({}))
         .await
         .expect("assign");
-    assert_eq!(
-        db.record_store_delivery(id, a).await.expect("handover"),
-        Handover::NotTheStore
-    );
-    assert_eq!(
-        db.record_store_delivery(id, b).await.expect("handover"),
-        Handover::First
-    );
-    assert_eq!(
-        db.record_store_delivery(id, b).await.expect("handover"),
-        Handover::Again
-    );
+    assert_eq!(hand_over(db, id, a).await, Handover::NotTheStore);
+    assert_eq!(hand_over(db, id, b).await, Handover::First);
+    assert_eq!(hand_over(db, id, b).await, Handover::Again);
     assert_eq!(db.store_handovers(id).await.expect("handovers"), 4);
     assert_eq!(delivered(db.events(id).await.expect("events")), 2);
 
@@ -1169,11 +1153,77 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
     db.decline(id, &Decline::Rejected(b.clone()), "busy")
         .await
         .expect("decline");
-    assert_eq!(
-        db.record_store_delivery(id, b).await.expect("handover"),
-        Handover::NotTheStore
-    );
+    assert_eq!(hand_over(db, id, b).await, Handover::NotTheStore);
     assert_eq!(db.store_handovers(id).await.expect("handovers"), 4);
+    test.drop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_hand_overs_is_recorded_as_one_at_a_time_would_be() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let ids = stores(db, 2).await;
+    let (a, b) = (&ids[0], &ids[1]);
+    let first = hub_order(db, "batch-1").await;
+    let again = hub_order(db, "batch-2").await;
+    let elsewhere = hub_order(db, "batch-3").await;
+    let unrouted = hub_order(db, "batch-4").await;
+    for id in [first, again, elsewhere] {
+        route_to(db, id, a, Some(10)).await;
+    }
+    assert_eq!(hand_over(db, again, a).await, Handover::First);
+
+    // What a store worker finds waiting: a new order, a redelivery of one the store has,
+    // an order of another store's queue, one not routed yet, and a message delivered twice.
+    let batch = [
+        (first, a.clone()),
+        (again, a.clone()),
+        (elsewhere, b.clone()),
+        (unrouted, a.clone()),
+        (first, a.clone()),
+    ];
+    assert_eq!(
+        db.record_store_deliveries(&batch)
+            .await
+            .expect("hand-overs"),
+        [
+            Handover::First,
+            Handover::Again,
+            Handover::NotTheStore,
+            Handover::NotTheStore,
+            Handover::Again,
+        ]
+    );
+    let delivered = |events: Vec<crossdock_model::OrderEvent>| {
+        events
+            .into_iter()
+            .filter(|e| e.kind == EventKind::DeliveredToStore)
+            .count()
+    };
+    for (id, handovers, events) in [
+        (first, 2, 1),
+        (again, 2, 1),
+        (elsewhere, 0, 0),
+        (unrouted, 0, 0),
+    ] {
+        assert_eq!(
+            db.store_handovers(id).await.expect("handovers"),
+            handovers,
+            "{id}"
+        );
+        assert_eq!(
+            delivered(db.events(id).await.expect("events")),
+            events,
+            "{id}"
+        );
+    }
+    assert!(
+        db.record_store_deliveries(&[])
+            .await
+            .expect("nothing")
+            .is_empty(),
+        "an empty batch records nothing"
+    );
     test.drop().await;
 }
 

@@ -203,6 +203,16 @@ pub async fn assign(db: &Db, id: OrderId, store: &StoreId) {
 
 /// Applies `action` to the order as `actor`; returns the order after it. Panics when the
 /// change is refused.
+/// One store queue hand-over, a batch of one.
+pub async fn hand_over(db: &Db, id: OrderId, store: &StoreId) -> crossdock_db::orders::Handover {
+    let recorded = db
+        .record_store_deliveries(&[(id, store.clone())])
+        .await
+        .expect("hand-over");
+    assert_eq!(recorded.len(), 1, "one answer per hand-over");
+    recorded[0]
+}
+
 pub async fn act(db: &Db, id: OrderId, action: StatusAction, actor: &Actor) -> Order {
     db.change_status(id, &action, actor)
         .await
