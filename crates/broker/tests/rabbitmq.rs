@@ -94,22 +94,27 @@ impl Fixture {
         (running, rx)
     }
 
+    /// The queue as the broker has it now (a passive declare: an error if it is missing).
+    async fn inspect(&self, queue: &str) -> Result<lapin::Queue, lapin::Error> {
+        self.channel()
+            .await
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    }
+
     /// Waits until `queue` has a consumer: the consumer's session declared the topology and
     /// is consuming, so no later re-declare of its races with what the test does next.
     async fn consuming(&self, queue: &str) {
-        let channel = self.channel().await;
         eventually(&format!("a consumer on {queue}"), || async {
-            let declared = channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await;
-            declared
+            self.inspect(queue)
+                .await
                 .ok()
                 .filter(|queue| queue.consumer_count() >= 1)
                 .map(|_| ())
@@ -258,21 +263,14 @@ async fn declare_is_idempotent_and_every_queue_is_quorum() {
 
     for queue in every_queue(&fixture.topology) {
         // Exists: a passive declare succeeds.
-        let channel = fixture.channel().await;
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+        fixture
+            .inspect(&queue)
             .await
             .unwrap_or_else(|e| panic!("queue {queue} missing: {e}"));
         // Declared with exactly the expected arguments: re-declaring with them succeeds,
         // and the same with `x-queue-type=classic` is refused for that argument.
         let expected = expected_arguments(&fixture.topology, &queue, 10, "quorum");
+        let channel = fixture.channel().await;
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -739,16 +737,7 @@ async fn a_batch_consumer_takes_what_waits_together_and_settles_each_as_answered
     consumer.stop().await;
     // Every message was settled: nothing went back to the queue.
     let waiting = fixture
-        .channel()
-        .await
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
+        .inspect(&queue)
         .await
         .expect("queue exists")
         .message_count();

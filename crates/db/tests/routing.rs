@@ -1114,6 +1114,16 @@ fn timing_with_margin(margin: Duration) -> AcceptTiming {
     }
 }
 
+/// The order's "delivered to store" events.
+async fn delivered_events(db: &Db, id: OrderId) -> usize {
+    db.events(id)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.kind == EventKind::DeliveredToStore)
+        .count()
+}
+
 #[tokio::test]
 async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store() {
     let test = TestDb::new().await;
@@ -1131,13 +1141,7 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
     assert_eq!(hand_over(db, id, a).await, Handover::Again);
     assert_eq!(hand_over(db, id, b).await, Handover::NotTheStore);
     assert_eq!(db.store_handovers(id).await.expect("handovers"), 2);
-    let delivered = |events: Vec<crossdock_model::OrderEvent>| {
-        events
-            .into_iter()
-            .filter(|e| e.kind == EventKind::DeliveredToStore)
-            .count()
-    };
-    assert_eq!(delivered(db.events(id).await.expect("events")), 1);
+    assert_eq!(delivered_events(db, id).await, 1);
 
     // HQ moves it to b: a's queue no longer hands it over, b's does.
     db.assign(id, b, None, &timing(), &json!({}))
@@ -1147,7 +1151,7 @@ async fn store_queue_hand_overs_are_recorded_once_and_only_for_the_orders_store(
     assert_eq!(hand_over(db, id, b).await, Handover::First);
     assert_eq!(hand_over(db, id, b).await, Handover::Again);
     assert_eq!(db.store_handovers(id).await.expect("handovers"), 4);
-    assert_eq!(delivered(db.events(id).await.expect("events")), 2);
+    assert_eq!(delivered_events(db, id).await, 2);
 
     // A declined order is no longer the store's either.
     db.decline(id, &Decline::Rejected(b.clone()), "busy")
@@ -1194,12 +1198,6 @@ async fn a_batch_of_hand_overs_is_recorded_as_one_at_a_time_would_be() {
             Handover::Again,
         ]
     );
-    let delivered = |events: Vec<crossdock_model::OrderEvent>| {
-        events
-            .into_iter()
-            .filter(|e| e.kind == EventKind::DeliveredToStore)
-            .count()
-    };
     for (id, handovers, events) in [
         (first, 2, 1),
         (again, 2, 1),
@@ -1211,11 +1209,7 @@ async fn a_batch_of_hand_overs_is_recorded_as_one_at_a_time_would_be() {
             handovers,
             "{id}"
         );
-        assert_eq!(
-            delivered(db.events(id).await.expect("events")),
-            events,
-            "{id}"
-        );
+        assert_eq!(delivered_events(db, id).await, events, "{id}");
     }
     assert!(
         db.record_store_deliveries(&[])
