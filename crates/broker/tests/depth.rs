@@ -13,7 +13,7 @@ use crossdock_broker::{
     Topology, connect, queue_depths, topology_queues,
 };
 
-use common::eventually;
+use common::{RemovedOnPanic, eventually};
 
 /// Bound of one depth read in these tests.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +61,7 @@ async fn cleanup(admin: lapin::Connection, topology: &Topology) {
 #[tokio::test]
 async fn published_messages_show_in_their_queues_depth_and_missing_queues_are_left_out() {
     let config = config();
+    let _removed = RemovedOnPanic(config.clone());
     let topology = Topology::from_config(&config);
     let admin = declare(&config, &topology).await;
 

@@ -24,12 +24,14 @@ use tokio::{
     time::timeout,
 };
 
-use common::{WAIT, eventually};
+use common::{RemovedOnPanic, WAIT, eventually};
 
 struct Fixture {
     config: BrokerConfig,
     topology: Topology,
     admin: lapin::Connection,
+    /// Made first in every test, so dropped after its consumers.
+    _removed: RemovedOnPanic,
 }
 
 impl Fixture {
@@ -51,6 +53,7 @@ impl Fixture {
         let topology = Topology::from_config(&config);
         let admin = connect(&config).await.expect("RabbitMQ reachable");
         Self {
+            _removed: RemovedOnPanic(config.clone()),
             config,
             topology,
             admin,

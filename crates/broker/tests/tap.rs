@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use common::WAIT;
+use common::{RemovedOnPanic, WAIT};
 
 fn config(url: String) -> BrokerConfig {
     BrokerConfig {
@@ -113,6 +113,7 @@ async fn cleanup(config: &BrokerConfig) {
 #[tokio::test]
 async fn a_stores_patterns_hear_all_of_that_store_and_nothing_else() {
     let config = config(broker_url());
+    let _removed = RemovedOnPanic(config.clone());
     let topology = Topology::from_config(&config);
     let [nyc, dotted, ldn] =
         ["NYC-001", "BJ.chaoyang.07", "LDN-002"].map(|id| StoreId::parse(id).expect("store id"));
@@ -154,6 +155,7 @@ async fn a_stores_patterns_hear_all_of_that_store_and_nothing_else() {
 #[tokio::test]
 async fn the_tap_hands_over_exactly_the_matching_messages_in_order() {
     let config = config(broker_url());
+    let _removed = RemovedOnPanic(config.clone());
     let (stop, mut events, task) = start_tap(config.clone(), &["store.#", "parking.#"]);
     assert_eq!(next(&mut events).await, Tapped::Connected);
     let publisher = Publisher::connect(&config).await.expect("publisher");
@@ -253,6 +255,10 @@ async fn after_its_connection_is_cut_the_tap_reconnects_and_says_so() {
         .expect("an address");
     let proxy = Cuttable::start(target).await;
     let mut config = config(proxied.replace("PORT", &proxy.addr.port().to_string()));
+    let _removed = RemovedOnPanic(BrokerConfig {
+        url: direct.clone(),
+        ..config.clone()
+    });
     let (stop, mut events, task) = start_tap(config.clone(), &["store.#"]);
     assert_eq!(next(&mut events).await, Tapped::Connected);
 
@@ -281,6 +287,7 @@ async fn after_its_connection_is_cut_the_tap_reconnects_and_says_so() {
 #[tokio::test]
 async fn a_stopped_tap_leaves_no_queue_behind() {
     let config = config(broker_url());
+    let _removed = RemovedOnPanic(config.clone());
     let (stop, mut events, task) = start_tap(config.clone(), &["tapped.#"]);
     assert_eq!(next(&mut events).await, Tapped::Connected);
     let publisher = Publisher::connect(&config).await.expect("publisher");

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crossdock_broker::{BrokerConfig, Topology, connect};
+
 /// Generous bound for anything the broker should do "soon".
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -29,5 +31,42 @@ where
             "timed out after {WAIT:?} waiting for {what}"
         );
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Deletes a test's topology if the test panics before its own cleanup, so a failing test
+/// leaves no queues or exchanges behind. Hold it for the whole test (declared before the
+/// consumers, so it is dropped after them): it deletes on its own thread and runtime,
+/// every step bounded, while the test's runtime (and the consumers that would declare the
+/// topology again) waits.
+pub struct RemovedOnPanic(pub BrokerConfig);
+
+impl Drop for RemovedOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let config = self.0.clone();
+        let removal = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let bounded = Duration::from_secs(10);
+                let Ok(Ok(admin)) = tokio::time::timeout(bounded, connect(&config)).await else {
+                    return;
+                };
+                if let Ok(Ok(channel)) = tokio::time::timeout(bounded, admin.create_channel()).await
+                {
+                    let topology = Topology::from_config(&config);
+                    let _ = tokio::time::timeout(bounded, topology.delete(&channel)).await;
+                }
+                let _ = tokio::time::timeout(bounded, admin.close(200, "test failed".into())).await;
+            });
+        });
+        let _ = removal.join();
     }
 }
