@@ -922,21 +922,8 @@ pub fn summary(report: &Report) -> String {
 /// Removes the run's queues and database.
 async fn remove(settings: &Settings, admin_url: &str, db_name: &str) {
     let bounded = Duration::from_secs(10);
-    if let Ok(Ok(connection)) =
-        tokio::time::timeout(bounded, crossdock_broker::connect(&settings.broker)).await
-    {
-        if let Ok(Ok(channel)) = tokio::time::timeout(bounded, connection.create_channel()).await {
-            let topology = crossdock_broker::Topology::from_config(&settings.broker);
-            let _ = tokio::time::timeout(bounded, topology.delete(&channel)).await;
-            let queue = format!("{}.bench.stores", settings.broker.prefix);
-            let _ = tokio::time::timeout(
-                bounded,
-                channel.queue_delete(queue.as_str().into(), Default::default()),
-            )
-            .await;
-        }
-        let _ = tokio::time::timeout(bounded, connection.close(200, "bench done".into())).await;
-    }
+    let stores_queue = format!("{}.bench.stores", settings.broker.prefix);
+    crossdock_broker::Topology::remove(&settings.broker, &[stores_queue], bounded).await;
     let _ = tokio::time::timeout(bounded, Db::drop_database(admin_url, db_name)).await;
 }
 

@@ -36,9 +36,11 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
+use std::time::Duration;
+
 use tracing::debug;
 
-use crate::{BrokerConfig, error::BrokerError};
+use crate::{BrokerConfig, connect, error::BrokerError};
 
 /// The start of every status routing key.
 const STATUS_PREFIX: &str = "status.";
@@ -257,6 +259,27 @@ impl Topology {
                 })?;
         }
         Ok(())
+    }
+
+    /// Deletes the topology of `config`, and the queues `also` made beside it, on a
+    /// connection of its own, every step bounded by `bound`, whatever fails: the cleanup
+    /// after a test or a benchmark run, which must not hang on a broker that does not
+    /// answer (a close whose answer never came was seen once).
+    pub async fn remove(config: &BrokerConfig, also: &[String], bound: Duration) {
+        let Ok(Ok(connection)) = tokio::time::timeout(bound, connect(config)).await else {
+            return;
+        };
+        if let Ok(Ok(channel)) = tokio::time::timeout(bound, connection.create_channel()).await {
+            let topology = Self::from_config(config);
+            let _ = tokio::time::timeout(bound, topology.delete(&channel)).await;
+            for queue in also {
+                if let Ok(name) = short(queue, "queue name") {
+                    let deleted = channel.queue_delete(name, QueueDeleteOptions::default());
+                    let _ = tokio::time::timeout(bound, deleted).await;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(bound, connection.close(200, "cleaned up".into())).await;
     }
 
     fn queue_specs(&self) -> Vec<QueueSpec> {

@@ -174,19 +174,11 @@ impl Drop for Infra {
     }
 }
 
-/// Removes a test's queues and database. Every broker step is bounded: a close whose
-/// answer never comes (seen once with lapin) must not hang the test suite.
+/// Removes a test's queues and database, every step bounded ([`Topology::remove`]): a
+/// broker or database that does not answer must not hang the test suite.
 async fn remove(settings: &Settings, database: &ScratchDatabase) {
     let bounded = Duration::from_secs(10);
-    if let Ok(Ok(connection)) =
-        tokio::time::timeout(bounded, crossdock_broker::connect(&settings.broker)).await
-    {
-        if let Ok(Ok(channel)) = tokio::time::timeout(bounded, connection.create_channel()).await {
-            let topology = Topology::from_config(&settings.broker);
-            let _ = tokio::time::timeout(bounded, topology.delete(&channel)).await;
-        }
-        let _ = tokio::time::timeout(bounded, connection.close(200, "test done".into())).await;
-    }
+    Topology::remove(&settings.broker, &[], bounded).await;
     let _ = tokio::time::timeout(bounded, database.remove()).await;
 }
 

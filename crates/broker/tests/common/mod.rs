@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crossdock_broker::{BrokerConfig, Topology, connect};
+use crossdock_broker::{BrokerConfig, Topology};
 
 /// Generous bound for anything the broker should do "soon".
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -36,8 +36,8 @@ where
 
 /// Deletes a test's topology if the test panics before its own cleanup, so a failing test
 /// leaves no queues or exchanges behind. Hold it for the whole test (declared before the
-/// consumers, so it is dropped after them): it deletes on its own thread and runtime,
-/// every step bounded, while the test's runtime (and the consumers that would declare the
+/// consumers, so it is dropped after them): it deletes on its own thread and runtime
+/// ([`Topology::remove`]), while the test's runtime (and the consumers that would declare the
 /// topology again) waits.
 pub struct RemovedOnPanic(pub BrokerConfig);
 
@@ -54,18 +54,7 @@ impl Drop for RemovedOnPanic {
             else {
                 return;
             };
-            runtime.block_on(async {
-                let bounded = Duration::from_secs(10);
-                let Ok(Ok(admin)) = tokio::time::timeout(bounded, connect(&config)).await else {
-                    return;
-                };
-                if let Ok(Ok(channel)) = tokio::time::timeout(bounded, admin.create_channel()).await
-                {
-                    let topology = Topology::from_config(&config);
-                    let _ = tokio::time::timeout(bounded, topology.delete(&channel)).await;
-                }
-                let _ = tokio::time::timeout(bounded, admin.close(200, "test failed".into())).await;
-            });
+            runtime.block_on(Topology::remove(&config, &[], Duration::from_secs(10)));
         });
         let _ = removal.join();
     }
