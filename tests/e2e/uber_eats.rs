@@ -4,12 +4,27 @@
 use std::time::{Duration, Instant};
 
 use crossdock_adapter_uber_eats::Generation;
+use crossdock_adapter_uber_eats::simulator::PlacedOrder;
 use serde_json::json;
 
 use crate::helpers::{PosQueue, TestHub, WAIT, channel_store_id, sample_pickup};
 
 fn uber_store_id(store: &str) -> String {
     channel_store_id(store, "uber_eats")
+}
+
+/// A pickup placed on Uber for `store` and routed by the hub: the placement, and the
+/// hub's id of the order.
+async fn routed_pickup(hub: &TestHub, store: &str) -> (PlacedOrder, String) {
+    let placed = hub
+        .uber
+        .place_order(&sample_pickup(&uber_store_id(store), "USD"))
+        .await;
+    let view = hub
+        .routed_order("uber_eats", &placed.external_order_id)
+        .await;
+    let order_id = view["id"].as_str().expect("id").to_owned();
+    (placed, order_id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,14 +232,7 @@ async fn a_webhook_delivered_twice_and_concurrently_makes_one_order_one_delivery
 async fn a_cancellation_from_uber_reaches_the_store_at_once_and_stops_status_pushes() {
     let hub = TestHub::start().await;
     let mut pos = PosQueue::bind(&hub.infra.settings, "NYC-001").await;
-    let placed = hub
-        .uber
-        .place_order(&sample_pickup(&uber_store_id("NYC-001"), "USD"))
-        .await;
-    let view = hub
-        .routed_order("uber_eats", &placed.external_order_id)
-        .await;
-    let order_id = view["id"].as_str().expect("id").to_owned();
+    let (placed, order_id) = routed_pickup(&hub, "NYC-001").await;
     assert_eq!(
         pos.next(WAIT).await.map(|m| m.0),
         Some("order.routed".into())
@@ -336,14 +344,7 @@ async fn a_cancellation_from_uber_reaches_the_store_console_at_once() {
     let hub = TestHub::start().await;
     let mut stream = StoreStream::open(&hub, "NYC-001").await;
     assert_eq!(stream.next(WAIT).await.map(|e| e.0), Some("board".into()));
-    let placed = hub
-        .uber
-        .place_order(&sample_pickup(&uber_store_id("NYC-001"), "USD"))
-        .await;
-    let view = hub
-        .routed_order("uber_eats", &placed.external_order_id)
-        .await;
-    let order_id = view["id"].as_str().expect("id").to_owned();
+    let (placed, order_id) = routed_pickup(&hub, "NYC-001").await;
     // The new order reaching the page means the tap is bound by now.
     stream.order_event(&order_id, "received").await;
 
