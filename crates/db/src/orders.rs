@@ -491,7 +491,7 @@ impl Db {
                     .prepare_cached(
                         "WITH batch AS (
                              SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[])
-                                 AS b (order_id, store_id, times)),
+                                 WITH ORDINALITY AS b (order_id, store_id, times, pair)),
                          handed AS (
                              INSERT INTO store_deliveries (order_id, store_id, delivered_at, handovers)
                              SELECT b.order_id, b.store_id, $4, b.times
@@ -503,13 +503,13 @@ impl Db {
                                  DO UPDATE SET handovers = store_deliveries.handovers + EXCLUDED.handovers
                              RETURNING order_id, store_id, handovers),
                          counted AS (
-                             SELECT h.order_id, h.store_id, h.handovers - b.times AS before
+                             SELECT h.order_id, h.store_id, b.pair, h.handovers - b.times AS before
                                FROM handed h JOIN batch b USING (order_id, store_id)),
                          event AS (
                              INSERT INTO order_events (order_id, at, source, kind, reason)
                              SELECT order_id, $4, $5, $6, 'on the queue of ' || store_id
                                FROM counted WHERE before = 0)
-                         SELECT order_id, store_id, before FROM counted",
+                         SELECT pair, before FROM counted",
                     )
                     .await?,
                 &[
@@ -522,15 +522,13 @@ impl Db {
                 ],
             )
             .await?;
+        // Each pair's hand-overs before this batch (none: the order is not the store's),
+        // by the pair's place in the batch (counted from 1).
         let mut before: Vec<Option<i32>> = vec![None; pairs.len()];
         for row in &rows {
-            let id: uuid::Uuid = row.get(0);
-            let store: &str = row.get(1);
-            if let Some(at) = pairs
-                .iter()
-                .position(|(i, s, _)| i.as_uuid() == id && s.as_str() == store)
-            {
-                before[at] = Some(row.get(2));
+            let pair = usize::try_from(row.get::<_, i64>(0)).unwrap_or_default();
+            if let Some(slot) = pair.checked_sub(1).and_then(|at| before.get_mut(at)) {
+                *slot = Some(row.get(1));
             }
         }
         // Each hand-over in turn: the first of a pair is first if the store had none
