@@ -143,23 +143,28 @@ struct Running {
 }
 
 impl Running {
+    /// Runs `consumer` (a `consume*` call, given its shutdown and its link) on a task of
+    /// its own.
+    fn spawn<C>(consumer: impl FnOnce(watch::Receiver<bool>, LinkState) -> C) -> Self
+    where
+        C: Future<Output = Result<(), BrokerError>> + Send + 'static,
+    {
+        let (stop, shutdown) = watch::channel(false);
+        let link = LinkState::default();
+        let task = tokio::spawn(consumer(shutdown, link.clone()));
+        Self { stop, task, link }
+    }
+
+    /// Starts `consume` with a prefetch of 50.
     fn start<H, F>(config: &BrokerConfig, queue: String, concurrency: usize, handler: H) -> Self
     where
         H: Fn(Incoming) -> F + Send + Sync + 'static,
         F: Future<Output = Disposition> + Send + 'static,
     {
-        let (stop, shutdown) = watch::channel(false);
-        let link = LinkState::default();
-        let task = tokio::spawn(consume(
-            config.clone(),
-            queue,
-            50,
-            concurrency,
-            link.clone(),
-            shutdown,
-            handler,
-        ));
-        Self { stop, task, link }
+        let config = config.clone();
+        Self::spawn(|shutdown, link| {
+            consume(config, queue, 50, concurrency, link, shutdown, handler)
+        })
     }
 
     /// Starts `consume_batches` with a prefetch of 50.
@@ -173,18 +178,10 @@ impl Running {
         H: Fn(Vec<Incoming>) -> F + Send + Sync + 'static,
         F: Future<Output = Vec<Disposition>> + Send + 'static,
     {
-        let (stop, shutdown) = watch::channel(false);
-        let link = LinkState::default();
-        let task = tokio::spawn(consume_batches(
-            config.clone(),
-            queue,
-            50,
-            max_batch,
-            link.clone(),
-            shutdown,
-            handler,
-        ));
-        Self { stop, task, link }
+        let config = config.clone();
+        Self::spawn(|shutdown, link| {
+            consume_batches(config, queue, 50, max_batch, link, shutdown, handler)
+        })
     }
 
     async fn stop(self) {
