@@ -434,3 +434,67 @@ async fn an_order_whose_routing_fails_where_it_was_recorded_goes_by_the_relay() 
     router_messages.close().await;
     hub.stop().await;
 }
+
+/// A store worker's batch of hand-overs that the database refuses is requeued whole and
+/// recorded when it comes again: every order handed over once, with one "delivered to
+/// store" event. The database refuses the first hand-over statement (a trigger counting
+/// attempts in a sequence, which a rollback does not undo), whichever orders it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_overs_the_database_refuses_are_recorded_once_when_they_come_again() {
+    let hub = TestHub::start().await;
+    let client = hub.db().pool().get().await.expect("connection");
+    client
+        .batch_execute(
+            "CREATE SEQUENCE handover_attempts;
+             CREATE FUNCTION fail_first_handover() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('handover_attempts') = 1 THEN
+                     RAISE EXCEPTION 'the first hand-over fails (test)';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER fail_first_handover BEFORE INSERT ON store_deliveries
+                 FOR EACH ROW EXECUTE FUNCTION fail_first_handover();",
+        )
+        .await
+        .expect("the failing trigger");
+    let sample = sample_pickup("NYC-001", "USD");
+    let placed = futures::future::join_all((0..5).map(|_| hub.app.place_order(&sample))).await;
+    let mut orders = Vec::new();
+    for order in &placed {
+        let view = hub.routed_order("own_app", &order.external_order_id).await;
+        orders.push(view["id"].as_str().expect("id").to_owned());
+    }
+    for order_id in &orders {
+        hub.delivered_to_store(order_id).await;
+    }
+    let attempts: i64 = client
+        .query_one("SELECT last_value FROM handover_attempts", &[])
+        .await
+        .expect("attempts")
+        .get(0);
+    assert!(
+        attempts > 5,
+        "a hand-over was refused and tried again: {attempts}"
+    );
+    let db = hub.db();
+    for order_id in &orders {
+        let id = crossdock_model::OrderId::parse(order_id).expect("order id");
+        assert_eq!(
+            db.store_handovers(id).await.expect("handovers"),
+            1,
+            "{order_id}"
+        );
+        let (_, view) = hub
+            .get(&hub.admin_token, &format!("/orders/{order_id}"))
+            .await;
+        let delivered = view["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|event| event["kind"] == "delivered_to_store")
+            .count();
+        assert_eq!(delivered, 1, "{order_id}: one delivered event");
+    }
+    hub.stop().await;
+}
