@@ -98,6 +98,19 @@ impl<'a> Tx<'a> {
         })
     }
 
+    /// [`Tx::send_one`] of a statement whose answer is any number of rows.
+    pub(crate) fn send_query(
+        &self,
+        statement: &Statement,
+        params: Vec<Param>,
+    ) -> Sent<'a, Vec<Row>> {
+        let client: &'a ClientWrapper = self.client;
+        let statement = statement.clone();
+        Sent::now(&self.unread, async move {
+            client.query(&statement, &param_refs(&params)).await
+        })
+    }
+
     /// [`Tx::send_one`] of a statement without parameters (`SAVEPOINT`, `RELEASE`, ...).
     pub(crate) fn send_simple(&self, sql: &'static str) -> Sent<'a, ()> {
         let client: &'a ClientWrapper = self.client;
@@ -229,14 +242,69 @@ pub(crate) fn send_insert<'a>(
     )
     .map(move |row| {
         if direct {
-            staged
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .rows
-                .push(OutboxRow {
+            stage(
+                &staged,
+                [OutboxRow {
                     id: row.get(0),
                     message,
-                });
+                }],
+            );
+        }
+    })
+}
+
+/// Hands committed rows to the sink's share of the transaction, in the order written.
+fn stage(staged: &Mutex<Committed>, rows: impl IntoIterator<Item = OutboxRow>) {
+    staged
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .rows
+        .extend(rows);
+}
+
+/// [`send_inserts`]'s statement, prepared.
+pub(crate) async fn prepare_inserts(tx: &Tx<'_>) -> Result<Statement, tokio_postgres::Error> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (routing_key, kind, message_id, body, direct)
+         SELECT m.routing_key, m.kind, m.message_id, m.body, $5
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
+                WITH ORDINALITY AS m (routing_key, kind, message_id, body, n)
+          ORDER BY m.n
+         RETURNING id",
+    )
+    .await
+}
+
+/// [`send_insert`] of several messages in one statement: their rows are numbered, and
+/// staged for the sink, in the order of `messages`.
+pub(crate) fn send_inserts<'a>(
+    tx: &Tx<'a>,
+    statement: &Statement,
+    messages: Vec<OutboxMessage>,
+) -> Sent<'a, ()> {
+    let direct = tx.sink.is_some();
+    let staged = tx.staged.clone();
+    let column = |field: fn(&OutboxMessage) -> &String| -> Vec<String> {
+        messages.iter().map(|m| field(m).clone()).collect()
+    };
+    let params = params![
+        column(|m| &m.routing_key),
+        column(|m| &m.kind),
+        column(|m| &m.message_id),
+        messages.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        direct,
+    ];
+    tx.send_query(statement, params).map(move |rows| {
+        if direct {
+            // Ids are drawn in the order the rows are inserted, which is the messages'.
+            let mut ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+            ids.sort_unstable();
+            stage(
+                &staged,
+                ids.into_iter()
+                    .zip(messages)
+                    .map(|(id, message)| OutboxRow { id, message }),
+            );
         }
     })
 }

@@ -4,10 +4,13 @@
 //! HQ's attention), HQ re-assigning by hand, the guard that rejects an order back to its
 //! platform before the platform's acceptance deadline, and the attention list.
 //!
-//! Lock order, everywhere: the order's row, then `store_live` rows. A transaction that
-//! holds two stores' rows (HQ moving an order from one store to another) takes them
-//! together in store-id order; routing holds at most one (a store found full is let go
-//! at once, by rolling back to a savepoint), so no two transactions wait on each other.
+//! Lock order, everywhere: orders' rows (several only in routing, in id order), then
+//! `store_live` rows. A transaction that holds several stores' rows (HQ moving an order
+//! from one store to another, a routing batch) takes them together in store-id order,
+//! and routing lets all of them go (rolling back to a savepoint) before it takes others
+//! when one was full, so no two transactions wait on each other.
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use crossdock_model::{EventKind, EventSource, Order, OrderId, Status, StatusAction, StoreId};
@@ -173,31 +176,34 @@ fn store_ids(ids: Vec<String>) -> Result<Vec<StoreId>, DbError> {
 }
 
 async fn lock(tx: &Tx<'_>, id: OrderId) -> Result<Option<Locked>, DbError> {
-    let sql = format!(
-        "SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
-         FROM orders WHERE id = $1 FOR NO KEY UPDATE"
-    );
-    let Some(row) = tx
-        .query_opt(&tx.prepare_cached(&sql).await?, &[&id.as_uuid()])
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Locked {
-        order: order_from_row(&row)?,
-        declined: store_ids(row.get(7))?,
-        attention: row.get(8),
-        store_accept_by: row.get(10),
-    }))
+    Ok(lock_many(tx, &[id]).await?.pop())
 }
 
-/// The store's load and live row version, its `store_live` row locked until the
-/// transaction ends.
-async fn lock_load(tx: &Tx<'_>, store: &StoreId) -> Result<(u32, i64), DbError> {
-    Ok(lock_loads(tx, std::slice::from_ref(store))
-        .await?
-        .first()
-        .map_or((0, 0), |(_, active, version)| (*active, *version)))
+/// Locks and reads the orders of `ids` that exist, in id order (so transactions that
+/// lock several orders never wait on each other in a circle).
+async fn lock_many(tx: &Tx<'_>, ids: &[OrderId]) -> Result<Vec<Locked>, DbError> {
+    // Each order looked up by its id (`OFFSET 0` keeps the subquery a lookup the plan
+    // cannot turn into a scan: tests/plans.rs) and locked as it is found, in the order
+    // of the ids given.
+    let sql = format!(
+        "SELECT o.* FROM unnest($1::uuid[]) AS wanted (id) CROSS JOIN LATERAL (
+             SELECT {ORDER_COLUMNS}, declined_by, attention, attention_since, store_accept_by
+               FROM orders WHERE orders.id = wanted.id OFFSET 0 FOR NO KEY UPDATE) AS o"
+    );
+    let mut ids: Vec<uuid::Uuid> = ids.iter().map(OrderId::as_uuid).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = tx.query(&tx.prepare_cached(&sql).await?, &[&ids]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Locked {
+                order: order_from_row(row)?,
+                declined: store_ids(row.get(7))?,
+                attention: row.get(8),
+                store_accept_by: row.get(10),
+            })
+        })
+        .collect()
 }
 
 /// The stores' loads and live row versions, their `store_live` rows locked in store-id
@@ -225,35 +231,6 @@ async fn lock_loads(tx: &Tx<'_>, stores: &[StoreId]) -> Result<Vec<(StoreId, u32
             ))
         })
         .collect()
-}
-
-/// Takes a place at `store` if it has fewer than `capacity` active orders: `Ok(active)`
-/// with its row locked until the transaction ends, or the full store with the row let go
-/// (the lock is taken in a savepoint, sent with it, and rolled back to). The savepoint of
-/// a place taken is released by a statement sent ahead, read with what follows.
-async fn claim_place<'a>(
-    tx: &Tx<'a>,
-    store: &StoreId,
-    capacity: u32,
-) -> Result<Result<(u32, Sent<'a, ()>), FullStore>, DbError> {
-    let (_, (active, version)) = tokio::try_join!(
-        async { Ok(tx.batch_execute("SAVEPOINT claim_place").await?) },
-        lock_load(tx, store),
-    )?;
-    if active < capacity {
-        Ok(Ok((
-            active,
-            tx.send_simple("RELEASE SAVEPOINT claim_place"),
-        )))
-    } else {
-        tx.batch_execute("ROLLBACK TO SAVEPOINT claim_place; RELEASE SAVEPOINT claim_place")
-            .await?;
-        Ok(Err(FullStore {
-            store: store.clone(),
-            active,
-            version,
-        }))
-    }
 }
 
 /// Takes the order from the store it was at: the store's queue hears it at once.
@@ -298,117 +275,332 @@ async fn hand_to<'a>(
         )))
 }
 
+/// The assignments of a routing batch, column by column, to be recorded together.
+#[derive(Default)]
+struct Assigned {
+    ids: Vec<uuid::Uuid>,
+    stores: Vec<String>,
+    accept_by: Vec<DateTime<Utc>>,
+    reasons: Vec<String>,
+    decisions: Vec<serde_json::Value>,
+    messages: Vec<outbox::OutboxMessage>,
+}
+
+impl Assigned {
+    fn push(
+        &mut self,
+        db: &Db,
+        id: OrderId,
+        store: &StoreId,
+        accept_by: DateTime<Utc>,
+        decision: serde_json::Value,
+    ) {
+        self.ids.push(id.as_uuid());
+        self.stores.push(store.as_str().to_owned());
+        self.accept_by.push(accept_by);
+        self.reasons.push(format!("assigned to {store}"));
+        self.decisions.push(decision);
+        self.messages
+            .push(db.routes().to_store(store, id, "order.routed"));
+    }
+
+    /// Sends the batch's three statements (its orders' stores, their `routed` events,
+    /// their store messages), their answers left to read; nothing for an empty batch.
+    async fn send<'a>(self, tx: &Tx<'a>, at: DateTime<Utc>) -> Result<Sent<'a, ()>, DbError> {
+        if self.ids.is_empty() {
+            return Ok(Sent::uncounted(std::future::ready(Ok(()))));
+        }
+        // Each order found by its id, then its row by its address: no plan can turn
+        // either into a scan (tests/plans.rs).
+        let update = tx
+            .prepare_cached(
+                "UPDATE orders SET store_id = a.store_id, store_accept_by = a.accept_by,
+                     updated_at = $4, attention = NULL, attention_since = NULL
+                 FROM (SELECT b.store_id, b.accept_by, found.ctid AS row
+                         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+                              AS b (id, store_id, accept_by)
+                        CROSS JOIN LATERAL (
+                            SELECT ctid FROM orders WHERE orders.id = b.id OFFSET 0) AS found
+                      ) AS a
+                 WHERE orders.ctid = a.row",
+            )
+            .await?;
+        let events = tx
+            .prepare_cached(
+                "INSERT INTO order_events (order_id, at, source, kind, reason, data)
+                 SELECT e.order_id, $4, $5, $6, e.reason, e.data
+                   FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS e (order_id, reason, data)",
+            )
+            .await?;
+        let messages = outbox::prepare_inserts(tx).await?;
+        let Assigned {
+            ids,
+            stores,
+            accept_by,
+            reasons,
+            decisions,
+            messages: outgoing,
+        } = self;
+        Ok(tx
+            .send_execute(&update, params![ids.clone(), stores, accept_by, at])
+            .also(tx.send_execute(
+                &events,
+                params![
+                    ids,
+                    reasons,
+                    decisions,
+                    at,
+                    EventSource::Router.as_str(),
+                    EventKind::Routed.as_str(),
+                ],
+            ))
+            .also(outbox::send_inserts(tx, &messages, outgoing)))
+    }
+}
+
 /// The most stores one routing re-decides over when the router's memory of loads is
 /// behind; after that the order is refused rather than chased around a full city.
 const MAX_FULL_RETRIES: usize = 32;
 
+/// An order of a routing batch: locked, what its routing found full, and its choice.
+struct Routable {
+    locked: Locked,
+    full: Vec<FullStore>,
+    choice: Option<(Routing, serde_json::Value)>,
+    /// The chosen store's load with the order, once its place is taken.
+    active: u32,
+}
+
+/// Asks `decide` for each order of `batch` and takes their places at the chosen stores,
+/// under the stores' `store_live` row locks, taken together in store-id order. Places
+/// go in batch order (the orders' id order: oldest first); an order that finds its store full (its load counting the places
+/// of the orders before it) is decided again knowing so, after every lock is let go (a
+/// savepoint rolled back, so no two transactions wait on each other in a circle), and
+/// refused as too busy after [`MAX_FULL_RETRIES`] full stores. Returns the savepoint's
+/// release, sent, while the locks are held (nothing is sent when no store was chosen).
+async fn take_places<'a, F>(
+    tx: &Tx<'a>,
+    batch: &mut [Routable],
+    decide: &mut F,
+) -> Result<Sent<'a, ()>, DbError>
+where
+    F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
+{
+    let mut undecided: Vec<usize> = (0..batch.len()).collect();
+    loop {
+        for &at in &undecided {
+            let routable = &mut batch[at];
+            routable.choice = Some(decide(&RouteInput {
+                order: &routable.locked.order,
+                declined: &routable.locked.declined,
+                full: &routable.full,
+            }));
+        }
+        undecided.clear();
+        let chosen = |routable: &Routable| match &routable.choice {
+            Some((Routing::To { store, capacity }, _)) => Some((store.clone(), *capacity)),
+            _ => None,
+        };
+        let mut stores: Vec<StoreId> = batch.iter().filter_map(&chosen).map(|c| c.0).collect();
+        stores.sort();
+        stores.dedup();
+        if stores.is_empty() {
+            return Ok(Sent::uncounted(std::future::ready(Ok(()))));
+        }
+        let (_, loads) = tokio::try_join!(
+            async { Ok(tx.batch_execute("SAVEPOINT take_places").await?) },
+            lock_loads(tx, &stores),
+        )?;
+        // Each store's load as locked, and the places this batch took there since.
+        let mut loads: HashMap<StoreId, (u32, i64, u32)> = loads
+            .into_iter()
+            .map(|(store, active, version)| (store, (active, version, 0)))
+            .collect();
+        for (at, routable) in batch.iter_mut().enumerate() {
+            let Some((store, capacity)) = chosen(routable) else {
+                continue;
+            };
+            let (active, version, taken) = loads.entry(store.clone()).or_default();
+            let load = *active + *taken;
+            match capacity {
+                Some(capacity) if load >= capacity => {
+                    routable.full.push(FullStore {
+                        store,
+                        active: load,
+                        version: *version,
+                    });
+                    undecided.push(at);
+                }
+                // A sale is not checked against the capacity, but counts in the load.
+                _ => {
+                    *taken += 1;
+                    routable.active = load + 1;
+                }
+            }
+        }
+        if undecided.is_empty() {
+            return Ok(tx.send_simple("RELEASE SAVEPOINT take_places"));
+        }
+        tx.batch_execute("ROLLBACK TO SAVEPOINT take_places; RELEASE SAVEPOINT take_places")
+            .await?;
+        undecided.retain(|&at| {
+            let routable = &mut batch[at];
+            if routable.full.len() <= MAX_FULL_RETRIES {
+                return true;
+            }
+            if let (Some(last), Some((routing, _))) = (routable.full.last(), &mut routable.choice) {
+                let capacity = match routing {
+                    Routing::To { capacity, .. } => capacity.unwrap_or_default(),
+                    Routing::Nowhere { .. } => 0,
+                };
+                *routing = Routing::Nowhere {
+                    reason: format!(
+                        "too busy: every store the router chose filled up before it could be assigned (last {}, {} of {capacity})",
+                        last.store, last.active
+                    ),
+                };
+            }
+            false
+        });
+    }
+}
+
 impl Db {
-    /// Routes an order once: locks it and lets `decide` choose (under the lock, so two
-    /// routers cannot both route it). A chosen store with a capacity is checked under its
-    /// own row lock; when it is full after all, `decide` is asked again knowing so. Then
-    /// the decision is recorded: the store, its time to accept and its queue message, or
-    /// the rejection back to the channel. An order that has a store, is finished, or
-    /// waits for HQ is left as it is.
+    /// Routes an order once: [`Db::route_orders`] of one.
     pub async fn route_order<F>(
         &self,
         id: OrderId,
         timing: &AcceptTiming,
-        mut decide: F,
+        decide: F,
     ) -> Result<Assignment, ChangeError>
     where
         F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
     {
+        self.route_orders(&[id], timing, decide)
+            .await?
+            .pop()
+            .unwrap_or(Err(ChangeError::NotFound(id)))
+    }
+
+    /// Routes orders once, together, in one transaction: locks them and lets `decide`
+    /// choose for each (under the locks, so two routers cannot both route one). A chosen
+    /// store with a capacity is checked under its own row lock, counting the places the
+    /// older orders of the batch took there; when it is full after all, `decide` is
+    /// asked again for that order knowing so. Then each decision is recorded: the store,
+    /// its time to accept and its queue message (the batch's in one statement each), or
+    /// the rejection back to the channel. An order that has a store, is finished, or
+    /// waits for HQ is left as it is. One answer per id, in the order given: an order
+    /// named twice is routed once (the second answer is its store's, as for a
+    /// redelivery); an unknown one is [`ChangeError::NotFound`]. An error of the
+    /// transaction is the whole batch's: nothing of it was recorded.
+    pub async fn route_orders<F>(
+        &self,
+        ids: &[OrderId],
+        timing: &AcceptTiming,
+        mut decide: F,
+    ) -> Result<Vec<Result<Assignment, ChangeError>>, ChangeError>
+    where
+        F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        let locked = lock(&tx, id).await?.ok_or(ChangeError::NotFound(id))?;
-        if let Some(store) = locked.order.store_id {
-            return Ok(Assignment::AlreadyAssigned(store));
-        }
-        if locked.order.status.is_final() {
-            return Ok(Assignment::Finished(locked.order.status));
-        }
-        if locked.attention.is_some() {
-            return Ok(Assignment::NeedsAttention);
-        }
-        let mut full: Vec<FullStore> = Vec::new();
-        // The place taken at the chosen store: its load before, and the savepoint's
-        // release, sent.
-        let (routing, decision, claimed) = loop {
-            let (routing, decision) = decide(&RouteInput {
-                order: &locked.order,
-                declined: &locked.declined,
-                full: &full,
-            });
-            let Routing::To {
-                store,
-                capacity: Some(capacity),
-            } = &routing
-            else {
-                break (routing, decision, None);
+        let mut outcomes: HashMap<OrderId, Assignment> = HashMap::new();
+        let mut batch = Vec::new();
+        for locked in lock_many(&tx, ids).await? {
+            let order = &locked.order;
+            let left = if let Some(store) = &order.store_id {
+                Some(Assignment::AlreadyAssigned(store.clone()))
+            } else if order.status.is_final() {
+                Some(Assignment::Finished(order.status))
+            } else if locked.attention.is_some() {
+                Some(Assignment::NeedsAttention)
+            } else {
+                None
             };
-            let filled = match claim_place(&tx, store, *capacity).await? {
-                Ok(claimed) => break (routing, decision, Some(claimed)),
-                Err(filled) => filled,
-            };
-            if full.len() >= MAX_FULL_RETRIES {
-                let reason = format!(
-                    "too busy: every store the router chose filled up before it could be assigned (last {store}, {} of {capacity})",
-                    filled.active
-                );
-                break (Routing::Nowhere { reason }, decision, None);
-            }
-            full.push(filled);
-        };
-        let now = Utc::now();
-        let platform_deadline = locked.order.order.fulfillment.accept_by;
-        let routing = match routing {
-            Routing::To { store, .. } => match timing.store_accept_by(now, platform_deadline) {
-                Some(accept_by) => Ok((store, accept_by)),
-                None => Err(format!(
-                    "timed out: too close to the platform's acceptance deadline ({}) to ask store {store}",
-                    platform_deadline
-                        .map(|d| d.to_rfc3339())
-                        .unwrap_or_default()
-                )),
-            },
-            Routing::Nowhere { reason } => Err(reason),
-        };
-        let reason = match &routing {
-            Ok((store, _)) => format!("assigned to {store}"),
-            Err(reason) => reason.clone(),
-        };
-        let routed = NewEvent {
-            order_id: id,
-            at: now,
-            source: EventSource::Router,
-            kind: EventKind::Routed,
-            status: None,
-            reason: Some(&reason),
-            data: Some(&decision),
-        };
-        match routing {
-            Ok((store, accept_by)) => {
-                let handed = hand_to(self, &tx, id, &store, accept_by, routed).await?;
-                let (active, sent) = match claimed {
-                    Some((before, released)) => (before + 1, released.also(handed)),
-                    // A sale takes no place: its store's load is read for the answer.
-                    None => (lock_load(&tx, &store).await?.0, handed),
-                };
-                // The hand-over's statements and the commit in one round trip.
-                tx.commit_with(sent).await?;
-                Ok(Assignment::Assigned { store, active })
-            }
-            Err(reason) => {
-                if let Some((_, released)) = claimed {
-                    released.await?;
+            match left {
+                Some(outcome) => {
+                    outcomes.insert(order.id, outcome);
                 }
-                insert_event(&tx, routed).await?;
-                let action = StatusAction::Reject { reason };
-                let order = apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
-                tx.commit().await?;
-                Ok(Assignment::Finished(order.status))
+                None => batch.push(Routable {
+                    locked,
+                    full: Vec::new(),
+                    choice: None,
+                    active: 0,
+                }),
             }
         }
+        let released = take_places(&tx, &mut batch, &mut decide).await?;
+        let now = Utc::now();
+        // The assigned orders' ids, stores, times to accept, reasons, decisions, messages.
+        let mut assigned = Assigned::default();
+        for Routable {
+            locked,
+            choice,
+            active,
+            ..
+        } in batch
+        {
+            let Some((routing, decision)) = choice else {
+                continue;
+            };
+            let id = locked.order.id;
+            let platform_deadline = locked.order.order.fulfillment.accept_by;
+            let routing = match routing {
+                Routing::To { store, .. } => match timing.store_accept_by(now, platform_deadline) {
+                    Some(accept_by) => Ok((store, accept_by)),
+                    None => Err(format!(
+                        "timed out: too close to the platform's acceptance deadline ({}) to ask store {store}",
+                        platform_deadline
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_default()
+                    )),
+                },
+                Routing::Nowhere { reason } => Err(reason),
+            };
+            match routing {
+                Ok((store, accept_by)) => {
+                    assigned.push(self, id, &store, accept_by, decision);
+                    outcomes.insert(id, Assignment::Assigned { store, active });
+                }
+                Err(reason) => {
+                    // Rare: each on its own, before the assignments are sent.
+                    insert_event(
+                        &tx,
+                        NewEvent {
+                            order_id: id,
+                            at: now,
+                            source: EventSource::Router,
+                            kind: EventKind::Routed,
+                            status: None,
+                            reason: Some(&reason),
+                            data: Some(&decision),
+                        },
+                    )
+                    .await?;
+                    let action = StatusAction::Reject { reason };
+                    let order =
+                        apply_action(self, &tx, locked.order, &action, &Actor::Router).await?;
+                    outcomes.insert(id, Assignment::Finished(order.status));
+                }
+            }
+        }
+        // The assignments' statements and the commit in one round trip.
+        let sent = assigned.send(&tx, now).await?;
+        tx.commit_with(released.also(sent)).await?;
+        let mut answered = HashSet::new();
+        Ok(ids
+            .iter()
+            .map(|id| match outcomes.get(id) {
+                None => Err(ChangeError::NotFound(*id)),
+                Some(Assignment::Assigned { store, .. }) if !answered.insert(*id) => {
+                    Ok(Assignment::AlreadyAssigned(store.clone()))
+                }
+                Some(outcome) => Ok(outcome.clone()),
+            })
+            .collect())
     }
 
     /// Takes an order back from the store that rejected it or did not accept it in time.

@@ -228,7 +228,8 @@ async fn every_statement_of_an_orders_loop_finds_its_rows_by_key_whatever_the_ta
                 "Index Scan" | "Index Only Scan" | "Bitmap Index Scan" => {
                     unique_or_by_order.contains(&index)
                 }
-                "Bitmap Heap Scan" => true,
+                // A row fetched by its address, found by key in the same statement.
+                "Bitmap Heap Scan" | "Tid Scan" => true,
                 _ => false,
             };
             if !by_key {

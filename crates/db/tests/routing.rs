@@ -348,6 +348,208 @@ async fn store_load_follows_routing_status_changes_declines_and_reassignment() {
     test.drop().await;
 }
 
+/// The `routed` events' decisions of an order, oldest first.
+async fn routed_decisions(db: &Db, id: OrderId) -> Vec<serde_json::Value> {
+    db.events(id)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|event| event.kind == EventKind::Routed)
+        .map(|event| event.data)
+        .collect()
+}
+
+/// The `order.routed` messages written after `mark` as `order:store`, sorted.
+async fn routed_messages_since(db: &Db, mark: i64) -> Vec<String> {
+    let client = db.pool().get().await.expect("client");
+    client
+        .query(
+            "SELECT (body->>'order_id') || ':' || (body->>'store_id') FROM outbox
+              WHERE id > $1 AND kind = 'order.routed' ORDER BY 1",
+            &[&mark],
+        )
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_routings_takes_places_oldest_first_and_records_each_as_alone() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let ids = stores(db, 2).await;
+    let (a, b) = (&ids[0], &ids[1]);
+    let before = hub_order(db, "batch-0").await;
+    route_to(db, before, a, Some(2)).await;
+    let mut o = Vec::new();
+    for n in 1..=5 {
+        o.push(hub_order(db, &format!("batch-{n}")).await);
+    }
+    // Places are taken in id order; one of the orders no store can take.
+    o.sort();
+    let refused = o[1];
+    let unknown = OrderId::new();
+    let mark = outbox_mark(db).await;
+
+    // Every order but the refused one wants a (room for one more); one finding it full
+    // goes to b.
+    let mut seen: Vec<(OrderId, Vec<(StoreId, u32)>)> = Vec::new();
+    let asked = [o[4], o[2], unknown, o[0], before, o[1], o[0], o[3]];
+    let answers = db
+        .route_orders(&asked, &timing(), |input: &RouteInput<'_>| {
+            let id = input.order.id;
+            assert!(input.full.iter().all(|f| f.version > 0), "{:?}", input.full);
+            seen.push((
+                id,
+                input
+                    .full
+                    .iter()
+                    .map(|f| (f.store.clone(), f.active))
+                    .collect(),
+            ));
+            let decision = json!({ "choice": seen.len() });
+            if id == refused {
+                let reason = "closed: no store open".to_owned();
+                return (Routing::Nowhere { reason }, decision);
+            }
+            let store = if input.full.is_empty() { a } else { b };
+            let capacity = Some(if store == a { 2 } else { 10 });
+            let routing = Routing::To {
+                store: store.clone(),
+                capacity,
+            };
+            (routing, decision)
+        })
+        .await
+        .expect("the batch is recorded");
+    let answers: Vec<Result<Assignment, String>> = answers
+        .into_iter()
+        .map(|answer| answer.map_err(|e| e.to_string()))
+        .collect();
+    let assigned = |store: &StoreId, active| {
+        Ok(Assignment::Assigned {
+            store: store.clone(),
+            active,
+        })
+    };
+    assert_eq!(
+        answers,
+        vec![
+            assigned(b, 3),
+            assigned(b, 1),
+            Err(ChangeError::NotFound(unknown).to_string()),
+            assigned(a, 2),
+            Ok(Assignment::AlreadyAssigned(a.clone())),
+            Ok(Assignment::Finished(Status::Rejected)),
+            Ok(Assignment::AlreadyAssigned(a.clone())),
+            assigned(b, 2),
+        ],
+        "one answer per id asked, in order; the oldest order took a's place"
+    );
+    // Each order decided once, in id order; those that found a full (its load counting
+    // the batch's place there) decided again knowing so, in id order too.
+    let full_a = vec![(a.clone(), 2)];
+    assert_eq!(
+        seen,
+        vec![
+            (o[0], vec![]),
+            (o[1], vec![]),
+            (o[2], vec![]),
+            (o[3], vec![]),
+            (o[4], vec![]),
+            (o[2], full_a.clone()),
+            (o[3], full_a.clone()),
+            (o[4], full_a),
+        ]
+    );
+    check_load(db, a, 2, "the batch took a's last place").await;
+    check_load(db, b, 3, "the rest went to b").await;
+    for (id, store, choice) in [(o[0], a, 1), (o[2], b, 6), (o[3], b, 7), (o[4], b, 8)] {
+        let order = get(db, id).await;
+        assert_eq!(order.store_id.as_ref(), Some(store));
+        assert_eq!(
+            routed_decisions(db, id).await,
+            vec![json!({ "choice": choice })],
+            "the decision taken is recorded, once"
+        );
+        assert!(
+            db.store_accept_by(id).await.expect("read").is_some(),
+            "{id} has a time to accept"
+        );
+    }
+    assert_eq!(get(db, refused).await.status, Status::Rejected);
+    assert_eq!(
+        status_reason(db, refused).await.as_deref(),
+        Some("closed: no store open")
+    );
+    assert_eq!(
+        routed_decisions(db, refused).await,
+        vec![json!({ "choice": 2 })]
+    );
+    let mut expected: Vec<String> = [(o[0], a), (o[2], b), (o[3], b), (o[4], b)]
+        .iter()
+        .map(|(id, store)| format!("{id}:{store}"))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        routed_messages_since(db, mark).await,
+        expected,
+        "one store message per assignment"
+    );
+
+    // A batch the database refuses is recorded not at all.
+    let (x, y) = (
+        hub_order(db, "batch-x").await,
+        hub_order(db, "batch-y").await,
+    );
+    let client = db.pool().get().await.expect("client");
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION refuse_y() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+             CREATE TRIGGER refuse_y BEFORE UPDATE ON orders FOR EACH ROW
+                 WHEN (NEW.id = '{y}' AND NEW.store_id IS NOT NULL)
+                 EXECUTE FUNCTION refuse_y();"
+        ))
+        .await
+        .expect("trigger");
+    let to_b = |_: &RouteInput<'_>| {
+        let routing = Routing::To {
+            store: b.clone(),
+            capacity: Some(10),
+        };
+        (routing, json!({}))
+    };
+    assert!(db.route_orders(&[x, y], &timing(), to_b).await.is_err());
+    for id in [x, y] {
+        assert_eq!(get(db, id).await.store_id, None);
+        assert!(routed_decisions(db, id).await.is_empty());
+    }
+    check_load(db, b, 3, "nothing of the refused batch").await;
+    client
+        .batch_execute("DROP TRIGGER refuse_y ON orders")
+        .await
+        .expect("drop trigger");
+    drop(client);
+    let again = db
+        .route_orders(&[y, x], &timing(), to_b)
+        .await
+        .expect("again");
+    let again: Vec<Result<Assignment, String>> = again
+        .into_iter()
+        .map(|answer| answer.map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(
+        again,
+        vec![assigned(b, 5), assigned(b, 4)],
+        "x is older: its place first"
+    );
+    check_load(db, b, 5, "the batch recorded once it could be").await;
+    test.drop().await;
+}
+
 #[tokio::test]
 async fn a_store_full_under_its_row_lock_makes_the_router_choose_again() {
     let test = TestDb::new().await;

@@ -20,7 +20,8 @@ use serde_json::json;
 
 const CHAIN: &str = include_str!("../../../../fixtures/chain/chain.json");
 
-/// Routes for a database used without a broker: every message is named after its kind.
+/// Routes for a database used without a broker: every message is named after its kind
+/// (a store's names its order and store in its body).
 pub struct Named;
 
 fn message(kind: &str) -> OutboxMessage {
@@ -42,8 +43,11 @@ impl Routes for Named {
     fn fetch(&self, _: &str, _: &str, _: serde_json::Value) -> OutboxMessage {
         message("fetch")
     }
-    fn to_store(&self, _: &StoreId, _: OrderId, kind: &str) -> OutboxMessage {
-        message(kind)
+    fn to_store(&self, store: &StoreId, order_id: OrderId, kind: &str) -> OutboxMessage {
+        OutboxMessage {
+            body: json!({ "order_id": order_id, "store_id": store }),
+            ..message(kind)
+        }
     }
     fn store_status(&self, _: &StoreId, _: OrderId, kind: &str) -> OutboxMessage {
         message(kind)
