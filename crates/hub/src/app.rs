@@ -385,11 +385,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
     } else {
         None
     };
-    let routing_turns = roles.router.then(workers::router::RoutingTurns::default);
+    let routing_desk = roles.router.then(workers::router::RoutingDesk::default);
     if let Some(committed) = committed {
         let here = workers::relay::RunsHere {
             sync: sync_runs.clone(),
-            routing: routing_turns.clone(),
+            routing: routing_desk.clone(),
         };
         tasks.spawn(workers::relay::publish_committed(
             shared.clone(),
@@ -399,9 +399,8 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         ));
         tasks.spawn(workers::relay::run(shared.clone(), stopped.clone()));
     }
-    if let Some(turns) = routing_turns {
-        tasks.spawn(workers::router::run(shared.clone(), turns, stopped.clone()));
-        tasks.spawn(workers::router::sweep(shared.clone(), stopped.clone()));
+    if let Some(desk) = &routing_desk {
+        workers::router::spawn(&mut tasks, &shared, desk, &stopped);
     }
     if roles.store {
         for queue in shared.topology.store_queues() {

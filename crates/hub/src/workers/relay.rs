@@ -29,7 +29,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use super::OrderMessage;
-use super::router::{self, RoutingTurns};
+use super::router::{self, RoutingDesk};
 use super::sync::{self, SyncRuns};
 use crate::app::Shared;
 use crate::failpoint;
@@ -173,7 +173,7 @@ fn with_waiting<T>(
 /// sync nudges (with the sync stage) and the routings (with the router stage).
 pub struct RunsHere {
     pub sync: Option<Arc<SyncRuns>>,
-    pub routing: Option<RoutingTurns>,
+    pub routing: Option<RoutingDesk>,
 }
 
 impl RunsHere {
@@ -195,14 +195,14 @@ impl RunsHere {
         ) {
             return false;
         }
-        let (Some(turns), Ok(OrderMessage { order_id })) =
+        let (Some(desk), Ok(OrderMessage { order_id })) =
             (&self.routing, OrderMessage::deserialize(&message.body))
         else {
             return false;
         };
         let id = row.id;
         let (done, in_hand) = (done.clone(), shared.in_hand.clone());
-        router::route_here(shared, turns, order_id, move |recorded: bool| {
+        router::route_here(desk, order_id, move |recorded: bool| {
             if !recorded || done.send(vec![id]).is_err() {
                 in_hand.release(&[id]);
             }

@@ -3,48 +3,67 @@
 //! sweeper that takes orders back from stores that did not accept them in time and
 //! rejects orders back to their platform before the platform's acceptance deadline.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossdock_broker::{Disposition, Incoming};
 use crossdock_db::orders::ChangeError;
 use crossdock_db::routing::{Assignment, Decline, Declined, Routing};
 use crossdock_model::OrderId;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
 use crate::metrics::{RejectedBy, RoutingOutcome};
 
-/// Orders routed at once, from the order queue and right where they were committed
-/// together ([`RoutingTurns`]).
-const CONCURRENCY: usize = 16;
+/// Orders routed together at most, in one transaction.
+const BATCH: usize = 64;
+
+/// The desk's routings under way at once (the order queue's consumer routes one batch
+/// at a time besides).
+const DESK_WORKERS: usize = 4;
+
+/// Orders waiting at the desk at most; past it, an order goes by the order queue.
+const DESK_WAITING: usize = 512;
 
 /// Deliveries of the order queue the broker hands over ahead of their routing.
 const PREFETCH: u16 = 200;
 
-pub async fn run(shared: Arc<Shared>, turns: RoutingTurns, stop: watch::Receiver<bool>) {
+/// Starts the router stage: the order queue's consumer, the desk's workers (see
+/// [`route_here`]) and the sweeper.
+pub fn spawn(
+    tasks: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    desk: &RoutingDesk,
+    stop: &watch::Receiver<bool>,
+) {
+    tasks.spawn(consume(shared.clone(), stop.clone()));
+    for _ in 0..DESK_WORKERS {
+        tasks.spawn(serve_desk(shared.clone(), desk.clone(), stop.clone()));
+    }
+    tasks.spawn(sweep(shared.clone(), stop.clone()));
+}
+
+/// Routes what waits on the order queue, up to [`BATCH`] orders a transaction.
+async fn consume(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let config = shared.settings.broker.clone();
     let queue = shared.topology.orders_queue();
     let handler_shared = shared.clone();
     let link = shared.links.broker_session(queue.clone());
-    let result = crossdock_broker::consume(
+    let result = crossdock_broker::consume_batches(
         config,
         queue,
         PREFETCH,
-        CONCURRENCY,
+        BATCH,
         link,
         stop,
-        move |incoming| {
+        move |batch| {
             let shared = handler_shared.clone();
-            let turns = turns.clone();
-            async move {
-                let Ok(_turn) = turns.0.acquire().await else {
-                    return Disposition::Requeue;
-                };
-                handle(&shared, incoming).await
-            }
+            async move { handle(&shared, batch).await }
         },
     )
     .await;
@@ -53,69 +72,155 @@ pub async fn run(shared: Arc<Shared>, turns: RoutingTurns, stop: watch::Receiver
     }
 }
 
-/// The turns of a process's routings, `CONCURRENCY` of them, shared by the order
-/// queue's consumer and the routings run right after the commits that call for them (see
-/// [`route_here`]).
-#[derive(Clone)]
-pub struct RoutingTurns(Arc<Semaphore>);
+/// An order left at the desk, and who hears whether its routing was recorded.
+type Waiting = (OrderId, Box<dyn FnOnce(bool) + Send>);
 
-impl Default for RoutingTurns {
+/// Where a process's own commits leave the orders they call to route ([`route_here`]):
+/// its workers take whatever waits, up to [`BATCH`] orders, into one routing
+/// transaction, so the busier the hub, the fewer transactions an order costs.
+#[derive(Clone)]
+pub struct RoutingDesk(Arc<Desk>);
+
+struct Desk {
+    sender: mpsc::UnboundedSender<Waiting>,
+    receiver: Mutex<mpsc::UnboundedReceiver<Waiting>>,
+    waiting: AtomicUsize,
+}
+
+impl Default for RoutingDesk {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(CONCURRENCY)))
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Self(Arc::new(Desk {
+            sender,
+            receiver: Mutex::new(receiver),
+            waiting: AtomicUsize::new(0),
+        }))
+    }
+}
+
+impl RoutingDesk {
+    /// Everything waiting, up to [`BATCH`] orders (waiting for the first); `None` once the
+    /// hub stops.
+    async fn next_batch(&self, stop: &mut watch::Receiver<bool>) -> Option<Vec<Waiting>> {
+        let mut receiver = self.0.receiver.lock().await;
+        if *stop.borrow() {
+            return None;
+        }
+        let first = tokio::select! {
+            biased;
+            _ = stop.changed() => return None,
+            first = receiver.recv() => first?,
+        };
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        self.0.waiting.fetch_sub(batch.len(), Ordering::AcqRel);
+        Some(batch)
+    }
+
+    /// What waits when the hub stops: none of it was routed here.
+    async fn turn_away(&self) {
+        let mut receiver = self.0.receiver.lock().await;
+        while let Ok((_, routed)) = receiver.try_recv() {
+            self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+            routed(false);
+        }
     }
 }
 
 /// Routes an order this process has just committed for routing (received, or sent back
-/// by a store) here, instead of through the order queue, if it can take it at once: one
-/// message fewer, and no hop through the broker before the store has it. Its commit is
-/// the routing's, so the routing sees it. Returns `false` when every routing turn is
-/// taken: the message then goes by the queue.
+/// by a store) here, instead of through the order queue: one message fewer, and no hop
+/// through the broker before the store has it. The order waits at the desk for the next
+/// routing transaction of its workers, with whatever else is waiting by then (its commit
+/// is the routing's, so the routing sees it). Returns `false` when [`DESK_WAITING`]
+/// orders wait already: the message then goes by the queue.
 /// `routed` hears whether the routing was recorded (or had nothing left to do); when it
 /// was not, the message must go by the queue after all.
 pub fn route_here(
-    shared: &Arc<Shared>,
-    here: &RoutingTurns,
+    desk: &RoutingDesk,
     order_id: OrderId,
     routed: impl FnOnce(bool) + Send + 'static,
 ) -> bool {
-    let Ok(permit) = here.0.clone().try_acquire_owned() else {
+    let desk = &desk.0;
+    if desk.waiting.fetch_add(1, Ordering::AcqRel) >= DESK_WAITING {
+        desk.waiting.fetch_sub(1, Ordering::AcqRel);
         return false;
-    };
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        let disposition = route(&shared, order_id).await;
-        routed(!matches!(disposition, Disposition::Requeue));
-    });
+    }
+    if let Err(mpsc::error::SendError((_, routed))) = desk.sender.send((order_id, Box::new(routed)))
+    {
+        desk.waiting.fetch_sub(1, Ordering::AcqRel);
+        routed(false);
+    }
     true
 }
 
-async fn handle(shared: &Shared, incoming: Incoming) -> Disposition {
-    match parse::<OrderMessage>(&incoming) {
-        Ok(message) => route(shared, message.order_id).await,
-        Err(disposition) => disposition,
+/// One of the desk's workers: routes what waits at the desk, batch by batch, until the
+/// hub stops.
+async fn serve_desk(shared: Arc<Shared>, desk: RoutingDesk, mut stop: watch::Receiver<bool>) {
+    while let Some(batch) = desk.next_batch(&mut stop).await {
+        let ids: Vec<OrderId> = batch.iter().map(|(id, _)| *id).collect();
+        let dispositions = route(&shared, &ids).await;
+        for ((_, routed), disposition) in batch.into_iter().zip(dispositions) {
+            routed(!matches!(disposition, Disposition::Requeue));
+        }
     }
+    desk.turn_away().await;
 }
 
-/// Routes the order once: what its message's delivery comes to.
-async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
+/// Routes the orders of a batch of the order queue's messages together; one disposition
+/// per message.
+async fn handle(shared: &Shared, batch: Vec<Incoming>) -> Vec<Disposition> {
+    let mut dispositions = vec![Disposition::Ack; batch.len()];
+    // The orders to route: their place in the batch, and their ids.
+    let mut places = Vec::new();
+    let mut ids = Vec::new();
+    for (place, incoming) in batch.iter().enumerate() {
+        match parse::<OrderMessage>(incoming) {
+            Ok(message) => {
+                places.push(place);
+                ids.push(message.order_id);
+            }
+            Err(disposition) => dispositions[place] = disposition,
+        }
+    }
+    for (place, disposition) in places.into_iter().zip(route(shared, &ids).await) {
+        dispositions[place] = disposition;
+    }
+    dispositions
+}
+
+/// What the router learnt of an order it decided on (not of one that already had a
+/// store, was finished or waits for HQ): its channel, when it was received, the rule of
+/// its decision.
+struct Decided {
+    channel: String,
+    received_at: DateTime<Utc>,
+    rule: &'static str,
+}
+
+/// Routes the orders once, together: what each one's message delivery comes to, in the
+/// order of `ids`.
+async fn route(shared: &Shared, ids: &[OrderId]) -> Vec<Disposition> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
     let registry = shared.registry();
     let now = Utc::now();
     let timing = shared.settings.router.accept_timing();
-    let mut rule = "";
-    // The order's channel and reception time, once the router decided on it (not for an
-    // order that already had a store, was finished or waits for HQ).
-    let mut decided: Option<(String, chrono::DateTime<Utc>)> = None;
+    let mut decided: HashMap<OrderId, Decided> = HashMap::new();
     let started = Instant::now();
     let result = shared
         .db
-        .route_order(order_id, &timing, |input| {
+        .route_orders(ids, &timing, |input| {
             // Stores found full under their row lock: the memory was behind.
             for full in input.full {
                 registry.update_active(&full.store, full.active, full.version);
             }
             let order = &input.order.order;
-            decided = Some((order.channel.as_str().to_owned(), input.order.received_at));
             let sale = shared
                 .channels
                 .get(order.channel.as_str())
@@ -125,7 +230,14 @@ async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
             } else {
                 crossdock_router::route(&registry, order, now, input.declined)
             };
-            rule = decision.rule;
+            decided.insert(
+                input.order.id,
+                Decided {
+                    channel: order.channel.as_str().to_owned(),
+                    received_at: input.order.received_at,
+                    rule: decision.rule,
+                },
+            );
             let recorded = serde_json::to_value(&decision).unwrap_or(serde_json::Value::Null);
             let routing = match decision.store {
                 Some(store) => Routing::To {
@@ -146,7 +258,43 @@ async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
         })
         .await;
     let took = started.elapsed();
-    let outcome = match (&result, &decided) {
+    let answers = match result {
+        Ok(answers) => answers,
+        Err(error) => {
+            for _ in ids {
+                shared.metrics.routing_decided(RoutingOutcome::Failed, took);
+            }
+            tracing::warn!(orders = ids.len(), %error, "Routing could not be recorded; requeueing.");
+            return vec![requeue_after_pause(shared).await; ids.len()];
+        }
+    };
+    let mut dispositions: Vec<Disposition> = ids
+        .iter()
+        .zip(answers)
+        .map(|(order_id, answer)| settle(shared, *order_id, answer, decided.get(order_id), took))
+        .collect();
+    if dispositions.contains(&Disposition::Requeue) {
+        let disposition = requeue_after_pause(shared).await;
+        for requeued in dispositions
+            .iter_mut()
+            .filter(|d| **d == Disposition::Requeue)
+        {
+            *requeued = disposition;
+        }
+    }
+    dispositions
+}
+
+/// Counts, logs and answers one order's routing (a routing to requeue is answered
+/// `Requeue`, its pause left to the caller).
+fn settle(
+    shared: &Shared,
+    order_id: OrderId,
+    answer: Result<Assignment, ChangeError>,
+    decided: Option<&Decided>,
+    took: Duration,
+) -> Disposition {
+    let outcome = match (&answer, decided) {
         (Ok(Assignment::Assigned { .. }), _) => RoutingOutcome::Assigned,
         (Ok(Assignment::Finished(_)), Some(_)) => RoutingOutcome::Rejected,
         (Ok(Assignment::Finished(_)), None) => RoutingOutcome::AlreadyFinished,
@@ -156,18 +304,21 @@ async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
         (Err(_), _) => RoutingOutcome::Failed,
     };
     shared.metrics.routing_decided(outcome, took);
-    match (outcome, &decided) {
-        (RoutingOutcome::Assigned, Some((channel, received_at))) => {
+    match (outcome, decided) {
+        (RoutingOutcome::Assigned, Some(decided)) => {
             shared
                 .metrics
-                .order_assigned(channel, Utc::now() - *received_at);
+                .order_assigned(&decided.channel, Utc::now() - decided.received_at);
         }
-        (RoutingOutcome::Rejected, Some((channel, _))) => {
-            shared.metrics.order_rejected(channel, RejectedBy::Router);
+        (RoutingOutcome::Rejected, Some(decided)) => {
+            shared
+                .metrics
+                .order_rejected(&decided.channel, RejectedBy::Router);
         }
         _ => {}
     }
-    match result {
+    let rule = decided.map_or("", |decided| decided.rule);
+    match answer {
         Ok(Assignment::Assigned { store, active }) => {
             tracing::info!(%order_id, %store, active, rule, "Order routed.");
             Disposition::Ack
@@ -184,7 +335,7 @@ async fn route(shared: &Shared, order_id: OrderId) -> Disposition {
         }
         Err(error) => {
             tracing::warn!(%order_id, %error, "Routing could not be recorded; requeueing.");
-            requeue_after_pause(shared).await
+            Disposition::Requeue
         }
     }
 }
@@ -210,7 +361,7 @@ const SWEEP_BATCH: i64 = 200;
 /// whose platform deadline is within `router.deadline_margin_ms`, then takes back from
 /// their stores the orders whose time to accept ran out (to the next store, or to HQ).
 /// Every step locks and re-checks the order, so any number of processes may sweep.
-pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let settings = &shared.settings.router;
     let every = Duration::from_millis(settings.sweep_ms.max(20));
     let timing = settings.accept_timing();
@@ -272,5 +423,58 @@ pub async fn sweep(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             Err(error) => tracing::warn!(%error, "Looking for overdue orders failed."),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+
+    /// Leaves `n` orders at the desk; what each one's `routed` heard goes to `heard`.
+    fn leave(desk: &RoutingDesk, n: usize, heard: &Arc<StdMutex<Vec<bool>>>) -> Vec<bool> {
+        (0..n)
+            .map(|_| {
+                let heard = heard.clone();
+                route_here(desk, OrderId::new(), move |recorded| {
+                    heard.lock().expect("lock").push(recorded);
+                })
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_desk_hands_out_what_waits_in_batches_and_turns_away_the_rest_at_the_stop() {
+        let desk = RoutingDesk::default();
+        let heard = Arc::new(StdMutex::new(Vec::new()));
+        let (stop_tx, mut stop) = watch::channel(false);
+
+        // What waits goes out together, up to a batch, in the order it came.
+        let ids: Vec<OrderId> = (0..BATCH + 6).map(|_| OrderId::new()).collect();
+        for id in &ids {
+            assert!(route_here(&desk, *id, |_| {}));
+        }
+        let first = desk.next_batch(&mut stop).await.expect("a batch");
+        let second = desk.next_batch(&mut stop).await.expect("the rest");
+        let taken: Vec<OrderId> = first.iter().chain(&second).map(|(id, _)| *id).collect();
+        assert_eq!((first.len(), second.len()), (BATCH, 6));
+        assert_eq!(taken, ids);
+        assert_eq!(desk.0.waiting.load(Ordering::Acquire), 0);
+
+        // Past the most that may wait, an order is refused (it goes by the queue), and
+        // its `routed` is not called.
+        let left = leave(&desk, DESK_WAITING + 1, &heard);
+        assert!(left[..DESK_WAITING].iter().all(|taken| *taken));
+        assert!(!left[DESK_WAITING]);
+        assert_eq!(desk.0.waiting.load(Ordering::Acquire), DESK_WAITING);
+        assert!(heard.lock().expect("lock").is_empty());
+
+        // At the stop, no batch; every order still waiting hears it was not routed.
+        stop_tx.send(true).expect("stop");
+        assert!(desk.next_batch(&mut stop).await.is_none());
+        desk.turn_away().await;
+        assert_eq!(*heard.lock().expect("lock"), vec![false; DESK_WAITING]);
+        assert_eq!(desk.0.waiting.load(Ordering::Acquire), 0);
     }
 }
