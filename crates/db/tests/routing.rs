@@ -25,7 +25,7 @@ use crossdock_db::orders::{Actor, ChangeError, Handover};
 use crossdock_db::routing::{
     AcceptTiming, AssignError, Assignment, Decline, Declined, FullStore, RouteInput, Routing,
 };
-use crossdock_model::{EventKind, Order, OrderId, Status, StatusAction, StoreId};
+use crossdock_model::{EventKind, Order, OrderEvent, OrderId, Status, StatusAction, StoreId};
 use serde_json::json;
 
 /// Routes an order to `store`, with `capacity` checked under the store's row lock.
@@ -348,15 +348,17 @@ async fn store_load_follows_routing_status_changes_declines_and_reassignment() {
     test.drop().await;
 }
 
+/// The order's events of `kind`, oldest first.
+async fn events_of(db: &Db, id: OrderId, kind: EventKind) -> Vec<OrderEvent> {
+    let mut events = db.events(id).await.expect("events");
+    events.retain(|event| event.kind == kind);
+    events
+}
+
 /// The `routed` events' decisions of an order, oldest first.
 async fn routed_decisions(db: &Db, id: OrderId) -> Vec<serde_json::Value> {
-    db.events(id)
-        .await
-        .expect("events")
-        .into_iter()
-        .filter(|event| event.kind == EventKind::Routed)
-        .map(|event| event.data)
-        .collect()
+    let events = events_of(db, id, EventKind::Routed).await;
+    events.into_iter().map(|event| event.data).collect()
 }
 
 /// The `order.routed` messages written after `mark` as `order:store`, sorted.
@@ -1318,12 +1320,7 @@ fn timing_with_margin(margin: Duration) -> AcceptTiming {
 
 /// The order's "delivered to store" events.
 async fn delivered_events(db: &Db, id: OrderId) -> usize {
-    db.events(id)
-        .await
-        .expect("events")
-        .into_iter()
-        .filter(|e| e.kind == EventKind::DeliveredToStore)
-        .count()
+    events_of(db, id, EventKind::DeliveredToStore).await.len()
 }
 
 #[tokio::test]
