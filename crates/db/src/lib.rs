@@ -56,7 +56,7 @@ pub enum DbError {
     Url(String),
     #[error("cannot reach PostgreSQL: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", explain(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error("migration failed: {0}")]
     Migration(String),
@@ -92,6 +92,19 @@ impl DbError {
 
 /// A closed connection, an I/O failure, or the server's own "connection exception" (class
 /// 08) or "operator intervention" (class 57P: shutting down, starting up, crashed).
+/// A PostgreSQL error as a person can act on it: the server's own severity, code and
+/// message where it answered one (the client's text alone says only "db error"), else
+/// the client's with its cause.
+fn explain(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
 fn connection_lost(error: &tokio_postgres::Error) -> bool {
     if error.is_closed() {
         return true;
