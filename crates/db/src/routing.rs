@@ -465,6 +465,11 @@ where
     }
 }
 
+/// Whether `error` came of PostgreSQL being out of reach, not of what was asked.
+fn is_unreachable(error: &ChangeError) -> bool {
+    matches!(error, ChangeError::Db(error) if error.is_unreachable())
+}
+
 impl Db {
     /// Routes an order once: [`Db::route_orders`] of one.
     pub async fn route_order<F>(
@@ -491,9 +496,37 @@ impl Db {
     /// the rejection back to the channel. An order that has a store, is finished, or
     /// waits for HQ is left as it is. One answer per id, in the order given: an order
     /// named twice is routed once (the second answer is its store's, as for a
-    /// redelivery); an unknown one is [`ChangeError::NotFound`]. An error of the
-    /// transaction is the whole batch's: nothing of it was recorded.
+    /// redelivery); an unknown one is [`ChangeError::NotFound`]. A batch the database
+    /// refuses is recorded not at all and routed again one order at a time, so that an
+    /// order it refuses cannot hold up the others: that order's answer is the error. An
+    /// error while PostgreSQL cannot be reached is the whole batch's.
     pub async fn route_orders<F>(
+        &self,
+        ids: &[OrderId],
+        timing: &AcceptTiming,
+        mut decide: F,
+    ) -> Result<Vec<Result<Assignment, ChangeError>>, ChangeError>
+    where
+        F: FnMut(&RouteInput<'_>) -> (Routing, serde_json::Value),
+    {
+        let error = match self.route_together(ids, timing, &mut decide).await {
+            Err(error) if ids.len() > 1 && !is_unreachable(&error) => error,
+            answers => return answers,
+        };
+        tracing::warn!(orders = ids.len(), %error, "A routing batch was refused; routing its orders one at a time.");
+        let mut answers = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let answer = match self.route_together(&[id], timing, &mut decide).await {
+                Ok(mut one) => one.pop().unwrap_or(Err(ChangeError::NotFound(id))),
+                Err(error) => Err(error),
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// [`Db::route_orders`]'s one transaction.
+    async fn route_together<F>(
         &self,
         ids: &[OrderId],
         timing: &AcceptTiming,

@@ -501,10 +501,12 @@ async fn a_batch_of_routings_takes_places_oldest_first_and_records_each_as_alone
         "one store message per assignment"
     );
 
-    // A batch the database refuses is recorded not at all.
-    let (x, y) = (
+    // A batch the database refuses is recorded not at all, then routed one order at a
+    // time: the order it refuses holds up no other.
+    let (x, y, z) = (
         hub_order(db, "batch-x").await,
         hub_order(db, "batch-y").await,
+        hub_order(db, "batch-z").await,
     );
     let client = db.pool().get().await.expect("client");
     client
@@ -524,31 +526,42 @@ async fn a_batch_of_routings_takes_places_oldest_first_and_records_each_as_alone
         };
         (routing, json!({}))
     };
-    assert!(db.route_orders(&[x, y], &timing(), to_b).await.is_err());
-    for id in [x, y] {
-        assert_eq!(get(db, id).await.store_id, None);
-        assert!(routed_decisions(db, id).await.is_empty());
+    let mut decided = Vec::new();
+    let answers = db
+        .route_orders(&[y, x, z], &timing(), |input| {
+            decided.push(input.order.id);
+            to_b(input)
+        })
+        .await
+        .expect("answered order by order");
+    let answers: Vec<Result<Assignment, String>> = answers
+        .into_iter()
+        .map(|answer| answer.map_err(|e| e.to_string()))
+        .collect();
+    assert!(
+        matches!(&answers[0], Err(e) if e.contains("refused for the test")),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1..], [assigned(b, 4), assigned(b, 5)]);
+    assert_eq!(
+        decided,
+        vec![x, y, z, y, x, z],
+        "together, then one at a time"
+    );
+    assert_eq!(get(db, y).await.store_id, None);
+    assert!(routed_decisions(db, y).await.is_empty());
+    for id in [x, z] {
+        assert_eq!(routed_decisions(db, id).await.len(), 1, "recorded once");
     }
-    check_load(db, b, 3, "nothing of the refused batch").await;
+    check_load(db, b, 5, "all of the batch but the refused order").await;
     client
         .batch_execute("DROP TRIGGER refuse_y ON orders")
         .await
         .expect("drop trigger");
     drop(client);
-    let again = db
-        .route_orders(&[y, x], &timing(), to_b)
-        .await
-        .expect("again");
-    let again: Vec<Result<Assignment, String>> = again
-        .into_iter()
-        .map(|answer| answer.map_err(|e| e.to_string()))
-        .collect();
-    assert_eq!(
-        again,
-        vec![assigned(b, 5), assigned(b, 4)],
-        "x is older: its place first"
-    );
-    check_load(db, b, 5, "the batch recorded once it could be").await;
+    let again = db.route_order(y, &timing(), to_b).await.expect("again");
+    assert_eq!(again, assigned(b, 6).expect("assigned"));
+    check_load(db, b, 6, "the refused order, once it could be").await;
     test.drop().await;
 }
 
