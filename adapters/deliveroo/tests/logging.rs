@@ -16,6 +16,7 @@ use crossdock_adapter_deliveroo::{
 };
 use crossdock_channel::sim::{SampleFulfillment, SampleItem, SampleOrder};
 use crossdock_channel::{Channel, HeaderMap, Inbound, InboundRequest};
+use crossdock_kit::logs::shows_digits;
 use crossdock_model::{Order, OrderId, Status, StatusAction, StatusChange};
 use secrecy::SecretString;
 
@@ -167,9 +168,10 @@ async fn logs_mask_phone_numbers_and_never_show_secrets() {
     );
     // Phones appear masked at most.
     assert!(logs.contains("***021"), "the masked phone: {logs}");
-    for fragment in ["3808 6021", "20571934", "7946 0991", "7946"] {
+    for fragment in ["3808 6021", "20571934", "7946 0991"] {
         assert!(!logs.contains(fragment), "`{fragment}` in {logs}");
     }
+    assert!(!shows_digits(&logs, "7946"), "`7946` in {logs}");
     for secret in [DEV_CLIENT_SECRET, DEV_WEBHOOK_SECRET] {
         assert!(!logs.contains(secret), "a secret in {logs}");
     }

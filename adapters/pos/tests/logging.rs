@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::Utc;
 use crossdock_adapter_pos::{Pos, PosConfig, signed_headers, store_key};
 use crossdock_channel::{Channel, InboundRequest};
+use crossdock_kit::logs::shows_digits;
 use secrecy::SecretString;
 
 const MASTER: &str = "logging-test-master-key";
@@ -97,9 +98,10 @@ fn logs_never_show_phone_numbers_or_keys() {
     assert!(logs.contains("Void parsed."), "{logs}");
     assert!(logs.contains("Request refused."), "{logs}");
     // The order's phone (`+44 20 7946 0321`) appears in no form, masked or not.
-    for fragment in ["7946", "0321", "***321"] {
-        assert!(!logs.contains(fragment), "`{fragment}` in {logs}");
+    for digits in ["7946", "0321"] {
+        assert!(!shows_digits(&logs, digits), "`{digits}` in {logs}");
     }
+    assert!(!logs.contains("***321"), "{logs}");
     for secret in [MASTER, london.as_str(), nyc.as_str()] {
         assert!(!logs.contains(secret), "a key in {logs}");
     }

@@ -57,6 +57,7 @@
 pub mod browser;
 mod fixtures;
 pub mod harness;
+pub mod logs;
 pub mod proxy;
 mod run;
 
