@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 use crossdock_hub::{Roles, Settings, chain, demo, inspect};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: under load, glibc (mostly its allocator) took about
+/// a quarter of the hub's CPU (README, "Benchmarks").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "crossdock", version, about = "Crossdock order hub")]
 struct Cli {
