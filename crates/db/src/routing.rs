@@ -18,7 +18,6 @@ use serde_json::json;
 
 use crate::orders::{
     Actor, ChangeError, NewEvent, ORDER_COLUMNS, apply_action, insert_event, order_from_row,
-    prepare_event, send_event,
 };
 use crate::outbox::Tx;
 use crate::pipeline::{Sent, params};
@@ -239,45 +238,11 @@ async fn withdraw(db: &Db, tx: &Tx<'_>, id: OrderId, store: &StoreId) -> Result<
     Ok(())
 }
 
-/// Gives the order to `store` until `accept_by`, recording why: the statements sent,
-/// their answers left to read.
-async fn hand_to<'a>(
-    db: &Db,
-    tx: &Tx<'a>,
-    id: OrderId,
-    store: &StoreId,
-    accept_by: DateTime<Utc>,
-    event: NewEvent<'_>,
-) -> Result<Sent<'a, ()>, DbError> {
-    let at = event.at;
-    // Prepared first, then sent together, in this order, without waiting for each answer
-    // (pipelined): the store's row stays locked until the commit, so every round trip
-    // saved is time other orders for the store do not wait.
-    let update = tx
-        .prepare_cached(
-            "UPDATE orders SET store_id = $2, store_accept_by = $3, updated_at = $4,
-                 attention = NULL, attention_since = NULL
-             WHERE id = $1",
-        )
-        .await?;
-    let insert_event = prepare_event(tx).await?;
-    let insert_outbox = outbox::prepare_insert(tx).await?;
-    Ok(tx
-        .send_execute(
-            &update,
-            params![id.as_uuid(), store.as_str().to_owned(), accept_by, at],
-        )
-        .also(send_event(tx, &insert_event, event))
-        .also(outbox::send_insert(
-            tx,
-            &insert_outbox,
-            db.routes().to_store(store, id, "order.routed"),
-        )))
-}
-
-/// The assignments of a routing batch, column by column, to be recorded together.
-#[derive(Default)]
+/// Orders given to stores in one transaction (a routing batch, or HQ's one), column by
+/// column, recorded together: each order's store and time to accept, its `routed` event
+/// (from `source`, with why) and its store's message.
 struct Assigned {
+    source: EventSource,
     ids: Vec<uuid::Uuid>,
     stores: Vec<String>,
     accept_by: Vec<DateTime<Utc>>,
@@ -287,18 +252,32 @@ struct Assigned {
 }
 
 impl Assigned {
+    fn new(source: EventSource) -> Self {
+        Self {
+            source,
+            ids: Vec::new(),
+            stores: Vec::new(),
+            accept_by: Vec::new(),
+            reasons: Vec::new(),
+            decisions: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Gives the order to `store` until `accept_by`; `reason` and `decision` say why.
     fn push(
         &mut self,
         db: &Db,
         id: OrderId,
         store: &StoreId,
         accept_by: DateTime<Utc>,
+        reason: String,
         decision: serde_json::Value,
     ) {
         self.ids.push(id.as_uuid());
         self.stores.push(store.as_str().to_owned());
         self.accept_by.push(accept_by);
-        self.reasons.push(format!("assigned to {store}"));
+        self.reasons.push(reason);
         self.decisions.push(decision);
         self.messages
             .push(db.routes().to_store(store, id, "order.routed"));
@@ -334,6 +313,7 @@ impl Assigned {
             .await?;
         let messages = outbox::prepare_inserts(tx).await?;
         let Assigned {
+            source,
             ids,
             stores,
             accept_by,
@@ -350,7 +330,7 @@ impl Assigned {
                     reasons,
                     decisions,
                     at,
-                    EventSource::Router.as_str(),
+                    source.as_str(),
                     EventKind::Routed.as_str(),
                 ],
             ))
@@ -373,10 +353,11 @@ struct Routable {
 
 /// Asks `decide` for each order of `batch` and takes their places at the chosen stores,
 /// under the stores' `store_live` row locks, taken together in store-id order. Places
-/// go in batch order (the orders' id order: oldest first); an order that finds its store full (its load counting the places
-/// of the orders before it) is decided again knowing so, after every lock is let go (a
-/// savepoint rolled back, so no two transactions wait on each other in a circle), and
-/// refused as too busy after [`MAX_FULL_RETRIES`] full stores. Returns the savepoint's
+/// go in batch order (the orders' id order: oldest first); an order that finds its store
+/// full (its load counting the places of the orders before it) is decided again knowing
+/// so, after every lock is let go (a savepoint rolled back, so no two transactions wait
+/// on each other in a circle), and refused as too busy after [`MAX_FULL_RETRIES`] full
+/// stores. Returns the savepoint's
 /// release, sent, while the locks are held (nothing is sent when no store was chosen).
 async fn take_places<'a, F>(
     tx: &Tx<'a>,
@@ -425,11 +406,19 @@ where
             match capacity {
                 Some(capacity) if load >= capacity => {
                     routable.full.push(FullStore {
-                        store,
+                        store: store.clone(),
                         active: load,
                         version: *version,
                     });
-                    undecided.push(at);
+                    if routable.full.len() <= MAX_FULL_RETRIES {
+                        undecided.push(at);
+                    } else if let Some((routing, _)) = &mut routable.choice {
+                        *routing = Routing::Nowhere {
+                            reason: format!(
+                                "too busy: every store the router chose filled up before it could be assigned (last {store}, {load} of {capacity})"
+                            ),
+                        };
+                    }
                 }
                 // A sale is not checked against the capacity, but counts in the load.
                 _ => {
@@ -443,25 +432,6 @@ where
         }
         tx.batch_execute("ROLLBACK TO SAVEPOINT take_places; RELEASE SAVEPOINT take_places")
             .await?;
-        undecided.retain(|&at| {
-            let routable = &mut batch[at];
-            if routable.full.len() <= MAX_FULL_RETRIES {
-                return true;
-            }
-            if let (Some(last), Some((routing, _))) = (routable.full.last(), &mut routable.choice) {
-                let capacity = match routing {
-                    Routing::To { capacity, .. } => capacity.unwrap_or_default(),
-                    Routing::Nowhere { .. } => 0,
-                };
-                *routing = Routing::Nowhere {
-                    reason: format!(
-                        "too busy: every store the router chose filled up before it could be assigned (last {}, {} of {capacity})",
-                        last.store, last.active
-                    ),
-                };
-            }
-            false
-        });
     }
 }
 
@@ -568,7 +538,7 @@ impl Db {
         let released = take_places(&tx, &mut batch, &mut decide).await?;
         let now = Utc::now();
         // The assigned orders' ids, stores, times to accept, reasons, decisions, messages.
-        let mut assigned = Assigned::default();
+        let mut assigned = Assigned::new(EventSource::Router);
         for Routable {
             locked,
             choice,
@@ -595,7 +565,8 @@ impl Db {
             };
             match routing {
                 Ok((store, accept_by)) => {
-                    assigned.push(self, id, &store, accept_by, decision);
+                    let reason = format!("assigned to {store}");
+                    assigned.push(self, id, &store, accept_by, reason, decision);
                     outcomes.insert(id, Assignment::Assigned { store, active });
                 }
                 Err(reason) => {
@@ -785,25 +756,12 @@ impl Db {
         if let Some(previous) = &locked.order.store_id {
             withdraw(self, &tx, id, previous).await?;
         }
+        let mut assigned = Assigned::new(EventSource::Hq);
         let reason = format!("assigned to {store} by HQ");
-        let handed = hand_to(
-            self,
-            &tx,
-            id,
-            store,
-            accept_by,
-            NewEvent {
-                order_id: id,
-                at: now,
-                source: EventSource::Hq,
-                kind: EventKind::Routed,
-                status: None,
-                reason: Some(&reason),
-                data: Some(decision),
-            },
-        )
-        .await?;
-        tx.commit_with(handed).await?;
+        assigned.push(self, id, store, accept_by, reason, decision.clone());
+        // The assignment's statements and the commit in one round trip.
+        let sent = assigned.send(&tx, now).await?;
+        tx.commit_with(sent).await?;
         Ok(Assignment::Assigned {
             store: store.clone(),
             active: active + 1,
