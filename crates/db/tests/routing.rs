@@ -25,7 +25,9 @@ use crossdock_db::orders::{Actor, ChangeError, Handover};
 use crossdock_db::routing::{
     AcceptTiming, AssignError, Assignment, Decline, Declined, FullStore, RouteInput, Routing,
 };
-use crossdock_model::{EventKind, Order, OrderEvent, OrderId, Status, StatusAction, StoreId};
+use crossdock_model::{
+    EventKind, EventSource, Order, OrderEvent, OrderId, Status, StatusAction, StoreId,
+};
 use serde_json::json;
 
 /// Routes an order to `store`, with `capacity` checked under the store's row lock.
@@ -324,6 +326,20 @@ async fn store_load_follows_routing_status_changes_declines_and_reassignment() {
     );
     check_load(db, a, 1, "assigned by HQ").await;
     check_load(db, b, 1, "taken away by HQ").await;
+    let by_hq = events_of(db, o[4], EventKind::Routed)
+        .await
+        .pop()
+        .expect("routed");
+    assert_eq!(
+        (by_hq.source, by_hq.reason, by_hq.data),
+        (
+            EventSource::Hq,
+            Some(format!("assigned to {a} by HQ")),
+            json!({ "by": "hq" })
+        ),
+        "the timeline shows HQ's assignment as HQ's"
+    );
+    assert_eq!(get(db, o[4]).await.store_id.as_ref(), Some(a));
 
     // HQ cancels o6 while its store has not accepted it yet.
     route_to(db, o[5], b, Some(10)).await;
