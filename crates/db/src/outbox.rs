@@ -140,7 +140,9 @@ impl<'a> Tx<'a> {
         let client: &'a ClientWrapper = self.client;
         let commit = Sent::uncounted(client.batch_execute("COMMIT"));
         self.open = false;
-        let (value, ()) = tokio::try_join!(last, commit)?;
+        // Read in the order sent: the error is the first failed statement's.
+        let value = last.await?;
+        commit.await?;
         let committed = std::mem::take(
             &mut *self
                 .staged

@@ -108,11 +108,13 @@ impl<'a, T: Send + 'a> Sent<'a, T> {
         self.and(other).map(|_| ())
     }
 
-    /// Both answers, read in the order they were sent.
+    /// Both answers, read in the order they were sent: the error is the first failed
+    /// statement's, not that of one behind it refused for the aborted transaction (both
+    /// are sent, so reading one before the other waits for nothing more).
     pub(crate) fn and<U: Send + 'a>(self, other: Sent<'a, U>) -> Sent<'a, (T, U)> {
         let holds = self.holds + other.holds;
         Sent {
-            answer: Box::pin(async move { tokio::try_join!(self, other) }),
+            answer: Box::pin(async move { Ok((self.await?, other.await?)) }),
             counted: None,
             holds,
         }
@@ -256,6 +258,25 @@ mod tests {
         assert!(
             matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
             "the statement's own error, got {error}"
+        );
+        assert!(kept.is_empty(), "nothing committed");
+    }
+
+    #[tokio::test]
+    async fn the_error_of_statements_sent_ahead_is_the_first_failed_ones() {
+        // The second insert fails; the third is refused for the aborted transaction.
+        let (committed, kept) = in_transaction(async |tx, insert| {
+            let sent = tx
+                .send_execute(&insert, params![1])
+                .also(tx.send_execute(&insert, params![1]))
+                .also(tx.send_execute(&insert, params![2]));
+            tx.commit_with(sent).await
+        })
+        .await;
+        let error = committed.expect_err("a duplicate key");
+        assert!(
+            matches!(&error, DbError::Query(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)),
+            "the failed statement's own error, got {error}"
         );
         assert!(kept.is_empty(), "nothing committed");
     }
