@@ -103,19 +103,25 @@ async fn outbox_mark(db: &Db) -> i64 {
         .get(0)
 }
 
-/// The kinds of the outbox rows written after `mark`, oldest first.
-async fn outbox_since(db: &Db, mark: i64) -> Vec<String> {
+/// The outbox rows written after `mark`, oldest first: their kinds and bodies.
+async fn outbox_rows_since(db: &Db, mark: i64) -> Vec<(String, serde_json::Value)> {
     let client = db.pool().get().await.expect("client");
     client
         .query(
-            "SELECT kind FROM outbox WHERE id > $1 ORDER BY id",
+            "SELECT kind, body FROM outbox WHERE id > $1 ORDER BY id",
             &[&mark],
         )
         .await
         .expect("outbox")
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1)))
         .collect()
+}
+
+/// The kinds of the outbox rows written after `mark`, oldest first.
+async fn outbox_since(db: &Db, mark: i64) -> Vec<String> {
+    let rows = outbox_rows_since(db, mark).await;
+    rows.into_iter().map(|(kind, _)| kind).collect()
 }
 
 /// The stores that declined the order, as stored.
@@ -379,18 +385,17 @@ async fn routed_decisions(db: &Db, id: OrderId) -> Vec<serde_json::Value> {
 
 /// The `order.routed` messages written after `mark` as `order:store`, sorted.
 async fn routed_messages_since(db: &Db, mark: i64) -> Vec<String> {
-    let client = db.pool().get().await.expect("client");
-    client
-        .query(
-            "SELECT (body->>'order_id') || ':' || (body->>'store_id') FROM outbox
-              WHERE id > $1 AND kind = 'order.routed' ORDER BY 1",
-            &[&mark],
-        )
+    let mut routed: Vec<String> = outbox_rows_since(db, mark)
         .await
-        .expect("outbox")
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+        .into_iter()
+        .filter(|(kind, _)| kind == "order.routed")
+        .map(|(_, body)| {
+            let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+            format!("{}:{}", field("order_id"), field("store_id"))
+        })
+        .collect();
+    routed.sort();
+    routed
 }
 
 #[tokio::test]
