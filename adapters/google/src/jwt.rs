@@ -255,11 +255,31 @@ pub fn sign<T: Serialize>(
     kid: Option<&str>,
     claims: &T,
 ) -> Result<String, KeyError> {
-    let key = EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
-        .map_err(|e| KeyError(format!("the private key is not an RSA PEM key: {e}")))?;
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, &key).map_err(|e| KeyError(format!("signing: {e}")))
+    Signer::from_pem(private_key_pem, kid)?.sign(claims)
+}
+
+/// An RS256 private key, read once, and the header its tokens carry: for a signer of
+/// many tokens (reading the PEM key is most of the cost of one).
+pub struct Signer {
+    key: EncodingKey,
+    header: Header,
+}
+
+impl Signer {
+    /// The key of a PEM text (PKCS#8 or PKCS#1), its tokens naming `kid`.
+    pub fn from_pem(private_key_pem: &str, kid: Option<&str>) -> Result<Signer, KeyError> {
+        let key = EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+            .map_err(|e| KeyError(format!("the private key is not an RSA PEM key: {e}")))?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        Ok(Signer { key, header })
+    }
+
+    /// The signed token of `claims`.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
+        jsonwebtoken::encode(&self.header, claims, &self.key)
+            .map_err(|e| KeyError(format!("signing: {e}")))
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -136,14 +136,18 @@ pub fn sign_request_jwt(
     project_id: &str,
     at: DateTime<Utc>,
 ) -> Result<String, KeyError> {
-    let claims = RequestClaims {
+    jwt::Signer::from_pem(private_key_pem, key_id)?.sign(&request_claims(project_id, at))
+}
+
+/// The claims of a request JWT issued at `at` for `project_id`.
+fn request_claims(project_id: &str, at: DateTime<Utc>) -> RequestClaims {
+    RequestClaims {
         iss: GOOGLE_ISSUER.to_owned(),
         aud: Audience::One(project_id.to_owned()),
         iat: at.timestamp(),
         exp: at.timestamp() + REQUEST_JWT_LIFETIME_S,
         sub: Some(REQUEST_JWT_SUBJECT.to_owned()),
-    };
-    jwt::sign(private_key_pem, key_id, &claims)
+    }
 }
 
 /// The `Authorization` value of a development request signed at `at` (the default
@@ -191,8 +195,11 @@ pub struct GoogleSim {
 
 struct Inner {
     project_id: String,
-    signing_key_pem: String,
-    signing_key_id: Option<String>,
+    signer: jwt::Signer,
+    /// The last request JWT signed, with the second it was issued in: claims name whole
+    /// seconds and RS256 signs deterministically, so every request of that second carries
+    /// the same token, signed once.
+    last_signed: Mutex<Option<(i64, String)>>,
     service_account_email: String,
     service_account_key: DecodingKey,
     token_ttl: Duration,
@@ -235,17 +242,18 @@ impl GoogleSim {
             )
         })?;
         // Fail at start, not at the first request.
-        sign_request_jwt(
-            &config.signing_key_pem,
-            config.signing_key_id.as_deref(),
-            &config.project_id,
-            Utc::now(),
-        )
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let signer =
+            jwt::Signer::from_pem(&config.signing_key_pem, config.signing_key_id.as_deref())
+                .map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+                })?;
+        signer
+            .sign(&request_claims(&config.project_id, Utc::now()))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let inner = Arc::new(Inner {
             project_id: config.project_id,
-            signing_key_pem: config.signing_key_pem,
-            signing_key_id: config.signing_key_id,
+            signer,
+            last_signed: Mutex::new(None),
             service_account_email: config.service_account_email,
             service_account_key,
             token_ttl: config.token_ttl,
@@ -793,13 +801,18 @@ impl Inner {
     }
 
     fn authorization(&self, at: DateTime<Utc>) -> String {
-        match sign_request_jwt(
-            &self.signing_key_pem,
-            self.signing_key_id.as_deref(),
-            &self.project_id,
-            at,
-        ) {
-            Ok(token) => format!("Bearer {token}"),
+        let second = at.timestamp();
+        if let Some((signed_in, token)) = lock(&self.last_signed).as_ref()
+            && *signed_in == second
+        {
+            return format!("Bearer {token}");
+        }
+        match self.signer.sign(&request_claims(&self.project_id, at)) {
+            Ok(token) => {
+                let authorization = format!("Bearer {token}");
+                *lock(&self.last_signed) = Some((second, token));
+                authorization
+            }
             // The key was checked at start.
             Err(error) => format!("Bearer <unsignable: {error}>"),
         }

@@ -15,8 +15,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::post;
-use chrono::{TimeDelta, Utc};
-use crossdock_adapter_google::simulator::{GoogleSim, SimConfig, SimRateLimit, transition_allowed};
+use chrono::{TimeDelta, Timelike, Utc};
+use crossdock_adapter_google::simulator::{
+    GoogleSim, SimConfig, SimRateLimit, dev_authorization, transition_allowed,
+};
 use crossdock_adapter_google::{
     DEV_GOOGLE_PUBLIC_KEY, DEV_SERVICE_ACCOUNT_KEY, Google, GoogleConfig,
 };
@@ -874,4 +876,32 @@ fn googles_state_rules() {
     assert!(!ok("IN_PREPARATION", "READY_FOR_PICKUP", Delivery));
     assert!(!ok("IN_PREPARATION", "IN_TRANSIT", Pickup));
     assert!(!ok("CONFIRMED", "RETURNED", Pickup));
+}
+
+/// The simulator signs a request token once a second and reuses it: what a hub sees is
+/// unchanged, the token Google's signing gives for that second (claims name whole seconds;
+/// RS256 is deterministic), and the next second gets a token of its own.
+#[tokio::test]
+async fn requests_of_one_second_carry_the_token_signed_for_that_second() {
+    let sim = GoogleSim::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let second = Utc::now()
+        .with_nanosecond(0)
+        .expect("a whole second is a valid time");
+    let first = sim.authorization(second);
+    assert_eq!(
+        first,
+        dev_authorization(second).expect("sign"),
+        "the token of the second, as signed afresh"
+    );
+    assert_eq!(
+        sim.authorization(second + TimeDelta::milliseconds(999)),
+        first,
+        "later in the same second"
+    );
+    let next = second + TimeDelta::seconds(1);
+    let later = sim.authorization(next);
+    assert_ne!(later, first, "the next second");
+    assert_eq!(later, dev_authorization(next).expect("sign"));
 }
