@@ -4,12 +4,14 @@
 use chrono::{DateTime, Utc};
 use crossdock_model::{EventKind, EventSource, Flag, NewOrder, OrderId, Status, StatusAction};
 
+use std::collections::{HashMap, HashSet};
+
 use crate::orders::{
-    Actor, ChangeError, NewEvent, apply_action, lock_order, prepare_event, send_event,
+    Actor, ChangeError, NewEvent, apply_action, lock_order, prepare_events, send_events,
     skip_unpushed,
 };
 use crate::outbox::Tx;
-use crate::pipeline::params;
+use crate::pipeline::{Sent, params};
 use crate::{Db, DbError, outbox};
 use tokio_postgres::types::ToSql;
 
@@ -125,15 +127,6 @@ const LOCK_EXTERNAL: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/'
 /// The first key of [`lock_external`]'s advisory locks.
 const EXTERNAL_ORDER_LOCK: i32 = 0x4344_0001;
 
-/// The inbox row of an order's request.
-#[derive(Clone, Copy)]
-enum Inbox<'a> {
-    /// To insert, with the order: a replay of a request already recorded records nothing.
-    Insert(&'a RawRecord<'a>),
-    /// Recorded already (a notification whose order was fetched), under this key.
-    Recorded(&'a str),
-}
-
 /// [`link_inbox`]'s statement.
 const LINK_INBOX: &str = "UPDATE inbox SET order_id = $3 WHERE channel = $1 AND dedupe_key = $2";
 
@@ -151,24 +144,395 @@ async fn link_inbox(
     Ok(())
 }
 
+/// A platform's request carrying an order, to record: the request as received, the
+/// order and the flags its check raised.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderRequest<'a> {
+    pub raw: &'a RawRecord<'a>,
+    pub order: &'a NewOrder,
+    pub flags: &'a [Flag],
+}
+
+/// [`Db::record_orders`]' locks: [`LOCK_EXTERNAL`]'s, each platform order once, in the
+/// order of their keys, so that two batches never wait on each other in a circle.
+const LOCK_EXTERNALS: &str = "SELECT pg_advisory_xact_lock($1, k)
+       FROM (SELECT DISTINCT hashtext(w.channel || '/' || w.external_order_id) AS k
+               FROM unnest($2::text[], $3::text[]) AS w (channel, external_order_id)
+              ORDER BY k) AS keys";
+
+/// [`Db::record_orders`]' recording, in one statement once the locks are held:
+/// - `fresh`: the requests' inbox rows (a replay's is there already: nothing), each
+///   linked to its order: the one stored already, or the batch's new one (`w.id`; the
+///   requests of one platform order share it);
+/// - `inserted`: the orders of the fresh requests that are not stored yet, once each;
+/// - `tombstones`: cancellations the platform sent before the orders just inserted
+///   (only ever left for an order not stored yet, so an order already known has none);
+///
+/// and, for each fresh request: its order, whether the batch inserted it, and the
+/// tombstone's reason if it had one. Rows are inserted in key order (inbox) and id order
+/// (orders); rows already there are found by key (`LATERAL … OFFSET 0`, so no plan can
+/// make a scan of them: tests/plans.rs).
+const RECORD_ORDERS: &str = "WITH w AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[],
+                              $5::bytea[], $6::uuid[], $7::text[], $8::text[], $9::jsonb[],
+                              $10::jsonb[], $11::timestamptz[])
+                  WITH ORDINALITY AS w (inbox_channel, dedupe_key, received_at, headers, body,
+                                        id, channel, external_order_id, doc, flags,
+                                        accept_by, n)
+     ), fresh AS (
+         INSERT INTO inbox (channel, dedupe_key, received_at, kind, order_id, headers, body)
+         SELECT w.inbox_channel, w.dedupe_key, w.received_at, 'order', coalesce(known.id, w.id),
+                w.headers, w.body
+           FROM w LEFT JOIN LATERAL (
+                    SELECT id FROM orders
+                     WHERE orders.channel = w.channel
+                       AND orders.external_order_id = w.external_order_id OFFSET 0) AS known
+                ON true
+          ORDER BY w.inbox_channel, w.dedupe_key, w.n
+         ON CONFLICT (channel, dedupe_key) DO NOTHING
+         RETURNING channel, dedupe_key, order_id
+     ), inserted AS (
+         INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at,
+                             updated_at, accept_by)
+         SELECT DISTINCT ON (w.id) w.id, w.channel, w.external_order_id, 'received', w.doc,
+                w.flags, w.received_at, w.received_at, w.accept_by
+           FROM w JOIN fresh f
+                ON f.channel = w.inbox_channel AND f.dedupe_key = w.dedupe_key AND f.order_id = w.id
+          ORDER BY w.id, w.n
+         ON CONFLICT (channel, external_order_id) DO NOTHING
+         RETURNING id, channel, external_order_id
+     ), tombstones AS (
+         DELETE FROM cancellations c
+          USING (SELECT i.id, found.ctid AS row FROM inserted i
+                  CROSS JOIN LATERAL (
+                      SELECT ctid FROM cancellations
+                       WHERE cancellations.channel = i.channel
+                         AND cancellations.external_order_id = i.external_order_id
+                      OFFSET 0) AS found) AS t
+          WHERE c.ctid = t.row
+         RETURNING t.id, c.reason
+     )
+     SELECT f.channel, f.dedupe_key, f.order_id, i.id IS NOT NULL, t.id IS NOT NULL, t.reason
+       FROM fresh f
+       LEFT JOIN inserted i ON i.id = f.order_id
+       LEFT JOIN tombstones t ON t.id = f.order_id";
+
+/// The orders linked to inbox rows, by key: what replays answer.
+const INBOX_ORDERS: &str = "SELECT i.channel, i.dedupe_key, i.order_id
+       FROM unnest($1::text[], $2::text[]) AS w (channel, dedupe_key)
+       JOIN inbox i ON i.channel = w.channel AND i.dedupe_key = w.dedupe_key";
+
+/// An order the transaction inserted, for what follows an insert.
+struct NewlyStored<'a> {
+    id: OrderId,
+    order: &'a NewOrder,
+    flags: &'a [Flag],
+    received_at: DateTime<Utc>,
+    /// The platform cancelled it before it arrived (the reason, if given).
+    tombstone: Option<Option<String>>,
+}
+
+/// The JSON of a value the hub made (an order, its flags): it always serializes.
+fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, DbError> {
+    serde_json::to_value(value).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
 impl Db {
-    /// Records a whole order: inbox, order, its first events and the outbox row for the
-    /// router — or nothing new if the request or the order is already known. An order the
-    /// platform cancelled before the hub saw it is stored cancelled and not routed.
+    /// Records a whole order: [`Db::record_orders`] of one.
     pub async fn record_order(
         &self,
         raw: &RawRecord<'_>,
         order: &NewOrder,
         flags: &[Flag],
     ) -> Result<Recorded, DbError> {
+        let request = OrderRequest { raw, order, flags };
+        self.record_orders(&[request])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(DbError::Corrupt("no answer for the order".into())))
+    }
+
+    /// Records platform requests carrying orders, in one transaction: each request's inbox
+    /// row, and each order not stored yet with its first events and the outbox row for
+    /// the router. A replay of a request already recorded records nothing; a request for
+    /// an order already stored (or one an earlier request of the batch carries) only its
+    /// inbox row, linked to it. An order the platform cancelled before the hub saw it is
+    /// stored cancelled and not routed. One answer per request, in their order. A batch
+    /// the database refuses is recorded again one request at a time, so that one request
+    /// cannot fail the others; while PostgreSQL is out of reach the error is the batch's.
+    pub async fn record_orders(
+        &self,
+        requests: &[OrderRequest<'_>],
+    ) -> Result<Vec<Result<Recorded, DbError>>, DbError> {
+        let error = match self.record_together(requests).await {
+            Err(error) if requests.len() > 1 && !error.is_unreachable() => error,
+            answers => return answers.map(|answers| answers.into_iter().map(Ok).collect()),
+        };
+        tracing::warn!(requests = requests.len(), %error, "A batch of orders was refused; recording its requests one at a time.");
+        let mut answers = Vec::with_capacity(requests.len());
+        for request in requests {
+            let answer = self
+                .record_together(std::slice::from_ref(request))
+                .await
+                .and_then(|mut one| {
+                    one.pop()
+                        .ok_or_else(|| DbError::Corrupt("no answer for the order".into()))
+                });
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// [`Db::record_orders`]' one transaction: two round trips, the locks and
+    /// [`RECORD_ORDERS`], then the new orders' events and outbox rows with the commit.
+    async fn record_together(
+        &self,
+        requests: &[OrderRequest<'_>],
+    ) -> Result<Vec<Recorded>, DbError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One new id per platform order of the batch (`OrderId::default` draws one).
+        let mut ids: HashMap<(&str, &str), OrderId> = HashMap::new();
+        let order_ids: Vec<OrderId> = requests
+            .iter()
+            .map(|r| {
+                *ids.entry((r.order.channel.as_str(), r.order.external_order_id.as_str()))
+                    .or_default()
+            })
+            .collect();
+        let column = |field: fn(&OrderRequest<'_>) -> String| -> Vec<String> {
+            requests.iter().map(field).collect()
+        };
+        let channels = column(|r| r.order.channel.as_str().to_owned());
+        let externals = column(|r| r.order.external_order_id.clone());
+        let mut docs = Vec::with_capacity(requests.len());
+        let mut flags = Vec::with_capacity(requests.len());
+        for request in requests {
+            docs.push(to_json(request.order)?);
+            flags.push(to_json(&request.flags)?);
+        }
+        let record_params = params![
+            column(|r| r.raw.channel.to_owned()),
+            column(|r| r.raw.dedupe_key.to_owned()),
+            requests
+                .iter()
+                .map(|r| r.raw.received_at)
+                .collect::<Vec<_>>(),
+            requests
+                .iter()
+                .map(|r| r.raw.headers.clone())
+                .collect::<Vec<_>>(),
+            requests
+                .iter()
+                .map(|r| r.raw.body.to_vec())
+                .collect::<Vec<_>>(),
+            order_ids.iter().map(|id| id.as_uuid()).collect::<Vec<_>>(),
+            channels.clone(),
+            externals.clone(),
+            docs,
+            flags,
+            requests
+                .iter()
+                .map(|r| r.order.fulfillment.accept_by)
+                .collect::<Vec<_>>(),
+        ];
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        self.insert_order(tx, Inbox::Insert(raw), order, flags, raw.received_at)
-            .await
+        // Prepared first, then sent together: the record runs once the locks are held.
+        let lock = tx.prepare_cached(LOCK_EXTERNALS).await?;
+        let record = tx.prepare_cached(RECORD_ORDERS).await?;
+        let locked = tx.send_query(&lock, params![EXTERNAL_ORDER_LOCK, channels, externals]);
+        let (_, rows) = locked.and(tx.send_query(&record, record_params)).await?;
+        // Each fresh request's order; the orders inserted, and their tombstones.
+        let mut fresh: HashMap<(String, String), OrderId> = HashMap::new();
+        let mut inserted: HashSet<OrderId> = HashSet::new();
+        let mut tombstones: HashMap<OrderId, Option<String>> = HashMap::new();
+        for row in rows {
+            let order_id = OrderId::from_uuid(row.get(2));
+            fresh.insert((row.get(0), row.get(1)), order_id);
+            if row.get(3) {
+                inserted.insert(order_id);
+            }
+            if row.get(4) {
+                tombstones.insert(order_id, row.get(5));
+            }
+        }
+        // Each request's answer, as if recorded one after another in the batch's order:
+        // the first request of a new order stores it; a later one with the same key is a
+        // replay of it, one with another key a request for an order already stored.
+        let mut answers: Vec<Option<Recorded>> = Vec::with_capacity(requests.len());
+        let mut new = Vec::new();
+        let mut replayed = Vec::new();
+        for (place, request) in requests.iter().enumerate() {
+            let key = (
+                request.raw.channel.to_owned(),
+                request.raw.dedupe_key.to_owned(),
+            );
+            let Some(&order_id) = fresh.get(&key) else {
+                replayed.push(place);
+                answers.push(None);
+                continue;
+            };
+            if !inserted.remove(&order_id) {
+                answers.push(Some(Recorded::Duplicate {
+                    order_id: Some(order_id),
+                }));
+                continue;
+            }
+            new.push(NewlyStored {
+                id: order_id,
+                order: request.order,
+                flags: request.flags,
+                received_at: request.raw.received_at,
+                tombstone: tombstones.remove(&order_id),
+            });
+            answers.push(Some(Recorded::New {
+                order_id: Some(order_id),
+            }));
+        }
+        let mut sent = self.send_new_orders(&tx, &new).await?;
+        if !replayed.is_empty() {
+            let inbox_orders = tx.prepare_cached(INBOX_ORDERS).await?;
+            let keys = |field: fn(&RawRecord<'_>) -> String| -> Vec<String> {
+                replayed
+                    .iter()
+                    .map(|&place| field(requests[place].raw))
+                    .collect()
+            };
+            let linked = tx
+                .send_query(
+                    &inbox_orders,
+                    params![
+                        keys(|raw| raw.channel.to_owned()),
+                        keys(|raw| raw.dedupe_key.to_owned())
+                    ],
+                )
+                .map(|rows| {
+                    rows.iter()
+                        .map(|row| {
+                            let order_id: Option<uuid::Uuid> = row.get(2);
+                            (
+                                (row.get::<_, String>(0), row.get::<_, String>(1)),
+                                order_id.map(OrderId::from_uuid),
+                            )
+                        })
+                        .collect::<HashMap<_, _>>()
+                });
+            let (_, linked) = sent.and(linked).await?;
+            for place in replayed {
+                let raw = requests[place].raw;
+                let order_id = linked
+                    .get(&(raw.channel.to_owned(), raw.dedupe_key.to_owned()))
+                    .copied()
+                    .flatten();
+                answers[place] = Some(Recorded::Duplicate { order_id });
+            }
+            sent = Sent::uncounted(std::future::ready(Ok(())));
+        }
+        self.commit_new(tx, sent, &new).await?;
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.ok_or_else(|| DbError::Corrupt("a request went unanswered".into()))
+            })
+            .collect()
+    }
+
+    /// Sends the first events of orders just inserted (`received`, then their flags), and
+    /// the router's message of each one not cancelled already.
+    async fn send_new_orders<'a>(
+        &self,
+        tx: &Tx<'a>,
+        new: &[NewlyStored<'_>],
+    ) -> Result<Sent<'a, ()>, DbError> {
+        if new.is_empty() {
+            return Ok(Sent::uncounted(std::future::ready(Ok(()))));
+        }
+        let reasons: Vec<String> = new
+            .iter()
+            .map(|n| format!("from {}", n.order.channel))
+            .collect();
+        let mut flag_data = Vec::new();
+        for n in new {
+            for flag in n.flags {
+                flag_data.push(to_json(flag)?);
+            }
+        }
+        let mut events = Vec::with_capacity(new.len() + flag_data.len());
+        let mut data = flag_data.iter();
+        for (n, reason) in new.iter().zip(&reasons) {
+            // The order's history reads "received" before its flags.
+            events.push(NewEvent {
+                order_id: n.id,
+                at: n.received_at,
+                source: EventSource::Channel,
+                kind: EventKind::Received,
+                status: Some(Status::Received),
+                reason: Some(reason),
+                data: None,
+            });
+            for (flag, data) in n.flags.iter().zip(data.by_ref()) {
+                events.push(NewEvent {
+                    order_id: n.id,
+                    at: n.received_at,
+                    source: EventSource::Hub,
+                    kind: EventKind::Flagged,
+                    status: None,
+                    reason: Some(flag.code()),
+                    data: Some(data),
+                });
+            }
+        }
+        let insert_events = prepare_events(tx).await?;
+        let insert_outbox = outbox::prepare_inserts(tx).await?;
+        let messages: Vec<_> = new
+            .iter()
+            .filter(|n| n.tombstone.is_none())
+            .map(|n| self.routes().order_received(n.id))
+            .collect();
+        let mut sent = send_events(tx, &insert_events, &events);
+        if !messages.is_empty() {
+            sent = sent.also(outbox::send_inserts(tx, &insert_outbox, messages));
+        }
+        Ok(sent)
+    }
+
+    /// Commits behind `sent` (statements sent ahead, their answers unread); the orders
+    /// just inserted that the platform had cancelled before they arrived are cancelled
+    /// first, through the state machine.
+    async fn commit_new<'a>(
+        &self,
+        tx: Tx<'a>,
+        sent: Sent<'a, ()>,
+        new: &[NewlyStored<'_>],
+    ) -> Result<(), DbError> {
+        let tombstoned: Vec<(OrderId, Option<String>)> = new
+            .iter()
+            .filter_map(|n| n.tombstone.clone().map(|reason| (n.id, reason)))
+            .collect();
+        if tombstoned.is_empty() {
+            return tx.commit_with(sent).await;
+        }
+        sent.await?;
+        for (id, reason) in tombstoned {
+            let locked = lock_order(&tx, id)
+                .await?
+                .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
+            let action = StatusAction::Cancel {
+                reason: reason
+                    .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
+            };
+            apply_action(self, &tx, locked, &action, &Actor::Channel)
+                .await
+                .map_err(into_db_error)?;
+        }
+        tx.commit().await
     }
 
     /// Records a fetched order (notify-then-fetch): the notification is already in the
-    /// inbox under `dedupe_key`.
+    /// inbox under `dedupe_key`, and is linked to the order (nothing else is recorded if
+    /// the order is known already).
     pub async fn record_fetched_order(
         &self,
         dedupe_key: &str,
@@ -176,74 +540,39 @@ impl Db {
         flags: &[Flag],
         received_at: DateTime<Utc>,
     ) -> Result<Recorded, DbError> {
+        let id = OrderId::new();
+        let doc = to_json(order)?;
+        let flags_json = to_json(&flags)?;
+        let channel = order.channel.as_str();
         let mut client = self.pool.get().await?;
         let tx = self.begin(&mut client)?;
-        self.insert_order(tx, Inbox::Recorded(dedupe_key), order, flags, received_at)
-            .await
-    }
-
-    /// Inserts the order (nothing if it is known: its id), its first events, and links the
-    /// inbox row to it (inserted first: nothing, if the request is a replay); then commits.
-    async fn insert_order(
-        &self,
-        tx: Tx<'_>,
-        inbox: Inbox<'_>,
-        order: &NewOrder,
-        flags: &[Flag],
-        received_at: DateTime<Utc>,
-    ) -> Result<Recorded, DbError> {
-        let id = OrderId::new();
-        let doc = serde_json::to_value(order).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let flags_json =
-            serde_json::to_value(flags).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let channel = order.channel.as_str();
-        let dedupe_key = match inbox {
-            Inbox::Insert(raw) => raw.dedupe_key,
-            Inbox::Recorded(key) => key,
-        };
-        // The inbox row, the lock, the insert and the tombstone's removal are sent
-        // together (pipelined), all prepared first so that each is sent as it is first
-        // polled: in this order, and the rest runs once the lock is held. A replay (the
-        // inbox row was there) rolls all of it back. A tombstone is only ever left for an
-        // order not stored yet, so an order already known finds none.
-        let insert_inbox = tx.prepare_cached(INSERT_INBOX).await?;
+        // Sent together (pipelined), all prepared first: the insert and the tombstone's
+        // removal run once the lock is held.
         let lock = tx.prepare_cached(LOCK_EXTERNAL).await?;
         let insert = tx.prepare_cached("INSERT INTO orders (id, channel, external_order_id, status, doc, flags, received_at, updated_at, accept_by)
                  VALUES ($1, $2, $3, 'received', $4, $5, $6, $6, $7)
                  ON CONFLICT (channel, external_order_id) DO NOTHING").await?;
         let tombstone = tx.prepare_cached("DELETE FROM cancellations WHERE channel = $1 AND external_order_id = $2 RETURNING reason").await?;
-        let uuid = id.as_uuid();
-        let lock_params: [&(dyn ToSql + Sync); 3] =
-            [&EXTERNAL_ORDER_LOCK, &channel, &order.external_order_id];
-        let insert_params: [&(dyn ToSql + Sync); 7] = [
-            &uuid,
-            &channel,
-            &order.external_order_id,
-            &doc,
-            &flags_json,
-            &received_at,
-            &order.fulfillment.accept_by,
-        ];
-        let tombstone_params: [&(dyn ToSql + Sync); 2] = [&channel, &order.external_order_id];
-        let (replay, _, inserted, tombstone) = tokio::try_join!(
-            async {
-                let Inbox::Insert(raw) = inbox else {
-                    return Ok(None);
-                };
-                let inserted = tx
-                    .execute(&insert_inbox, &inbox_params(raw, &"order"))
-                    .await?;
-                Ok((inserted == 0).then_some(raw))
-            },
-            tx.execute(&lock, &lock_params),
-            tx.execute(&insert, &insert_params),
-            tx.query_opt(&tombstone, &tombstone_params),
-        )?;
-        if let Some(raw) = replay {
-            return Ok(Recorded::Duplicate {
-                order_id: inbox_order(&tx, raw).await?,
-            });
-        }
+        let external = order.external_order_id.clone();
+        let ((_, inserted), tombstone) = tx
+            .send_execute(
+                &lock,
+                params![EXTERNAL_ORDER_LOCK, channel.to_owned(), external.clone()],
+            )
+            .and(tx.send_execute(
+                &insert,
+                params![
+                    id.as_uuid(),
+                    channel.to_owned(),
+                    external.clone(),
+                    doc,
+                    flags_json,
+                    received_at,
+                    order.fulfillment.accept_by,
+                ],
+            ))
+            .and(tx.send_query(&tombstone, params![channel.to_owned(), external]))
+            .await?;
         if inserted == 0 {
             let row = tx
                 .query_one(
@@ -261,69 +590,24 @@ impl Db {
                 order_id: Some(known),
             });
         }
-        let reason = format!("from {channel}");
-        // The order's history reads "received" before its flags.
-        let mut events = vec![NewEvent {
-            order_id: id,
-            at: received_at,
-            source: EventSource::Channel,
-            kind: EventKind::Received,
-            status: Some(Status::Received),
-            reason: Some(&reason),
-            data: None,
+        let new = [NewlyStored {
+            id,
+            order,
+            flags,
+            received_at,
+            tombstone: tombstone.first().map(|row| row.get(0)),
         }];
-        let flag_data = flags
-            .iter()
-            .map(|flag| serde_json::to_value(flag).map_err(|e| DbError::Corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        events.extend(flags.iter().zip(&flag_data).map(|(flag, data)| NewEvent {
-            order_id: id,
-            at: received_at,
-            source: EventSource::Hub,
-            kind: EventKind::Flagged,
-            status: None,
-            reason: Some(flag.code()),
-            data: Some(data),
-        }));
-        // Prepared first, then sent together with the commit behind them (pipelined): the
-        // order's events, the inbox row's link and the router's message in one round trip.
-        let insert_event = prepare_event(&tx).await?;
         let link = tx.prepare_cached(LINK_INBOX).await?;
-        let insert_outbox = outbox::prepare_insert(&tx).await?;
-        let mut sent = tx
+        let sent = tx
             .send_execute(
                 &link,
                 params![channel.to_owned(), dedupe_key.to_owned(), id.as_uuid()],
             )
-            .map(drop);
-        for event in events {
-            sent = sent.also(send_event(&tx, &insert_event, event));
-        }
-        let Some(row) = tombstone else {
-            let sent = sent.and(outbox::send_insert(
-                &tx,
-                &insert_outbox,
-                self.routes().order_received(id),
-            ));
-            tx.commit_with(sent).await?;
-            return Ok(Recorded::New { order_id: Some(id) });
-        };
-        sent.await?;
-        let reason: Option<String> = row.get(0);
-        let locked = lock_order(&tx, id)
-            .await?
-            .ok_or_else(|| DbError::Corrupt("order vanished".into()))?;
-        let action = StatusAction::Cancel {
-            reason: reason
-                .unwrap_or_else(|| "cancelled by the platform before the order arrived".into()),
-        };
-        apply_action(self, &tx, locked, &action, &Actor::Channel)
-            .await
-            .map_err(into_db_error)?;
-        tx.commit().await?;
+            .map(drop)
+            .also(self.send_new_orders(&tx, &new).await?);
+        self.commit_new(tx, sent, &new).await?;
         Ok(Recorded::New { order_id: Some(id) })
     }
-
     /// Records a notify-then-fetch notification and queues the fetch.
     pub async fn record_fetch(
         &self,

@@ -141,6 +141,47 @@ pub(crate) async fn prepare_event(tx: &Tx<'_>) -> Result<Statement, tokio_postgr
     .await
 }
 
+/// [`send_events`]' statement, prepared.
+pub(crate) async fn prepare_events(tx: &Tx<'_>) -> Result<Statement, tokio_postgres::Error> {
+    tx.prepare_cached(
+        "INSERT INTO order_events (order_id, at, source, kind, status, reason, data)
+         SELECT e.order_id, e.at, e.source, e.kind, e.status, e.reason, e.data
+           FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                       $6::text[], $7::jsonb[])
+                WITH ORDINALITY AS e (order_id, at, source, kind, status, reason, data, n)
+          ORDER BY e.n",
+    )
+    .await
+}
+
+/// Sends the insert of `events` ahead, in one statement: their ids are drawn in the order
+/// given.
+pub(crate) fn send_events<'a>(
+    tx: &Tx<'a>,
+    statement: &Statement,
+    events: &[NewEvent<'_>],
+) -> Sent<'a, ()> {
+    let column = |field: fn(&NewEvent<'_>) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(field).collect()
+    };
+    tx.send_execute(
+        statement,
+        params![
+            events
+                .iter()
+                .map(|e| e.order_id.as_uuid())
+                .collect::<Vec<_>>(),
+            events.iter().map(|e| e.at).collect::<Vec<_>>(),
+            column(|e| Some(e.source.as_str().to_owned())),
+            column(|e| Some(e.kind.as_str().to_owned())),
+            column(|e| e.status.map(|s| s.as_str().to_owned())),
+            column(|e| e.reason.map(str::to_owned)),
+            events.iter().map(|e| e.data.cloned()).collect::<Vec<_>>(),
+        ],
+    )
+    .map(drop)
+}
+
 /// Sends the insert of `event` ahead ([`Tx::send_one`]); its answer is the event's id.
 pub(crate) fn send_event<'a>(
     tx: &Tx<'a>,

@@ -9,7 +9,7 @@ mod common;
 use chrono::Utc;
 use common::{TestDb, new_order};
 use crossdock_db::Db;
-use crossdock_db::ingest::{RawRecord, Recorded};
+use crossdock_db::ingest::{OrderRequest, RawRecord, Recorded};
 use crossdock_model::{EventKind, Flag, Money, NewOrder, Status, StatusAction};
 use serde_json::json;
 
@@ -409,5 +409,190 @@ async fn a_replayed_request_and_a_second_one_for_a_known_order_make_nothing_new(
     );
     drop(client);
     assert_eq!(routing_messages(db).await, 1, "one routing");
+    test.drop().await;
+}
+
+/// A batch of order requests is recorded as if each came alone, one after another in the
+/// batch's order: a new order stored once, by its first request; a replay (of a request
+/// recorded before, or of one earlier in the batch) and a request for an order already
+/// stored make nothing new, each answering with its order; an order cancelled before it
+/// arrived is stored cancelled and not routed; flags follow "received". Then a batch the
+/// database refuses: the request it refuses fails alone, the others are recorded.
+#[tokio::test]
+async fn a_batch_of_order_requests_records_each_as_if_alone() {
+    let test = TestDb::new().await;
+    let db = &test.db;
+    let known = new_order("own_app", "batch-known", None, None, None);
+    let Recorded::New {
+        order_id: Some(known_id),
+    } = place(db, &known).await
+    else {
+        panic!("the known order is new at first");
+    };
+    cancel(db, "doordash", "batch-cancelled", "batch-cancel-1").await;
+    let first = new_order("own_app", "batch-new", None, None, None);
+    let cancelled = new_order("doordash", "batch-cancelled", None, None, None);
+    let flagged = new_order("own_app", "batch-flagged", None, None, None);
+    let usd = crossdock_model::Currency::parse("USD").expect("currency");
+    let flags = [Flag::TotalsMismatch {
+        expected: Money::new(1000, usd),
+        reported: Money::new(1100, usd),
+    }];
+    let raws = [
+        raw("own_app", "batch-new-1"),
+        raw("own_app", "create-batch-known"),
+        raw("own_app", "batch-known-2"),
+        raw("own_app", "batch-new-2"),
+        raw("own_app", "batch-new-1"),
+        raw("doordash", "batch-cancelled-1"),
+        raw("own_app", "batch-flagged-1"),
+    ];
+    let orders = [
+        (&first, &[][..]),
+        (&known, &[]),
+        (&known, &[]),
+        (&first, &[]),
+        (&first, &[]),
+        (&cancelled, &[]),
+        (&flagged, &flags[..]),
+    ];
+    let requests: Vec<OrderRequest<'_>> = raws
+        .iter()
+        .zip(orders)
+        .map(|(raw, (order, flags))| OrderRequest { raw, order, flags })
+        .collect();
+    let routed_before = routing_messages(db).await;
+    let answers: Vec<Recorded> = db
+        .record_orders(&requests)
+        .await
+        .expect("the batch")
+        .into_iter()
+        .map(|answer| answer.expect("each request recorded"))
+        .collect();
+    let first_id = answers[0].order_id().expect("the new order's id");
+    let cancelled_id = answers[5].order_id().expect("the cancelled order's id");
+    let flagged_id = answers[6].order_id().expect("the flagged order's id");
+    let duplicate = |id| Recorded::Duplicate { order_id: Some(id) };
+    assert_eq!(
+        answers,
+        [
+            Recorded::New {
+                order_id: Some(first_id)
+            },
+            duplicate(known_id),
+            duplicate(known_id),
+            duplicate(first_id),
+            duplicate(first_id),
+            Recorded::New {
+                order_id: Some(cancelled_id)
+            },
+            Recorded::New {
+                order_id: Some(flagged_id)
+            },
+        ]
+    );
+    let history = |id| async move {
+        db.events(id)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|event| event.kind)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(history(first_id).await, [EventKind::Received]);
+    assert_eq!(history(known_id).await, [EventKind::Received]);
+    assert_eq!(
+        history(flagged_id).await,
+        [EventKind::Received, EventKind::Flagged]
+    );
+    assert_eq!(
+        outcome(db, "doordash", "batch-cancelled").await,
+        (Some("cancelled".to_owned()), false),
+        "stored cancelled, its tombstone read"
+    );
+    assert_eq!(
+        routing_messages(db).await - routed_before,
+        2,
+        "the two live new orders are routed, the cancelled one is not"
+    );
+    let client = db.pool().get().await.expect("client");
+    let links: Vec<(String, Option<uuid::Uuid>)> = client
+        .query(
+            "SELECT dedupe_key, order_id FROM inbox WHERE dedupe_key LIKE '%batch%'
+             ORDER BY dedupe_key COLLATE \"C\"",
+            &[],
+        )
+        .await
+        .expect("inbox")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let link = |key: &str, id: crossdock_model::OrderId| (key.to_owned(), Some(id.as_uuid()));
+    assert_eq!(
+        links,
+        [
+            ("batch-cancel-1".to_owned(), None),
+            link("batch-cancelled-1", cancelled_id),
+            link("batch-flagged-1", flagged_id),
+            link("batch-known-2", known_id),
+            link("batch-new-1", first_id),
+            link("batch-new-2", first_id),
+            link("create-batch-known", known_id),
+        ],
+        "each request kept once, linked to its order"
+    );
+    let orders: i64 = client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orders, 4, "each order stored once");
+
+    // The database refuses one order of the next batch: it alone fails.
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+             CREATE TRIGGER refuse_order BEFORE INSERT ON orders FOR EACH ROW
+             WHEN (NEW.external_order_id = 'batch-refused') EXECUTE FUNCTION refuse_order();",
+        )
+        .await
+        .expect("a trigger that refuses one order");
+    drop(client);
+    let refused = new_order("own_app", "batch-refused", None, None, None);
+    let after = new_order("own_app", "batch-after", None, None, None);
+    let raws = [
+        raw("own_app", "batch-refused-1"),
+        raw("own_app", "batch-after-1"),
+    ];
+    let requests = [
+        OrderRequest {
+            raw: &raws[0],
+            order: &refused,
+            flags: &[],
+        },
+        OrderRequest {
+            raw: &raws[1],
+            order: &after,
+            flags: &[],
+        },
+    ];
+    let answers = db.record_orders(&requests).await.expect("answers");
+    let refusal = answers[0].as_ref().expect_err("the refused order fails");
+    assert!(
+        refusal.to_string().contains("refused for the test"),
+        "the database's reason: {refusal}"
+    );
+    let after_id = answers[1]
+        .as_ref()
+        .expect("the other order is recorded")
+        .order_id()
+        .expect("its id");
+    assert_eq!(history(after_id).await, [EventKind::Received]);
+    assert_eq!(
+        outcome(db, "own_app", "batch-refused").await,
+        (None, false),
+        "nothing of the refused order"
+    );
     test.drop().await;
 }
