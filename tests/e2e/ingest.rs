@@ -102,6 +102,53 @@ async fn own_app_replays_are_acknowledged_and_change_nothing() {
     hub.stop().await;
 }
 
+/// The hub's answer to an own-app webhook: whether it was a duplicate, and its order.
+fn own_app_answer(answer: &crossdock_channel::sim::WebhookAnswer) -> (bool, String) {
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let body: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
+    let order_id = body["order_id"].as_str().expect("an order id").to_owned();
+    (body["duplicate"] == true, order_id)
+}
+
+/// Orders that arrive at once are recorded together (the orders desk); each request is
+/// answered as if it came alone: every new order once, under an id of its own, and every
+/// replay, sent among new orders, as a duplicate of the order it made. Each order
+/// reaches its store (24 in all: within the store's capacity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_that_arrive_at_once_are_each_recorded_once_and_replays_among_them_change_nothing() {
+    let hub = TestHub::start().await;
+    let sample = sample_pickup("NYC-002", "USD");
+    let first = futures::future::join_all((0..12).map(|_| hub.app.place_order(&sample))).await;
+    let mut ids = std::collections::HashSet::new();
+    for placed in &first {
+        let (duplicate, order_id) = own_app_answer(&placed.answer);
+        assert!(!duplicate, "a new order");
+        assert!(ids.insert(order_id), "an id of its own");
+    }
+    let replays = futures::future::join_all(first.iter().map(|placed| hub.app.resend(placed)));
+    let more = futures::future::join_all((0..12).map(|_| hub.app.place_order(&sample)));
+    let (replays, more) = tokio::join!(replays, more);
+    for (placed, replay) in first.iter().zip(&replays) {
+        assert_eq!(
+            own_app_answer(replay),
+            (true, own_app_answer(&placed.answer).1),
+            "a replay answers with the order it made"
+        );
+    }
+    for placed in &more {
+        let (duplicate, order_id) = own_app_answer(&placed.answer);
+        assert!(!duplicate, "a new order");
+        assert!(ids.insert(order_id), "an id of its own");
+    }
+    assert_eq!(order_count(&hub).await, 24, "each order stored once");
+    for placed in first.iter().chain(&more) {
+        let view = hub.routed_order("own_app", &placed.external_order_id).await;
+        hub.delivered_to_store(view["id"].as_str().expect("id"))
+            .await;
+    }
+    hub.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn illegal_status_changes_are_refused_with_a_clear_error() {
     let hub = TestHub::start().await;

@@ -111,6 +111,8 @@ pub struct Shared {
     pub feed: Feed,
     /// Turns `true` when the hub stops; long-lived responses (the streams) end then.
     pub stopping: watch::Receiver<bool>,
+    /// Where the webhooks leave orders to be recorded together (with the API role).
+    pub orders_desk: http::OrdersDesk,
 }
 
 impl Shared {
@@ -316,6 +318,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
         metrics,
         feed: Feed::default(),
         stopping: stopped.clone(),
+        orders_desk: http::orders_desk(),
     });
     let stores = links::while_postgres_unreachable("loading the store registry", || async {
         shared
@@ -349,6 +352,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<HubHandle
             .with_context(|| format!("binding {}", shared.settings.http.bind))?;
         addr = Some(listener.local_addr()?);
         tasks.spawn(http::serve(shared.clone(), listener, stopped.clone()));
+        http::spawn_desk(&mut tasks, &shared, &stopped);
         tasks.spawn(feed::run(shared.clone(), stopped.clone()));
     }
     if roles.api || roles.router {

@@ -5,6 +5,7 @@
 //! - [`config`]: settings from `config/crossdock.toml` plus environment overrides.
 //! - [`channels`]: the one list of channel adapters.
 //! - [`app`]: building the shared state and starting the stages a process runs.
+//! - [`desk`]: where work waits to be done in batches (orders to record, to route).
 //! - [`http`]: webhooks, the store and HQ API, health, the store console and HQ dashboard
 //!   pages and their live streams.
 //! - [`feed`]: which store's orders may have changed, for the live streams.
@@ -20,6 +21,7 @@ pub mod chain;
 pub mod channels;
 pub mod config;
 pub mod demo;
+pub mod desk;
 pub mod failpoint;
 pub mod feed;
 pub mod http;

@@ -27,7 +27,7 @@ use crate::app::Shared;
 pub use api::hash_token;
 pub use limit::{IngestLimiter, source_ip};
 pub use live::RESYNC as STREAM_RESYNC;
-pub use webhooks::QUARANTINED_HEAD_BYTES;
+pub use webhooks::{OrdersDesk, QUARANTINED_HEAD_BYTES, orders_desk, spawn_desk};
 
 /// The whole HTTP surface.
 ///

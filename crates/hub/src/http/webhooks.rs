@@ -4,6 +4,10 @@
 //! The body is read here, up to `http.body_limit_bytes`: one over it answers 413
 //! (`{"error": "too_large", …}`) and is quarantined with its first
 //! [`QUARANTINED_HEAD_BYTES`] bytes. The per-source rate limit runs before (`limit.rs`).
+//!
+//! Orders wait at the process's orders desk ([`OrdersDesk`]) for the next recording of
+//! its workers, with whatever other orders wait by then: one transaction for them all
+//! (an order alone is recorded at once). Each request is answered after that commit.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,20 +17,134 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossdock_channel::{
     Channel, ChannelError, Delivery, Inbound, InboundRequest, Outcome, Reply, Unservable,
 };
-use crossdock_db::ingest::{RawRecord, Recorded};
-use crossdock_model::mask_phone;
+use crossdock_db::DbError;
+use crossdock_db::ingest::{OrderRequest, RawRecord, Recorded};
+use crossdock_model::{Flag, NewOrder, mask_phone};
 use futures::StreamExt;
 use serde_json::json;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 
 use crate::app::Shared;
+use crate::desk::Desk;
 use crate::workers::fetch::FetchMessage;
 
 /// What a quarantine record keeps of a body over the limit: its first 64 KiB.
 pub const QUARANTINED_HEAD_BYTES: usize = 64 * 1024;
+
+/// Orders recorded together at most, in one transaction.
+const DESK_BATCH: usize = 64;
+
+/// The orders desk's recordings under way at once.
+const DESK_WORKERS: usize = 4;
+
+/// Orders waiting at the desk at most; past it, a request records its order alone.
+const DESK_WAITING: usize = 1024;
+
+/// An order request left at the orders desk, and where its answer goes.
+pub struct WaitingOrder {
+    channel: String,
+    dedupe_key: String,
+    received_at: DateTime<Utc>,
+    headers: serde_json::Value,
+    body: Bytes,
+    order: NewOrder,
+    flags: Vec<Flag>,
+    answer: oneshot::Sender<Result<Recorded, DbError>>,
+}
+
+/// Where a process's webhooks leave the orders they received, to be recorded together.
+pub type OrdersDesk = Desk<WaitingOrder>;
+
+/// The orders desk of a process.
+pub fn orders_desk() -> OrdersDesk {
+    Desk::new(DESK_WAITING, DESK_BATCH)
+}
+
+/// Starts the orders desk's workers.
+pub fn spawn_desk(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, stop: &watch::Receiver<bool>) {
+    for _ in 0..DESK_WORKERS {
+        tasks.spawn(serve_desk(shared.clone(), stop.clone()));
+    }
+}
+
+/// One of the orders desk's workers: records what waits, batch by batch, until the hub
+/// stops. A request it does not answer (its batch failed as a whole, or the hub stopped
+/// while it waited) records its order alone.
+async fn serve_desk(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    while let Some(mut batch) = shared.orders_desk.next_batch(&mut stop).await {
+        let headers: Vec<serde_json::Value> = batch
+            .iter_mut()
+            .map(|waiting| std::mem::take(&mut waiting.headers))
+            .collect();
+        let raws: Vec<RawRecord<'_>> = batch
+            .iter()
+            .zip(headers)
+            .map(|(waiting, headers)| RawRecord {
+                channel: &waiting.channel,
+                dedupe_key: &waiting.dedupe_key,
+                received_at: waiting.received_at,
+                headers,
+                body: &waiting.body,
+            })
+            .collect();
+        let requests: Vec<OrderRequest<'_>> = raws
+            .iter()
+            .zip(&batch)
+            .map(|(raw, waiting)| OrderRequest {
+                raw,
+                order: &waiting.order,
+                flags: &waiting.flags,
+            })
+            .collect();
+        let answers = shared.db.record_orders(&requests).await;
+        drop(requests);
+        drop(raws);
+        match answers {
+            Ok(answers) => {
+                for (waiting, answer) in batch.into_iter().zip(answers) {
+                    // A request gone (its platform hung up) needs no answer.
+                    let _ = waiting.answer.send(answer);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(orders = batch.len(), %error, "A batch of orders could not be recorded; each request tries alone.");
+            }
+        }
+    }
+    drop(shared.orders_desk.close().await);
+}
+
+/// Records an order request: at the orders desk, or alone when the desk cannot take it
+/// or did not answer.
+async fn record_order(
+    shared: &Shared,
+    raw: &RawRecord<'_>,
+    order: &NewOrder,
+    flags: &[Flag],
+) -> Result<Recorded, DbError> {
+    let (answer, answered) = oneshot::channel();
+    let waiting = WaitingOrder {
+        channel: raw.channel.to_owned(),
+        dedupe_key: raw.dedupe_key.to_owned(),
+        received_at: raw.received_at,
+        headers: raw.headers.clone(),
+        body: Bytes::copy_from_slice(raw.body),
+        order: order.clone(),
+        flags: flags.to_vec(),
+        answer,
+    };
+    if shared.orders_desk.leave(waiting).is_ok()
+        && let Ok(recorded) = answered.await
+    {
+        return recorded;
+    }
+    shared.db.record_order(raw, order, flags).await
+}
 
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
@@ -274,7 +392,7 @@ pub(super) async fn record(
                     order.channel
                 ))));
             }
-            let recorded = db.record_order(&raw, order, &flags).await?;
+            let recorded = record_order(shared, &raw, order, &flags).await?;
             if !recorded.is_duplicate() {
                 shared.metrics.order_ingested(channel);
                 tracing::info!(

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,11 +12,12 @@ use crossdock_broker::{Disposition, Incoming};
 use crossdock_db::orders::ChangeError;
 use crossdock_db::routing::{Assignment, Decline, Declined, Routing};
 use crossdock_model::OrderId;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::{OrderMessage, parse, requeue_after_pause};
 use crate::app::Shared;
+use crate::desk::{Desk, Refused};
 use crate::metrics::{RejectedBy, RoutingOutcome};
 
 /// Orders routed together at most, in one transaction.
@@ -77,58 +77,13 @@ type Waiting = (OrderId, Box<dyn FnOnce(bool) + Send>);
 
 /// Where a process's own commits leave the orders they call to route ([`route_here`]):
 /// its workers take whatever waits, up to [`BATCH`] orders, into one routing
-/// transaction, so the busier the hub, the fewer transactions an order costs.
+/// transaction.
 #[derive(Clone)]
-pub struct RoutingDesk(Arc<Desk>);
-
-struct Desk {
-    sender: mpsc::UnboundedSender<Waiting>,
-    receiver: Mutex<mpsc::UnboundedReceiver<Waiting>>,
-    waiting: AtomicUsize,
-}
+pub struct RoutingDesk(Desk<Waiting>);
 
 impl Default for RoutingDesk {
     fn default() -> Self {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        Self(Arc::new(Desk {
-            sender,
-            receiver: Mutex::new(receiver),
-            waiting: AtomicUsize::new(0),
-        }))
-    }
-}
-
-impl RoutingDesk {
-    /// Everything waiting, up to [`BATCH`] orders (waiting for the first); `None` once the
-    /// hub stops.
-    async fn next_batch(&self, stop: &mut watch::Receiver<bool>) -> Option<Vec<Waiting>> {
-        let mut receiver = self.0.receiver.lock().await;
-        if *stop.borrow() {
-            return None;
-        }
-        let first = tokio::select! {
-            biased;
-            _ = stop.changed() => return None,
-            first = receiver.recv() => first?,
-        };
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        self.0.waiting.fetch_sub(batch.len(), Ordering::AcqRel);
-        Some(batch)
-    }
-
-    /// What waits when the hub stops: none of it was routed here.
-    async fn turn_away(&self) {
-        let mut receiver = self.0.receiver.lock().await;
-        while let Ok((_, routed)) = receiver.try_recv() {
-            self.0.waiting.fetch_sub(1, Ordering::AcqRel);
-            routed(false);
-        }
+        Self(Desk::new(DESK_WAITING, BATCH))
     }
 }
 
@@ -145,30 +100,36 @@ pub fn route_here(
     order_id: OrderId,
     routed: impl FnOnce(bool) + Send + 'static,
 ) -> bool {
-    let desk = &desk.0;
-    if desk.waiting.fetch_add(1, Ordering::AcqRel) >= DESK_WAITING {
-        desk.waiting.fetch_sub(1, Ordering::AcqRel);
-        return false;
+    match desk.0.leave((order_id, Box::new(routed))) {
+        Ok(()) => true,
+        Err(Refused::Full(_)) => false,
+        // The hub is stopping: not routed here.
+        Err(Refused::Closed((_, routed))) => {
+            routed(false);
+            true
+        }
     }
-    if let Err(mpsc::error::SendError((_, routed))) = desk.sender.send((order_id, Box::new(routed)))
-    {
-        desk.waiting.fetch_sub(1, Ordering::AcqRel);
-        routed(false);
-    }
-    true
 }
 
 /// One of the desk's workers: routes what waits at the desk, batch by batch, until the
 /// hub stops.
 async fn serve_desk(shared: Arc<Shared>, desk: RoutingDesk, mut stop: watch::Receiver<bool>) {
-    while let Some(batch) = desk.next_batch(&mut stop).await {
+    while let Some(batch) = desk.0.next_batch(&mut stop).await {
         let ids: Vec<OrderId> = batch.iter().map(|(id, _)| *id).collect();
         let dispositions = route(&shared, &ids).await;
         for ((_, routed), disposition) in batch.into_iter().zip(dispositions) {
             routed(!matches!(disposition, Disposition::Requeue));
         }
     }
-    desk.turn_away().await;
+    turn_away(&desk).await;
+}
+
+/// At the stop: the orders waiting at the desk, and any left there after it, hear they
+/// were not routed here.
+async fn turn_away(desk: &RoutingDesk) {
+    for (_, routed) in desk.0.close().await {
+        routed(false);
+    }
 }
 
 /// Routes the orders of a batch of the order queue's messages together; one disposition
@@ -445,36 +406,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_desk_hands_out_what_waits_in_batches_and_turns_away_the_rest_at_the_stop() {
+    async fn the_desk_takes_orders_up_to_its_limit_and_tells_those_waiting_at_the_stop() {
         let desk = RoutingDesk::default();
         let heard = Arc::new(StdMutex::new(Vec::new()));
         let (stop_tx, mut stop) = watch::channel(false);
-
-        // What waits goes out together, up to a batch, in the order it came.
-        let ids: Vec<OrderId> = (0..BATCH + 6).map(|_| OrderId::new()).collect();
-        for id in &ids {
-            assert!(route_here(&desk, *id, |_| {}));
-        }
-        let first = desk.next_batch(&mut stop).await.expect("a batch");
-        let second = desk.next_batch(&mut stop).await.expect("the rest");
-        let taken: Vec<OrderId> = first.iter().chain(&second).map(|(id, _)| *id).collect();
-        assert_eq!((first.len(), second.len()), (BATCH, 6));
-        assert_eq!(taken, ids);
-        assert_eq!(desk.0.waiting.load(Ordering::Acquire), 0);
 
         // Past the most that may wait, an order is refused (it goes by the queue), and
         // its `routed` is not called.
         let left = leave(&desk, DESK_WAITING + 1, &heard);
         assert!(left[..DESK_WAITING].iter().all(|taken| *taken));
         assert!(!left[DESK_WAITING]);
-        assert_eq!(desk.0.waiting.load(Ordering::Acquire), DESK_WAITING);
         assert!(heard.lock().expect("lock").is_empty());
+        let batch = desk.0.next_batch(&mut stop).await.expect("a batch");
+        assert_eq!(batch.len(), BATCH);
+        drop(batch);
 
-        // At the stop, no batch; every order still waiting hears it was not routed.
+        // At the stop, every order still waiting, and any left after it, hears it was
+        // not routed here.
         stop_tx.send(true).expect("stop");
-        assert!(desk.next_batch(&mut stop).await.is_none());
-        desk.turn_away().await;
-        assert_eq!(*heard.lock().expect("lock"), vec![false; DESK_WAITING]);
-        assert_eq!(desk.0.waiting.load(Ordering::Acquire), 0);
+        assert!(desk.0.next_batch(&mut stop).await.is_none());
+        turn_away(&desk).await;
+        assert_eq!(
+            *heard.lock().expect("lock"),
+            vec![false; DESK_WAITING - BATCH]
+        );
+        assert_eq!(leave(&desk, 1, &heard), [true]);
+        assert_eq!(
+            *heard.lock().expect("lock"),
+            vec![false; DESK_WAITING - BATCH + 1]
+        );
     }
 }
