@@ -257,17 +257,21 @@ impl Db {
     /// the router. A replay of a request already recorded records nothing; a request for
     /// an order already stored (or one an earlier request of the batch carries) only its
     /// inbox row, linked to it. An order the platform cancelled before the hub saw it is
-    /// stored cancelled and not routed. One answer per request, in their order. A batch
-    /// the database refuses is recorded again one request at a time, so that one request
-    /// cannot fail the others; while PostgreSQL is out of reach the error is the batch's.
+    /// stored cancelled and not routed. One answer per request, in their order: a
+    /// request the database refuses gets the refusal (a batch it refuses is recorded
+    /// again one request at a time, so that one request cannot fail the others). Only
+    /// while PostgreSQL is out of reach is the error the batch's.
     pub async fn record_orders(
         &self,
         requests: &[OrderRequest<'_>],
     ) -> Result<Vec<Result<Recorded, DbError>>, DbError> {
         let error = match self.record_together(requests).await {
-            Err(error) if requests.len() > 1 && !error.is_unreachable() => error,
+            Err(error) if !error.is_unreachable() => error,
             answers => return answers.map(|answers| answers.into_iter().map(Ok).collect()),
         };
+        if requests.len() == 1 {
+            return Ok(vec![Err(error)]);
+        }
         tracing::warn!(requests = requests.len(), %error, "A batch of orders was refused; recording its requests one at a time.");
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {

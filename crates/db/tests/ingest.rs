@@ -577,6 +577,14 @@ async fn a_batch_of_order_requests_records_each_as_if_alone() {
             flags: &[],
         },
     ];
+    // Alone, the refusal is the request's answer, not the batch's error (the orders desk
+    // would try a batch's requests again one by one).
+    let alone = db.record_orders(&requests[..1]).await.expect("an answer");
+    let refusal = alone[0].as_ref().expect_err("the refused order fails");
+    assert!(
+        refusal.to_string().contains("refused for the test"),
+        "the database's reason: {refusal}"
+    );
     let answers = db.record_orders(&requests).await.expect("answers");
     let refusal = answers[0].as_ref().expect_err("the refused order fails");
     assert!(

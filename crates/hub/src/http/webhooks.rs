@@ -73,8 +73,9 @@ pub fn spawn_desk(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, stop: &watch::R
 }
 
 /// One of the orders desk's workers: records what waits, batch by batch, until the hub
-/// stops. A request it does not answer (its batch failed as a whole, or the hub stopped
-/// while it waited) records its order alone.
+/// stops. A request it does not answer (PostgreSQL was out of reach for its batch, or
+/// the hub stopped while it waited) records its order alone: a second try, once
+/// PostgreSQL may be back; a refusal of its own it hears at once.
 async fn serve_desk(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     while let Some(mut batch) = shared.orders_desk.next_batch(&mut stop).await {
         let headers: Vec<serde_json::Value> = batch
@@ -112,7 +113,7 @@ async fn serve_desk(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(error) => {
-                tracing::warn!(orders = batch.len(), %error, "A batch of orders could not be recorded; each request tries alone.");
+                tracing::warn!(orders = batch.len(), %error, "A batch of orders could not be recorded (PostgreSQL out of reach); each request tries alone.");
             }
         }
     }
